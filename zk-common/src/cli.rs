@@ -1,0 +1,153 @@
+//! The flags every tool shares, as clap structs to `#[command(flatten)]`,
+//! so `--zk`, the timeouts, auth, TLS, `-q` and `-v` have one name, one
+//! default and one environment variable everywhere, before or after a
+//! subcommand.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use zookeeper_client::{Acl, Acls, Permission};
+
+/// Connection flags shared by all tools.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Connection")]
+pub struct ConnectArgs {
+    /// ZooKeeper connect string: host:port,...[/chroot]; tcp+tls:// per host for TLS.
+    #[arg(long = "zk", env = "ZK_CONNECT", default_value = "127.0.0.1:2181", value_name = "CONNECT", global = true)]
+    pub connect: String,
+
+    /// Requested session timeout; the server clamps it to [2, 20] ticks.
+    #[arg(long, env = "ZK_SESSION_TIMEOUT", default_value = "10s", value_name = "DUR", value_parser = parse_duration, global = true)]
+    pub session_timeout: Duration,
+
+    /// Give up (exit 69) if no session is established by then.
+    #[arg(long, env = "ZK_CONNECT_TIMEOUT", default_value = "10s", value_name = "DUR", value_parser = parse_duration, global = true)]
+    pub connect_timeout: Duration,
+
+    /// Authenticate as SCHEME:CREDENTIAL, e.g. digest:user:secret. Never logged.
+    #[arg(long, env = "ZK_AUTH", value_name = "SCHEME:CRED", value_parser = parse_auth, hide_env_values = true, global = true)]
+    pub auth: Option<Auth>,
+
+    /// ACL of the nodes this tool creates [default: open without --auth, creator with it].
+    #[arg(long, value_enum, value_name = "MODE", global = true)]
+    pub acl: Option<AclMode>,
+
+    /// CA certificate (PEM) to verify ZooKeeper's secure client port.
+    #[arg(long, env = "ZK_TLS_CA", value_name = "FILE", global = true)]
+    pub tls_ca: Option<PathBuf>,
+
+    /// Client certificate (PEM) for TLS.
+    #[arg(long, env = "ZK_TLS_CERT", value_name = "FILE", requires = "tls_key", global = true)]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Client private key (PEM) for TLS.
+    #[arg(long, env = "ZK_TLS_KEY", value_name = "FILE", requires = "tls_cert", global = true)]
+    pub tls_key: Option<PathBuf>,
+}
+
+/// Which ACL the nodes we create get.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AclMode {
+    /// world:anyone may do anything.
+    Open,
+    /// The creator may do anything, everybody else may read.
+    Creator,
+}
+
+static CREATOR_ALL_WORLD_READ: [Acl; 2] =
+    [Acl::new_const(Permission::ALL, "auth", ""), Acl::new_const(Permission::READ, "world", "anyone")];
+
+impl ConnectArgs {
+    /// The ACL mode in force: `--acl`, else `creator` with auth and `open` without.
+    pub fn acl_mode(&self) -> AclMode {
+        self.acl.unwrap_or(if self.auth.is_some() { AclMode::Creator } else { AclMode::Open })
+    }
+
+    pub fn acls(&self) -> Acls<'static> {
+        match self.acl_mode() {
+            AclMode::Open => Acls::anyone_all(),
+            AclMode::Creator => Acls::new(&CREATOR_ALL_WORLD_READ),
+        }
+    }
+}
+
+/// Credentials for `addauth`. Debug and Display hide the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Auth {
+    pub scheme: String,
+    pub credential: String,
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:<redacted>", self.scheme)
+    }
+}
+
+fn parse_auth(s: &str) -> Result<Auth, String> {
+    match s.split_once(':') {
+        Some((scheme, credential)) if !scheme.is_empty() && !credential.is_empty() => {
+            Ok(Auth { scheme: scheme.into(), credential: credential.into() })
+        }
+        _ => Err("expected SCHEME:CREDENTIAL, e.g. digest:user:secret".into()),
+    }
+}
+
+/// Human durations: `250ms`, `10s`, `2m`. A bare number is refused, since
+/// nobody can tell whether `10` meant seconds or milliseconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|err| format!("{err} (write durations like 250ms, 10s, 2m)"))
+}
+
+/// A ZooKeeper path argument, validated before anything is sent.
+pub fn parse_path(s: &str) -> Result<String, String> {
+    crate::path::validate(s)
+}
+
+/// `-q` and `-v`, shared by all tools.
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Logging")]
+pub struct LogArgs {
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// More logs on stderr (-vv for ZooKeeper client internals). ZK_LOG takes a tracing filter.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+/// Everything a tool's top-level struct flattens in.
+#[derive(Args, Debug, Clone)]
+pub struct CommonArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_human_units_and_refuse_bare_numbers() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        let err = parse_duration("10").unwrap_err();
+        assert!(err.contains("10s"), "{err}");
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn auth_splits_at_first_colon_and_hides_secret() {
+        let auth = parse_auth("digest:user:secret").unwrap();
+        assert_eq!(auth.scheme, "digest");
+        assert_eq!(auth.credential, "user:secret");
+        assert!(!format!("{auth:?}").contains("secret"));
+        assert!(parse_auth("digest").is_err());
+        assert!(parse_auth(":x").is_err());
+    }
+}

@@ -1,0 +1,160 @@
+//! The one way every tool opens a ZooKeeper session.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use tokio::time::Instant;
+use zookeeper_client::{Client, TlsOptions};
+
+use crate::cli::ConnectArgs;
+use crate::exit::Failure;
+
+/// Opens a session, retrying every server until `--connect-timeout`.
+///
+/// The client is told to fail fast when it has tried every host once, and
+/// this loop retries until the deadline, so an unreachable ensemble costs
+/// `--connect-timeout` (exit 69) and never the much longer session timeout.
+pub async fn connect(args: &ConnectArgs) -> Result<Client> {
+    let (servers, chroot) = split_connect_string(&args.connect)?;
+    let deadline = Instant::now() + args.connect_timeout;
+    let connector = connector(args)?;
+    let secure = args.tls_ca.is_some() || args.tls_cert.is_some();
+    let mut last_error = None;
+    loop {
+        let attempt = async {
+            if secure {
+                connector.clone().secure_connect(&args.connect).await
+            } else {
+                connector.clone().connect(&args.connect).await
+            }
+        };
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(remaining, attempt).await {
+            Ok(Ok(client)) => {
+                tracing::info!(
+                    session_id = %client.session_id(),
+                    negotiated_timeout_ms = client.session_timeout().as_millis() as u64,
+                    "connected to {servers}"
+                );
+                return Ok(client);
+            }
+            Ok(Err(zookeeper_client::Error::AuthFailed)) => {
+                return Err(Failure::permission(format!("authentication to {servers} failed")).into())
+            }
+            Ok(Err(zookeeper_client::Error::BadArguments(reason))) => {
+                return Err(Failure::usage(format!("bad connect string '{}': {reason}", args.connect)).into())
+            }
+            Ok(Err(err)) => {
+                tracing::debug!("connecting to {servers}: {err}");
+                last_error = Some(err);
+            }
+            Err(_elapsed) => {}
+        }
+        if Instant::now() + Duration::from_millis(100) >= deadline {
+            let cause = last_error.map(|err| format!(" (last error: {err})")).unwrap_or_default();
+            let chroot = chroot.map(|c| format!(" chroot {c}")).unwrap_or_default();
+            return Err(Failure::unavailable(format!(
+                "no ZooKeeper session with {servers}{chroot} within {}{cause}",
+                humantime::format_duration(args.connect_timeout)
+            ))
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn connector(args: &ConnectArgs) -> Result<zookeeper_client::Connector> {
+    let mut connector = Client::connector().with_session_timeout(args.session_timeout).with_fail_eagerly();
+    if let Some(auth) = &args.auth {
+        connector = connector.with_auth(&auth.scheme, auth.credential.as_bytes());
+    }
+    if args.tls_ca.is_some() || args.tls_cert.is_some() || args.connect.contains("tcp+tls://") {
+        connector = connector.with_tls(tls_options(args)?);
+    }
+    Ok(connector)
+}
+
+fn tls_options(args: &ConnectArgs) -> Result<TlsOptions> {
+    let read = |path: &std::path::Path| {
+        std::fs::read_to_string(path).map_err(|err| Failure::usage(format!("cannot read {}: {err}", path.display())))
+    };
+    let mut options = TlsOptions::new();
+    if let Some(ca) = &args.tls_ca {
+        options = options
+            .with_pem_ca(&read(ca)?)
+            .map_err(|err| Failure::usage(format!("bad CA certificate {}: {err}", ca.display())))?;
+    }
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        options = options
+            .with_pem_identity(&read(cert)?, &read(key)?)
+            .map_err(|err| Failure::usage(format!("bad TLS identity {}: {err}", cert.display())))?;
+    }
+    Ok(options)
+}
+
+/// Splits `host:port,...[/chroot]` into the server list and the chroot, and
+/// checks the chroot's syntax so a typo there is a usage error.
+pub fn split_connect_string(connect: &str) -> Result<(String, Option<String>), Failure> {
+    let bad = |reason: &str| Failure::usage(format!("bad connect string '{connect}': {reason}"));
+    if connect.trim().is_empty() {
+        return Err(bad("empty"));
+    }
+    let without_schemes = connect.replace("tcp+tls://", "").replace("tcp://", "");
+    let (servers, chroot) = match without_schemes.find('/') {
+        Some(i) => (without_schemes[..i].to_string(), Some(without_schemes[i..].to_string())),
+        None => (without_schemes.clone(), None),
+    };
+    for server in servers.split(',') {
+        let port_ok = server.rsplit_once(':').map(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if port_ok == Some(false) || server.is_empty() {
+            return Err(bad(&format!("'{server}' is not host[:port]")));
+        }
+    }
+    if let Some(chroot) = &chroot {
+        crate::path::validate(chroot).map_err(|reason| bad(&reason))?;
+    }
+    Ok((servers, chroot.filter(|c| c != "/")))
+}
+
+/// Closes the session now, so its ephemeral nodes vanish at once instead of
+/// after the session timeout. The client sends `closeSession` when its last
+/// handle is dropped; this waits (bounded) until it reports the session
+/// closed, because process exit would otherwise race the request.
+pub async fn close(client: Client) {
+    let session = client.session_id();
+    let mut state = client.state_watcher();
+    drop(client);
+    let closed = async {
+        while !state.peek_state().is_terminated() {
+            state.changed().await;
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(2), closed).await.is_err() {
+        tracing::warn!("closing session {session} timed out; the server will expire it");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_string_splits_servers_and_chroot() {
+        let (servers, chroot) = split_connect_string("a:1,b:2/app/x").unwrap();
+        assert_eq!(servers, "a:1,b:2");
+        assert_eq!(chroot.as_deref(), Some("/app/x"));
+        let (servers, chroot) = split_connect_string("tcp+tls://a:1").unwrap();
+        assert_eq!(servers, "a:1");
+        assert_eq!(chroot, None);
+        assert!(split_connect_string("host").is_ok());
+    }
+
+    #[test]
+    fn connect_string_errors_name_the_problem() {
+        for (bad, reason) in [("", "empty"), ("a:1/x/", "ends with"), ("a:port", "host[:port]"), ("a:1,,b:2", "host")] {
+            let err = split_connect_string(bad).unwrap_err();
+            assert_eq!(err.code, crate::exit::USAGE);
+            assert!(err.message.contains(reason), "{bad}: {}", err.message);
+        }
+    }
+}

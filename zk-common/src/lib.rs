@@ -1,0 +1,18 @@
+//! Shared mechanisms of the zk-tools binaries.
+//!
+//! Every binary is a thin `main` on top of this crate: one set of connection
+//! flags ([`cli::ConnectArgs`]), one connect function ([`connect`]), one
+//! exit-code map ([`exit`]), one JSON writer ([`output`]), one logging setup
+//! ([`log`]) and one entry point ([`app::main`]) that ties them together.
+
+pub mod app;
+pub mod cli;
+pub mod connect;
+pub mod exit;
+pub mod log;
+pub mod node;
+pub mod output;
+pub mod path;
+pub mod progress;
+
+pub use exit::Failure;

@@ -1,0 +1,78 @@
+//! stdout is data: one JSON document for a query, JSON Lines for a stream.
+
+use std::io::{self, IsTerminal, Write};
+
+use serde_json::{Map, Value};
+
+/// Writes one JSON document: pretty for a person at a terminal, compact for
+/// a pipe.
+pub fn document(value: &Value) -> io::Result<()> {
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    if stdout.is_terminal() {
+        serde_json::to_writer_pretty(&mut out, value)?;
+    } else {
+        serde_json::to_writer(&mut out, value)?;
+    }
+    out.write_all(b"\n")?;
+    out.flush()
+}
+
+/// Writes one JSON Lines record to stdout and flushes it, so `jq` and
+/// `while read` see each event the moment it happens.
+pub fn line(value: &Value) -> io::Result<()> {
+    write_line(&mut io::stdout().lock(), value)
+}
+
+/// Writes one compact JSON line to `out` and flushes it.
+pub fn write_line(out: &mut impl Write, value: &Value) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, value)?;
+    out.write_all(b"\n")?;
+    out.flush()
+}
+
+/// An event object with `event` and `time` set; the caller adds the rest.
+pub fn event(name: &str) -> Map<String, Value> {
+    let mut map = Map::new();
+    map.insert("event".into(), name.into());
+    map.insert("time".into(), now_rfc3339().into());
+    map
+}
+
+/// The current time as an RFC 3339 UTC string with milliseconds.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Milliseconds since the epoch (ZooKeeper's ctime/mtime) as RFC 3339 UTC.
+pub fn millis_rfc3339(millis: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(millis)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_line_is_compact_and_newline_terminated() {
+        let mut buf = Vec::new();
+        write_line(&mut buf, &serde_json::json!({"a": [1, 2]})).unwrap();
+        assert_eq!(buf, b"{\"a\":[1,2]}\n");
+    }
+
+    #[test]
+    fn event_has_name_and_utc_time() {
+        let e = event("joined");
+        assert_eq!(e["event"], "joined");
+        let time = e["time"].as_str().unwrap();
+        assert!(time.ends_with('Z') && time.contains('T'), "{time}");
+    }
+
+    #[test]
+    fn millis_render_as_rfc3339() {
+        assert_eq!(millis_rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(millis_rfc3339(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+    }
+}

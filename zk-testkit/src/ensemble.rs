@@ -1,0 +1,338 @@
+//! Real ZooKeeper servers (Debian's `zookeeper` package) on loopback.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::process::spawn_tied_to_test_process;
+
+const ZOOKEEPER_JAR: &str = "/usr/share/java/zookeeper.jar";
+/// The AdminServer needs the servlet API, which Debian's manifest omits;
+/// slf4j-simple gives the server a log (Debian ships no binding).
+const EXTRA_JARS: &[&str] = &["/usr/share/java/servlet-api.jar", "/usr/share/java/slf4j-simple.jar"];
+
+/// Tick of every test server: sessions from 1 s (2 ticks) are allowed, so
+/// expiry tests are fast.
+pub const TICK_MS: u64 = 500;
+
+/// Whether ZooKeeper and Java are installed. Prints a loud SKIP when not;
+/// panics when `CI` is set, because CI must run every test.
+pub fn zookeeper_available() -> bool {
+    let available = Path::new(ZOOKEEPER_JAR).exists() && which("java");
+    if !available {
+        if std::env::var_os("CI").is_some() {
+            panic!("ZooKeeper is not installed ({ZOOKEEPER_JAR} or java missing) and CI is set: run scripts/zookeeper.sh install");
+        }
+        eprintln!("SKIP: ZooKeeper is not installed; run scripts/zookeeper.sh install to run this test");
+    }
+    available
+}
+
+fn which(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+        .unwrap_or(false)
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Ports {
+    client: u16,
+    peer: u16,
+    election: u16,
+    admin: u16,
+}
+
+struct Server {
+
+    ports: Ports,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+/// N ZooKeeper servers forming one ensemble on 127.0.0.1. Dropping it kills
+/// every server and removes their data; the servers also die with the test
+/// process if it is killed outright.
+pub struct Ensemble {
+    servers: Vec<Server>,
+    root: PathBuf,
+}
+
+impl Ensemble {
+    /// Starts `n` servers and waits until every one serves clients.
+    pub fn start(n: usize) -> Result<Ensemble> {
+        Self::start_with(n, &[])
+    }
+
+    /// Like [`Ensemble::start`], with extra `key=value` lines in every
+    /// server's configuration (they override the defaults).
+    pub fn start_with(n: usize, extra_config: &[&str]) -> Result<Ensemble> {
+        assert!(n >= 1);
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let root = std::env::temp_dir().join(format!(
+            "zk-testkit-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&root);
+        let ports = free_ports(n * 4)?;
+        let ports: Vec<Ports> = ports
+            .chunks(4)
+            .map(|p| Ports { client: p[0], peer: p[1], election: p[2], admin: p[3] })
+            .collect();
+        let members: String = ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("server.{}=127.0.0.1:{}:{}:participant;127.0.0.1:{}\n", i + 1, p.peer, p.election, p.client))
+            .collect();
+        let mut servers = Vec::new();
+        for (i, p) in ports.iter().enumerate() {
+            let id = i + 1;
+            let dir = root.join(format!("server{id}"));
+            std::fs::create_dir_all(dir.join("data"))?;
+            std::fs::write(dir.join("data/myid"), format!("{id}\n"))?;
+            let mut config = format!(
+                "tickTime={TICK_MS}\ninitLimit=20\nsyncLimit=10\nminSessionTimeout={}\nmaxSessionTimeout=60000\n\
+                 dataDir={}\nclientPortAddress=127.0.0.1\npreAllocSize=1024\nsnapCount=100000\n\
+                 4lw.commands.whitelist=*\nadmin.enableServer=true\nadmin.serverAddress=127.0.0.1\nadmin.serverPort={}\n\
+                 standaloneEnabled={}\nreconfigEnabled=false\n",
+                2 * TICK_MS,
+                dir.join("data").display(),
+                p.admin,
+                n == 1,
+            );
+            config.push_str(&format!("clientPort={}\n", p.client));
+            config.push_str(&members);
+            for line in extra_config {
+                config.push_str(line);
+                config.push('\n');
+            }
+            std::fs::write(dir.join("zoo.cfg"), config)?;
+            servers.push(Server { ports: *p, dir, child: None });
+        }
+        let mut ensemble = Ensemble { servers, root };
+        for i in 0..n {
+            ensemble.launch(i)?;
+        }
+        for i in 0..n {
+            ensemble.wait_serving(i, Duration::from_secs(60))?;
+        }
+        Ok(ensemble)
+    }
+
+    fn launch(&mut self, index: usize) -> Result<()> {
+        let server = &mut self.servers[index];
+        let mut classpath = ZOOKEEPER_JAR.to_string();
+        for jar in EXTRA_JARS.iter().filter(|j| Path::new(j).exists()) {
+            classpath.push(':');
+            classpath.push_str(jar);
+        }
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(server.dir.join("server.log"))?;
+        let mut cmd = Command::new("java");
+        cmd.args([
+            "-Xmx256m",
+            "-XX:+UseSerialGC",
+            "-XX:TieredStopAtLevel=1",
+            "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+            "-Dzookeeper.admin.enableServer=true",
+            "-cp",
+            &classpath,
+            "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+        ])
+        .arg(server.dir.join("zoo.cfg"))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+        server.child = Some(spawn_tied_to_test_process(cmd).context("starting java for ZooKeeper")?);
+        Ok(())
+    }
+
+    /// Waits until server `index` answers `srvr` with a mode.
+    pub fn wait_serving(&mut self, index: usize, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(child) = self.servers[index].child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    let log = std::fs::read_to_string(self.servers[index].dir.join("server.log")).unwrap_or_default();
+                    bail!("server {} exited ({status}); log:\n{log}", index + 1);
+                }
+            }
+            if let Some(mode) = self.mode(index) {
+                if mode != "unknown" {
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                let log = std::fs::read_to_string(self.servers[index].dir.join("server.log")).unwrap_or_default();
+                bail!("server {} did not serve within {timeout:?}; log:\n{log}", index + 1);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The connect string of every server.
+    pub fn connect_string(&self) -> String {
+        self.servers.iter().map(|s| format!("127.0.0.1:{}", s.ports.client)).collect::<Vec<_>>().join(",")
+    }
+
+    /// The address of server `index` alone.
+    pub fn address(&self, index: usize) -> String {
+        format!("127.0.0.1:{}", self.servers[index].ports.client)
+    }
+
+    pub fn client_port(&self, index: usize) -> u16 {
+        self.servers[index].ports.client
+    }
+
+    pub fn admin_port(&self, index: usize) -> u16 {
+        self.servers[index].ports.admin
+    }
+
+    pub fn len(&self) -> usize {
+        self.servers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.servers.is_empty()
+    }
+
+    /// `leader`, `follower`, `standalone` or `observer`; `None` when down.
+    pub fn mode(&self, index: usize) -> Option<String> {
+        let answer = four_letter(&self.address(index), "srvr").ok()?;
+        let mode = answer.lines().find_map(|l| l.strip_prefix("Mode: ")).unwrap_or("unknown");
+        Some(mode.trim().to_string())
+    }
+
+    /// The index of the server that is ZooKeeper's leader right now.
+    pub fn leader(&self) -> Option<usize> {
+        (0..self.len()).find(|&i| matches!(self.mode(i).as_deref(), Some("leader") | Some("standalone")))
+    }
+
+    /// SIGKILLs server `index` and reaps it.
+    pub fn kill(&mut self, index: usize) {
+        if let Some(mut child) = self.servers[index].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts server `index` again (after [`Ensemble::kill`]) and waits
+    /// until it serves.
+    pub fn restart(&mut self, index: usize) -> Result<()> {
+        self.kill(index);
+        self.launch(index)?;
+        self.wait_serving(index, Duration::from_secs(60))
+    }
+
+    /// SIGSTOPs server `index`: it keeps its sockets but answers nothing.
+    pub fn pause(&self, index: usize) {
+        if let Some(child) = &self.servers[index].child {
+            crate::process::pause(child.id());
+        }
+    }
+
+    pub fn resume(&self, index: usize) {
+        if let Some(child) = &self.servers[index].child {
+            crate::process::resume(child.id());
+        }
+    }
+
+    /// Waits until some server is leader and the given servers all serve.
+    pub fn wait_quorum(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        while self.leader().is_none() {
+            if Instant::now() > deadline {
+                bail!("no ZooKeeper leader within {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Ensemble {
+    fn drop(&mut self) {
+        for i in 0..self.servers.len() {
+            self.kill(i);
+        }
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// Sends a four-letter word and returns the answer.
+pub fn four_letter(address: &str, word: &str) -> Result<String> {
+    let mut stream = TcpStream::connect_timeout(&address.parse()?, Duration::from_secs(1))?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    stream.write_all(word.as_bytes())?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    Ok(answer)
+}
+
+/// `count` distinct free loopback ports, all held until all are chosen.
+fn free_ports(count: usize) -> Result<Vec<u16>> {
+    let listeners: Vec<TcpListener> =
+        (0..count).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<std::io::Result<_>>()?;
+    listeners.iter().map(|l| Ok(l.local_addr()?.port())).collect()
+}
+
+/// The ensemble that tests without faults share.
+pub struct Shared {
+    connect: String,
+    _ensemble: Option<Ensemble>,
+}
+
+impl Shared {
+    /// The ensemble's connect string, without chroot.
+    pub fn connect_string(&self) -> &str {
+        &self.connect
+    }
+
+    /// A fresh, empty chroot for one test, created on the server; returns
+    /// the connect string with the chroot appended.
+    pub fn chroot(&self, test: &str) -> String {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let path = format!(
+            "/zk-testkit/{test}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let zk = crate::Zk::connect(&self.connect).expect("connect to the shared ensemble");
+        zk.create_all(&path).expect("create the test's chroot");
+        format!("{}{path}", self.connect)
+    }
+}
+
+static SHARED: OnceLock<Shared> = OnceLock::new();
+
+/// The ensemble for tests that only need a working ZooKeeper: the one named
+/// by `ZK_TEST_CONNECT` (started once by `scripts/test.sh`), else a 3-server
+/// ensemble started once for this test process.
+pub fn shared() -> &'static Shared {
+    SHARED.get_or_init(|| {
+        if let Ok(connect) = std::env::var("ZK_TEST_CONNECT") {
+            return Shared { connect, _ensemble: None };
+        }
+        let ensemble = Ensemble::start(3).expect("start the shared ZooKeeper ensemble");
+        Shared { connect: ensemble.connect_string(), _ensemble: Some(ensemble) }
+    })
+}
+
+/// Holds an exclusive, cross-process lock for tests that own servers and
+/// kill or pause them, so they run one at a time however the tests are run
+/// (threads of `cargo test` or processes of nextest).
+pub fn exclusive() -> nix::fcntl::Flock<std::fs::File> {
+    let path = std::env::temp_dir().join("zk-testkit-exclusive.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .expect("open the testkit lock file");
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| e).expect("flock")
+}

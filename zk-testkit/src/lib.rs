@@ -1,0 +1,33 @@
+//! Real ZooKeeper for tests: no mock ever stands in for the server.
+//!
+//! - [`Ensemble`] starts N real servers on free loopback ports, kills,
+//!   restarts, pauses and resumes them, and stops them all on drop.
+//! - [`shared`] is one ensemble per test process (or the one CI started,
+//!   named by `ZK_TEST_CONNECT`); each test gets its own chroot from
+//!   [`Shared::chroot`], so tests can run in parallel without a JVM each.
+//! - [`exclusive`] serialises the tests that own, kill or pause servers.
+//! - [`Proxy`] sits between a client and a server and can cut or blackhole
+//!   the connection: partitions without root.
+//! - [`Zk`] is a small blocking client for test setup and assertions.
+//! - [`Tool`] runs our binaries and reads their JSON Lines.
+
+mod ensemble;
+mod process;
+mod proxy;
+mod zk;
+
+pub use ensemble::{exclusive, four_letter, shared, zookeeper_available, Ensemble, Shared};
+pub use process::{pause, resume, Running, Tool};
+pub use proxy::Proxy;
+pub use zk::Zk;
+
+/// Skips the calling test, loudly, when ZooKeeper is not installed, and
+/// fails it instead when `CI` is set, so CI can never go green by skipping.
+#[macro_export]
+macro_rules! require_zookeeper {
+    () => {
+        if !$crate::zookeeper_available() {
+            return;
+        }
+    };
+}

@@ -1,0 +1,233 @@
+//! Child processes for tests: servers tied to the test process's life, our
+//! binaries run with their output captured, SIGSTOP and SIGCONT.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// Spawns `cmd` so that it dies with the test process, even on SIGKILL or
+/// abort, when no destructor runs.
+///
+/// PR_SET_PDEATHSIG fires when the *thread* that forked exits, not the
+/// process; test threads come and go, so every such child is forked by one
+/// spawner thread that lives as long as the process.
+pub(crate) fn spawn_tied_to_test_process(cmd: Command) -> std::io::Result<Child> {
+    type Job = (Command, mpsc::Sender<std::io::Result<Child>>);
+    static SPAWNER: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
+    let sender = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("zk-testkit-spawner".into())
+            .spawn(move || {
+                for (mut cmd, reply) in rx {
+                    let _ = reply.send(die_with_parent(&mut cmd).spawn());
+                }
+            })
+            .expect("start the spawner thread");
+        Mutex::new(tx)
+    });
+    let (reply_tx, reply_rx) = mpsc::channel();
+    sender
+        .lock()
+        .map_err(|_| std::io::Error::other("spawner lock poisoned"))?
+        .send((cmd, reply_tx))
+        .map_err(|_| std::io::Error::other("spawner thread is gone"))?;
+    reply_rx.recv().map_err(|_| std::io::Error::other("spawner thread is gone"))?
+}
+
+#[allow(unsafe_code)]
+fn die_with_parent(cmd: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs between fork and exec and only calls
+    // prctl(2), which is async-signal-safe and allocates nothing.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
+            Ok(())
+        })
+    }
+}
+
+/// SIGSTOPs a process: it keeps its sockets open and answers nothing.
+pub fn pause(pid: u32) {
+    let _ = kill(Pid::from_raw(pid as i32), Signal::SIGSTOP);
+}
+
+/// SIGCONTs a process paused with [`pause`].
+pub fn resume(pid: u32) {
+    let _ = kill(Pid::from_raw(pid as i32), Signal::SIGCONT);
+}
+
+/// One of our binaries, pointed at a ZooKeeper connect string.
+#[derive(Clone, Debug)]
+pub struct Tool {
+    program: String,
+    connect: Option<String>,
+    envs: Vec<(String, String)>,
+}
+
+impl Tool {
+    /// `program` is `env!("CARGO_BIN_EXE_zk-...")`.
+    pub fn new(program: &str) -> Tool {
+        Tool { program: program.into(), connect: None, envs: Vec::new() }
+    }
+
+    /// Passes `--zk CONNECT` before the other arguments.
+    pub fn zk(mut self, connect: &str) -> Tool {
+        self.connect = Some(connect.into());
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Tool {
+        self.envs.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.program);
+        if let Some(connect) = &self.connect {
+            cmd.args(["--zk", connect]);
+        }
+        cmd.args(args);
+        // Tests must not inherit a developer's ZooKeeper settings.
+        for var in ["ZK_CONNECT", "ZK_AUTH", "ZK_SESSION_TIMEOUT", "ZK_CONNECT_TIMEOUT", "ZK_LOG"] {
+            cmd.env_remove(var);
+        }
+        for (k, v) in &self.envs {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Runs to completion with stdin closed and returns what it printed.
+    pub fn run(&self, args: &[&str]) -> Ran {
+        let started = Instant::now();
+        let output = self
+            .command(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("running {}: {e}", self.program));
+        Ran { output, elapsed: started.elapsed() }
+    }
+
+    /// Starts in the background with stdout read line by line.
+    pub fn spawn(&self, args: &[&str]) -> Running {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning {}: {e}", self.program));
+        let (tx, lines) = mpsc::channel();
+        let stdout = child.stdout.take().expect("piped stdout");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (etx, stderr_lines) = mpsc::channel();
+        let stderr = child.stderr.take().expect("piped stderr");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if etx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Running { child, lines, stderr_lines }
+    }
+}
+
+/// A finished run of one of our binaries.
+#[derive(Debug)]
+pub struct Ran {
+    pub output: Output,
+    pub elapsed: Duration,
+}
+
+impl Ran {
+    /// The exit code; panics (with stderr) if it died of a signal.
+    pub fn code(&self) -> i32 {
+        self.output.status.code().unwrap_or_else(|| panic!("killed by a signal; stderr: {}", self.stderr()))
+    }
+
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    /// stdout parsed as one JSON document.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.output.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}\nstderr: {}", self.stdout(), self.stderr()))
+    }
+}
+
+/// A binary running in the background.
+pub struct Running {
+    pub child: Child,
+    lines: mpsc::Receiver<String>,
+    stderr_lines: mpsc::Receiver<String>,
+}
+
+impl Running {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The next stdout line, or `None` if none came within `timeout` (or
+    /// stdout closed).
+    pub fn next_line(&self, timeout: Duration) -> Option<String> {
+        self.lines.recv_timeout(timeout).ok()
+    }
+
+    /// The next stdout line parsed as JSON; panics on timeout.
+    pub fn next_json(&self, timeout: Duration) -> serde_json::Value {
+        let line = self
+            .next_line(timeout)
+            .unwrap_or_else(|| panic!("no JSON line within {timeout:?}; stderr so far: {}", self.stderr_so_far()));
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+    }
+
+    /// Every stderr line printed so far.
+    pub fn stderr_so_far(&self) -> String {
+        self.stderr_lines.try_iter().collect::<Vec<_>>().join("\n")
+    }
+
+    pub fn signal(&self, signal: Signal) {
+        let _ = kill(Pid::from_raw(self.child.id() as i32), signal);
+    }
+
+    /// Waits up to `timeout` for exit; kills it and panics if it hangs.
+    pub fn wait(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("process {} did not exit within {timeout:?}", self.child.id());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
