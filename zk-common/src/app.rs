@@ -8,7 +8,6 @@ use std::future::Future;
 use std::io::Write;
 use std::process::ExitCode;
 
-
 use crate::cli::CommonArgs;
 use crate::exit;
 
@@ -21,7 +20,10 @@ pub trait Tool: clap::Parser {
 /// its long help. Tests use it for `debug_assert`.
 pub fn command<T: Tool>() -> clap::Command {
     let cmd = T::command();
-    let examples = cmd.get_after_long_help().map(|h| format!("{h}\n\n")).unwrap_or_default();
+    let examples = cmd
+        .get_after_long_help()
+        .map(|h| format!("{h}\n\n"))
+        .unwrap_or_default();
     cmd.after_long_help(format!("{examples}{}", exit::HELP_TABLE))
 }
 
@@ -39,12 +41,18 @@ where
     if args.get(1).map(String::as_str) == Some("--generate") {
         return generate(&mut cmd, args.get(2).map(String::as_str));
     }
-    let cli = match cmd.try_get_matches_from_mut(&args).and_then(|m| T::from_arg_matches(&m)) {
+    let cli = match cmd
+        .try_get_matches_from_mut(&args)
+        .and_then(|m| T::from_arg_matches(&m))
+    {
         Ok(cli) => cli,
         Err(err) => return usage_error(&name, err),
     };
     crate::log::init(&cli.common().log);
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("{name}: cannot start the async runtime: {err}");
@@ -69,13 +77,24 @@ where
 /// becomes one line and exit 2.
 fn usage_error(name: &str, err: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
-    if matches!(err.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) {
         let _ = err.print();
         return ExitCode::SUCCESS;
     }
+    // clap's first paragraph names the cause (and, for missing arguments,
+    // lists them on the following lines); usage and tips come after a blank
+    // line and are left to --help.
     let rendered = err.render().to_string();
-    let first = rendered.lines().next().unwrap_or("bad usage");
-    let cause = first.strip_prefix("error: ").unwrap_or(first);
+    let paragraph: Vec<&str> = rendered
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let cause = paragraph.join(" ");
+    let cause = cause.strip_prefix("error: ").unwrap_or(&cause);
     eprintln!("{name}: {cause} (see '{name} --help')");
     ExitCode::from(exit::USAGE)
 }

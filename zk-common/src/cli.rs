@@ -15,7 +15,13 @@ use zookeeper_client::{Acl, Acls, Permission};
 #[command(next_help_heading = "Connection")]
 pub struct ConnectArgs {
     /// ZooKeeper connect string: host:port,...[/chroot]; tcp+tls:// per host for TLS.
-    #[arg(long = "zk", env = "ZK_CONNECT", default_value = "127.0.0.1:2181", value_name = "CONNECT", global = true)]
+    #[arg(
+        long = "zk",
+        env = "ZK_CONNECT",
+        default_value = "127.0.0.1:2181",
+        value_name = "CONNECT",
+        global = true
+    )]
     pub connect: String,
 
     /// Requested session timeout; the server clamps it to [2, 20] ticks.
@@ -39,11 +45,23 @@ pub struct ConnectArgs {
     pub tls_ca: Option<PathBuf>,
 
     /// Client certificate (PEM) for TLS.
-    #[arg(long, env = "ZK_TLS_CERT", value_name = "FILE", requires = "tls_key", global = true)]
+    #[arg(
+        long,
+        env = "ZK_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key",
+        global = true
+    )]
     pub tls_cert: Option<PathBuf>,
 
     /// Client private key (PEM) for TLS.
-    #[arg(long, env = "ZK_TLS_KEY", value_name = "FILE", requires = "tls_cert", global = true)]
+    #[arg(
+        long,
+        env = "ZK_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert",
+        global = true
+    )]
     pub tls_key: Option<PathBuf>,
 }
 
@@ -56,13 +74,19 @@ pub enum AclMode {
     Creator,
 }
 
-static CREATOR_ALL_WORLD_READ: [Acl; 2] =
-    [Acl::new_const(Permission::ALL, "auth", ""), Acl::new_const(Permission::READ, "world", "anyone")];
+static CREATOR_ALL_WORLD_READ: [Acl; 2] = [
+    Acl::new_const(Permission::ALL, "auth", ""),
+    Acl::new_const(Permission::READ, "world", "anyone"),
+];
 
 impl ConnectArgs {
     /// The ACL mode in force: `--acl`, else `creator` with auth and `open` without.
     pub fn acl_mode(&self) -> AclMode {
-        self.acl.unwrap_or(if self.auth.is_some() { AclMode::Creator } else { AclMode::Open })
+        self.acl.unwrap_or(if self.auth.is_some() {
+            AclMode::Creator
+        } else {
+            AclMode::Open
+        })
     }
 
     pub fn acls(&self) -> Acls<'static> {
@@ -88,9 +112,10 @@ impl fmt::Debug for Auth {
 
 fn parse_auth(s: &str) -> Result<Auth, String> {
     match s.split_once(':') {
-        Some((scheme, credential)) if !scheme.is_empty() && !credential.is_empty() => {
-            Ok(Auth { scheme: scheme.into(), credential: credential.into() })
-        }
+        Some((scheme, credential)) if !scheme.is_empty() && !credential.is_empty() => Ok(Auth {
+            scheme: scheme.into(),
+            credential: credential.into(),
+        }),
         _ => Err("expected SCHEME:CREDENTIAL, e.g. digest:user:secret".into()),
     }
 }
@@ -98,7 +123,8 @@ fn parse_auth(s: &str) -> Result<Auth, String> {
 /// Human durations: `250ms`, `10s`, `2m`. A bare number is refused, since
 /// nobody can tell whether `10` meant seconds or milliseconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|err| format!("{err} (write durations like 250ms, 10s, 2m)"))
+    humantime::parse_duration(s)
+        .map_err(|err| format!("{err} (write durations like 250ms, 10s, 2m)"))
 }
 
 /// A ZooKeeper path argument, validated before anything is sent.

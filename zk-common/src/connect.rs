@@ -39,10 +39,16 @@ pub async fn connect(args: &ConnectArgs) -> Result<Client> {
                 return Ok(client);
             }
             Ok(Err(zookeeper_client::Error::AuthFailed)) => {
-                return Err(Failure::permission(format!("authentication to {servers} failed")).into())
+                return Err(
+                    Failure::permission(format!("authentication to {servers} failed")).into(),
+                )
             }
             Ok(Err(zookeeper_client::Error::BadArguments(reason))) => {
-                return Err(Failure::usage(format!("bad connect string '{}': {reason}", args.connect)).into())
+                return Err(Failure::usage(format!(
+                    "bad connect string '{}': {reason}",
+                    args.connect
+                ))
+                .into())
             }
             Ok(Err(err)) => {
                 tracing::debug!("connecting to {servers}: {err}");
@@ -51,7 +57,9 @@ pub async fn connect(args: &ConnectArgs) -> Result<Client> {
             Err(_elapsed) => {}
         }
         if Instant::now() + Duration::from_millis(100) >= deadline {
-            let cause = last_error.map(|err| format!(" (last error: {err})")).unwrap_or_default();
+            let cause = last_error
+                .map(|err| format!(" (last error: {err})"))
+                .unwrap_or_default();
             let chroot = chroot.map(|c| format!(" chroot {c}")).unwrap_or_default();
             return Err(Failure::unavailable(format!(
                 "no ZooKeeper session with {servers}{chroot} within {}{cause}",
@@ -64,7 +72,9 @@ pub async fn connect(args: &ConnectArgs) -> Result<Client> {
 }
 
 fn connector(args: &ConnectArgs) -> Result<zookeeper_client::Connector> {
-    let mut connector = Client::connector().with_session_timeout(args.session_timeout).with_fail_eagerly();
+    let mut connector = Client::connector()
+        .with_session_timeout(args.session_timeout)
+        .with_fail_eagerly();
     if let Some(auth) = &args.auth {
         connector = connector.with_auth(&auth.scheme, auth.credential.as_bytes());
     }
@@ -76,7 +86,8 @@ fn connector(args: &ConnectArgs) -> Result<zookeeper_client::Connector> {
 
 fn tls_options(args: &ConnectArgs) -> Result<TlsOptions> {
     let read = |path: &std::path::Path| {
-        std::fs::read_to_string(path).map_err(|err| Failure::usage(format!("cannot read {}: {err}", path.display())))
+        std::fs::read_to_string(path)
+            .map_err(|err| Failure::usage(format!("cannot read {}: {err}", path.display())))
     };
     let mut options = TlsOptions::new();
     if let Some(ca) = &args.tls_ca {
@@ -101,11 +112,16 @@ pub fn split_connect_string(connect: &str) -> Result<(String, Option<String>), F
     }
     let without_schemes = connect.replace("tcp+tls://", "").replace("tcp://", "");
     let (servers, chroot) = match without_schemes.find('/') {
-        Some(i) => (without_schemes[..i].to_string(), Some(without_schemes[i..].to_string())),
+        Some(i) => (
+            without_schemes[..i].to_string(),
+            Some(without_schemes[i..].to_string()),
+        ),
         None => (without_schemes.clone(), None),
     };
     for server in servers.split(',') {
-        let port_ok = server.rsplit_once(':').map(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        let port_ok = server
+            .rsplit_once(':')
+            .map(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
         if port_ok == Some(false) || server.is_empty() {
             return Err(bad(&format!("'{server}' is not host[:port]")));
         }
@@ -129,7 +145,10 @@ pub async fn close(client: Client) {
             state.changed().await;
         }
     };
-    if tokio::time::timeout(Duration::from_secs(2), closed).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(2), closed)
+        .await
+        .is_err()
+    {
         tracing::warn!("closing session {session} timed out; the server will expire it");
     }
 }
@@ -151,7 +170,12 @@ mod tests {
 
     #[test]
     fn connect_string_errors_name_the_problem() {
-        for (bad, reason) in [("", "empty"), ("a:1/x/", "ends with"), ("a:port", "host[:port]"), ("a:1,,b:2", "host")] {
+        for (bad, reason) in [
+            ("", "empty"),
+            ("a:1/x/", "ends with"),
+            ("a:port", "host[:port]"),
+            ("a:1,,b:2", "host"),
+        ] {
             let err = split_connect_string(bad).unwrap_err();
             assert_eq!(err.code, crate::exit::USAGE);
             assert!(err.message.contains(reason), "{bad}: {}", err.message);

@@ -53,7 +53,10 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(code: u8, message: impl Into<String>) -> Self {
-        Failure { code, message: message.into() }
+        Failure {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn usage(message: impl Into<String>) -> Self {
@@ -86,10 +89,30 @@ pub fn zookeeper_code(err: &zookeeper_client::Error) -> u8 {
     use zookeeper_client::Error as E;
     match err {
         E::NoAuth | E::AuthFailed => PERMISSION,
-        E::NoHosts | E::Timeout | E::ConnectionLoss | E::SessionExpired | E::ClientClosed => UNAVAILABLE,
+        E::NoHosts | E::Timeout | E::ConnectionLoss | E::SessionExpired | E::ClientClosed => {
+            UNAVAILABLE
+        }
+        // The client reports a broken socket (reset, refused) as a custom
+        // I/O error rather than ConnectionLoss.
+        E::Custom(_) => UNAVAILABLE,
         E::BadArguments(_) => USAGE,
         _ => INTERNAL,
     }
+}
+
+/// Whether a request may succeed if retried on the same session: the
+/// connection broke or the server was busy, but the session may live on.
+pub fn is_transient(err: &zookeeper_client::Error) -> bool {
+    use zookeeper_client::Error as E;
+    matches!(
+        err,
+        E::ConnectionLoss
+            | E::Timeout
+            | E::NoHosts
+            | E::Throttled
+            | E::Custom(_)
+            | E::UnexpectedError(_)
+    )
 }
 
 /// Maps an error to its exit code: the first [`Failure`] or ZooKeeper error
@@ -110,7 +133,9 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
 /// the reader left, which is how a pipeline ends, not a failure.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
-        cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }
 
@@ -148,7 +173,8 @@ mod tests {
 
     #[test]
     fn broken_pipe_is_recognised() {
-        let err = anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::BrokenPipe)).context("writing");
+        let err = anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+            .context("writing");
         assert!(is_broken_pipe(&err));
         assert!(!is_broken_pipe(&anyhow::anyhow!("other")));
     }
@@ -167,7 +193,10 @@ mod tests {
             CANNOT_EXECUTE,
             COMMAND_NOT_FOUND,
         ] {
-            assert!(HELP_TABLE.contains(&format!("\n  {code} ")), "code {code} missing from help");
+            assert!(
+                HELP_TABLE.contains(&format!("\n  {code} ")),
+                "code {code} missing from help"
+            );
         }
     }
 }

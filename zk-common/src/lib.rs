@@ -14,5 +14,6 @@ pub mod node;
 pub mod output;
 pub mod path;
 pub mod progress;
+pub mod signals;
 
 pub use exit::Failure;

@@ -1,5 +1,7 @@
 //! Human logs on stderr through `tracing`. stdout is reserved for JSON.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::LogArgs;
@@ -17,6 +19,7 @@ pub fn init(args: &LogArgs) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .without_time()
         .try_init();

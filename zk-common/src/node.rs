@@ -17,7 +17,12 @@ pub fn insert_data(record: &mut Map<String, Value>, bytes: &[u8]) {
     } else if let Ok(text) = std::str::from_utf8(bytes) {
         record.insert("data".into(), text.into());
     } else {
-        record.insert("data_base64".into(), base64::engine::general_purpose::STANDARD.encode(bytes).into());
+        record.insert(
+            "data_base64".into(),
+            base64::engine::general_purpose::STANDARD
+                .encode(bytes)
+                .into(),
+        );
     }
 }
 
@@ -56,7 +61,10 @@ mod tests {
     fn json_utf8_binary_and_empty_data() {
         assert_eq!(data_of(br#"{"port":80}"#)["data"], json!({"port": 80}));
         assert_eq!(data_of(b"42")["data"], json!(42));
-        assert_eq!(data_of("héllo world".as_bytes())["data"], json!("héllo world"));
+        assert_eq!(
+            data_of("héllo world".as_bytes())["data"],
+            json!("héllo world")
+        );
         let binary = data_of(&[0xff, 0x00, 0x01]);
         assert_eq!(binary["data_base64"], json!("/wAB"));
         assert!(!binary.contains_key("data"));

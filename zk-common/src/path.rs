@@ -19,12 +19,19 @@ pub fn validate(path: &str) -> Result<String, String> {
     for component in path[1..].split('/') {
         match component {
             "" => return Err(format!("path '{path}' has an empty component ('//')")),
-            "." | ".." => return Err(format!("path '{path}' has a relative component '{component}'")),
+            "." | ".." => {
+                return Err(format!(
+                    "path '{path}' has a relative component '{component}'"
+                ))
+            }
             _ => {}
         }
     }
     if let Some(c) = path.chars().find(|&c| is_forbidden(c)) {
-        return Err(format!("path {path:?} contains the forbidden character {:?}", c));
+        return Err(format!(
+            "path {path:?} contains the forbidden character {:?}",
+            c
+        ));
     }
     Ok(path.into())
 }

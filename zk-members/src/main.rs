@@ -1,1 +1,3 @@
-fn main(){}
+fn main() -> std::process::ExitCode {
+    zk_common::app::main(zk_members::run)
+}

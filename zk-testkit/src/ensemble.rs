@@ -15,7 +15,10 @@ use crate::process::spawn_tied_to_test_process;
 const ZOOKEEPER_JAR: &str = "/usr/share/java/zookeeper.jar";
 /// The AdminServer needs the servlet API, which Debian's manifest omits;
 /// slf4j-simple gives the server a log (Debian ships no binding).
-const EXTRA_JARS: &[&str] = &["/usr/share/java/servlet-api.jar", "/usr/share/java/slf4j-simple.jar"];
+const EXTRA_JARS: &[&str] = &[
+    "/usr/share/java/servlet-api.jar",
+    "/usr/share/java/slf4j-simple.jar",
+];
 
 /// Tick of every test server: sessions from 1 s (2 ticks) are allowed, so
 /// expiry tests are fast.
@@ -29,7 +32,9 @@ pub fn zookeeper_available() -> bool {
         if std::env::var_os("CI").is_some() {
             panic!("ZooKeeper is not installed ({ZOOKEEPER_JAR} or java missing) and CI is set: run scripts/zookeeper.sh install");
         }
-        eprintln!("SKIP: ZooKeeper is not installed; run scripts/zookeeper.sh install to run this test");
+        eprintln!(
+            "SKIP: ZooKeeper is not installed; run scripts/zookeeper.sh install to run this test"
+        );
     }
     available
 }
@@ -49,7 +54,6 @@ struct Ports {
 }
 
 struct Server {
-
     ports: Ports,
     dir: PathBuf,
     child: Option<Child>,
@@ -83,12 +87,25 @@ impl Ensemble {
         let ports = free_ports(n * 4)?;
         let ports: Vec<Ports> = ports
             .chunks(4)
-            .map(|p| Ports { client: p[0], peer: p[1], election: p[2], admin: p[3] })
+            .map(|p| Ports {
+                client: p[0],
+                peer: p[1],
+                election: p[2],
+                admin: p[3],
+            })
             .collect();
         let members: String = ports
             .iter()
             .enumerate()
-            .map(|(i, p)| format!("server.{}=127.0.0.1:{}:{}:participant;127.0.0.1:{}\n", i + 1, p.peer, p.election, p.client))
+            .map(|(i, p)| {
+                format!(
+                    "server.{}=127.0.0.1:{}:{}:participant;127.0.0.1:{}\n",
+                    i + 1,
+                    p.peer,
+                    p.election,
+                    p.client
+                )
+            })
             .collect();
         let mut servers = Vec::new();
         for (i, p) in ports.iter().enumerate() {
@@ -113,7 +130,11 @@ impl Ensemble {
                 config.push('\n');
             }
             std::fs::write(dir.join("zoo.cfg"), config)?;
-            servers.push(Server { ports: *p, dir, child: None });
+            servers.push(Server {
+                ports: *p,
+                dir,
+                child: None,
+            });
         }
         let mut ensemble = Ensemble { servers, root };
         for i in 0..n {
@@ -132,7 +153,10 @@ impl Ensemble {
             classpath.push(':');
             classpath.push_str(jar);
         }
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(server.dir.join("server.log"))?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(server.dir.join("server.log"))?;
         let mut cmd = Command::new("java");
         cmd.args([
             "-Xmx256m",
@@ -148,7 +172,8 @@ impl Ensemble {
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
-        server.child = Some(spawn_tied_to_test_process(cmd).context("starting java for ZooKeeper")?);
+        server.child =
+            Some(spawn_tied_to_test_process(cmd).context("starting java for ZooKeeper")?);
         Ok(())
     }
 
@@ -158,7 +183,8 @@ impl Ensemble {
         loop {
             if let Some(child) = self.servers[index].child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
-                    let log = std::fs::read_to_string(self.servers[index].dir.join("server.log")).unwrap_or_default();
+                    let log = std::fs::read_to_string(self.servers[index].dir.join("server.log"))
+                        .unwrap_or_default();
                     bail!("server {} exited ({status}); log:\n{log}", index + 1);
                 }
             }
@@ -168,8 +194,12 @@ impl Ensemble {
                 }
             }
             if Instant::now() > deadline {
-                let log = std::fs::read_to_string(self.servers[index].dir.join("server.log")).unwrap_or_default();
-                bail!("server {} did not serve within {timeout:?}; log:\n{log}", index + 1);
+                let log = std::fs::read_to_string(self.servers[index].dir.join("server.log"))
+                    .unwrap_or_default();
+                bail!(
+                    "server {} did not serve within {timeout:?}; log:\n{log}",
+                    index + 1
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -177,7 +207,11 @@ impl Ensemble {
 
     /// The connect string of every server.
     pub fn connect_string(&self) -> String {
-        self.servers.iter().map(|s| format!("127.0.0.1:{}", s.ports.client)).collect::<Vec<_>>().join(",")
+        self.servers
+            .iter()
+            .map(|s| format!("127.0.0.1:{}", s.ports.client))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// The address of server `index` alone.
@@ -204,13 +238,17 @@ impl Ensemble {
     /// `leader`, `follower`, `standalone` or `observer`; `None` when down.
     pub fn mode(&self, index: usize) -> Option<String> {
         let answer = four_letter(&self.address(index), "srvr").ok()?;
-        let mode = answer.lines().find_map(|l| l.strip_prefix("Mode: ")).unwrap_or("unknown");
+        let mode = answer
+            .lines()
+            .find_map(|l| l.strip_prefix("Mode: "))
+            .unwrap_or("unknown");
         Some(mode.trim().to_string())
     }
 
     /// The index of the server that is ZooKeeper's leader right now.
     pub fn leader(&self) -> Option<usize> {
-        (0..self.len()).find(|&i| matches!(self.mode(i).as_deref(), Some("leader") | Some("standalone")))
+        (0..self.len())
+            .find(|&i| matches!(self.mode(i).as_deref(), Some("leader") | Some("standalone")))
     }
 
     /// SIGKILLs server `index` and reaps it.
@@ -276,9 +314,13 @@ pub fn four_letter(address: &str, word: &str) -> Result<String> {
 
 /// `count` distinct free loopback ports, all held until all are chosen.
 fn free_ports(count: usize) -> Result<Vec<u16>> {
-    let listeners: Vec<TcpListener> =
-        (0..count).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<std::io::Result<_>>()?;
-    listeners.iter().map(|l| Ok(l.local_addr()?.port())).collect()
+    let listeners: Vec<TcpListener> = (0..count)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<_>>()?;
+    listeners
+        .iter()
+        .map(|l| Ok(l.local_addr()?.port()))
+        .collect()
 }
 
 /// The ensemble that tests without faults share.
@@ -316,10 +358,16 @@ static SHARED: OnceLock<Shared> = OnceLock::new();
 pub fn shared() -> &'static Shared {
     SHARED.get_or_init(|| {
         if let Ok(connect) = std::env::var("ZK_TEST_CONNECT") {
-            return Shared { connect, _ensemble: None };
+            return Shared {
+                connect,
+                _ensemble: None,
+            };
         }
         let ensemble = Ensemble::start(3).expect("start the shared ZooKeeper ensemble");
-        Shared { connect: ensemble.connect_string(), _ensemble: Some(ensemble) }
+        Shared {
+            connect: ensemble.connect_string(),
+            _ensemble: Some(ensemble),
+        }
     })
 }
 
@@ -334,5 +382,7 @@ pub fn exclusive() -> nix::fcntl::Flock<std::fs::File> {
         .write(true)
         .open(path)
         .expect("open the testkit lock file");
-    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| e).expect("flock")
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| e)
+        .expect("flock")
 }

@@ -11,6 +11,10 @@
 //! - [`Zk`] is a small blocking client for test setup and assertions.
 //! - [`Tool`] runs our binaries and reads their JSON Lines.
 
+// Test support: a failure to set up is a failed test, so panicking with a
+// message is the right way to report it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod ensemble;
 mod process;
 mod proxy;

@@ -37,7 +37,9 @@ pub(crate) fn spawn_tied_to_test_process(cmd: Command) -> std::io::Result<Child>
         .map_err(|_| std::io::Error::other("spawner lock poisoned"))?
         .send((cmd, reply_tx))
         .map_err(|_| std::io::Error::other("spawner thread is gone"))?;
-    reply_rx.recv().map_err(|_| std::io::Error::other("spawner thread is gone"))?
+    reply_rx
+        .recv()
+        .map_err(|_| std::io::Error::other("spawner thread is gone"))?
 }
 
 #[allow(unsafe_code)]
@@ -74,7 +76,11 @@ pub struct Tool {
 impl Tool {
     /// `program` is `env!("CARGO_BIN_EXE_zk-...")`.
     pub fn new(program: &str) -> Tool {
-        Tool { program: program.into(), connect: None, envs: Vec::new() }
+        Tool {
+            program: program.into(),
+            connect: None,
+            envs: Vec::new(),
+        }
     }
 
     /// Passes `--zk CONNECT` before the other arguments.
@@ -95,7 +101,13 @@ impl Tool {
         }
         cmd.args(args);
         // Tests must not inherit a developer's ZooKeeper settings.
-        for var in ["ZK_CONNECT", "ZK_AUTH", "ZK_SESSION_TIMEOUT", "ZK_CONNECT_TIMEOUT", "ZK_LOG"] {
+        for var in [
+            "ZK_CONNECT",
+            "ZK_AUTH",
+            "ZK_SESSION_TIMEOUT",
+            "ZK_CONNECT_TIMEOUT",
+            "ZK_LOG",
+        ] {
             cmd.env_remove(var);
         }
         for (k, v) in &self.envs {
@@ -112,7 +124,10 @@ impl Tool {
             .stdin(Stdio::null())
             .output()
             .unwrap_or_else(|e| panic!("running {}: {e}", self.program));
-        Ran { output, elapsed: started.elapsed() }
+        Ran {
+            output,
+            elapsed: started.elapsed(),
+        }
     }
 
     /// Starts in the background with stdout read line by line.
@@ -142,7 +157,11 @@ impl Tool {
                 }
             }
         });
-        Running { child, lines, stderr_lines }
+        Running {
+            child,
+            lines,
+            stderr_lines,
+        }
     }
 }
 
@@ -156,7 +175,10 @@ pub struct Ran {
 impl Ran {
     /// The exit code; panics (with stderr) if it died of a signal.
     pub fn code(&self) -> i32 {
-        self.output.status.code().unwrap_or_else(|| panic!("killed by a signal; stderr: {}", self.stderr()))
+        self.output
+            .status
+            .code()
+            .unwrap_or_else(|| panic!("killed by a signal; stderr: {}", self.stderr()))
     }
 
     pub fn stdout(&self) -> String {
@@ -169,8 +191,13 @@ impl Ran {
 
     /// stdout parsed as one JSON document.
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.output.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}\nstderr: {}", self.stdout(), self.stderr()))
+        serde_json::from_slice(&self.output.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}): {}\nstderr: {}",
+                self.stdout(),
+                self.stderr()
+            )
+        })
     }
 }
 
@@ -194,10 +221,30 @@ impl Running {
 
     /// The next stdout line parsed as JSON; panics on timeout.
     pub fn next_json(&self, timeout: Duration) -> serde_json::Value {
-        let line = self
-            .next_line(timeout)
-            .unwrap_or_else(|| panic!("no JSON line within {timeout:?}; stderr so far: {}", self.stderr_so_far()));
+        let line = self.next_line(timeout).unwrap_or_else(|| {
+            panic!(
+                "no JSON line within {timeout:?}; stderr so far: {}",
+                self.stderr_so_far()
+            )
+        });
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+    }
+
+    /// Waits until a stderr line contains `needle` (a readiness log line).
+    pub fn wait_stderr(&self, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.stderr_lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return,
+                Ok(line) => seen.push(line),
+                Err(_) => break,
+            }
+        }
+        panic!(
+            "no stderr line with {needle:?} within {timeout:?}; saw:\n{}",
+            seen.join("\n")
+        );
     }
 
     /// Every stderr line printed so far.
@@ -218,7 +265,10 @@ impl Running {
             }
             if Instant::now() > deadline {
                 let _ = self.child.kill();
-                panic!("process {} did not exit within {timeout:?}", self.child.id());
+                panic!(
+                    "process {} did not exit within {timeout:?}",
+                    self.child.id()
+                );
             }
             std::thread::sleep(Duration::from_millis(10));
         }

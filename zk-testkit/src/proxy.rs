@@ -91,7 +91,9 @@ impl Drop for Proxy {
 }
 
 fn pump(from: std::io::Result<TcpStream>, to: std::io::Result<TcpStream>, state: Arc<State>) {
-    let (Ok(mut from), Ok(mut to)) = (from, to) else { return };
+    let (Ok(mut from), Ok(mut to)) = (from, to) else {
+        return;
+    };
     std::thread::spawn(move || {
         let mut buf = [0u8; 16 * 1024];
         loop {

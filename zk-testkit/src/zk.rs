@@ -19,13 +19,18 @@ impl Zk {
 
     /// Connects with `addauth SCHEME CREDENTIAL` done at session start.
     pub fn connect_with(connect: &str, auth: Option<(&str, &str)>) -> Result<Zk> {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?;
         let mut connector = Client::connector().with_session_timeout(Duration::from_secs(10));
         if let Some((scheme, credential)) = auth {
             connector = connector.with_auth(scheme, credential.as_bytes());
         }
         let client = runtime
-            .block_on(async { tokio::time::timeout(Duration::from_secs(20), connector.connect(connect)).await })
+            .block_on(async {
+                tokio::time::timeout(Duration::from_secs(20), connector.connect(connect)).await
+            })
             .context("connect timed out")?
             .with_context(|| format!("connect to {connect}"))?;
         Ok(Zk { runtime, client })
@@ -42,10 +47,12 @@ impl Zk {
     /// Creates `path` and any missing parents as persistent nodes.
     pub fn create_all(&self, path: &str) -> Result<()> {
         let options = CreateMode::Persistent.with_acls(Acls::anyone_all());
-        self.runtime.block_on(self.client.mkdir(path, &options)).or_else(|e| match e {
-            zookeeper_client::Error::NodeExists => Ok(()),
-            e => Err(e),
-        })?;
+        self.runtime
+            .block_on(self.client.mkdir(path, &options))
+            .or_else(|e| match e {
+                zookeeper_client::Error::NodeExists => Ok(()),
+                e => Err(e),
+            })?;
         Ok(())
     }
 
@@ -54,26 +61,40 @@ impl Zk {
         self.create_with(path, data, &mode.with_acls(Acls::anyone_all()))
     }
 
-    pub fn create_with(&self, path: &str, data: &[u8], options: &CreateOptions<'_>) -> Result<Stat> {
-        let (stat, _) =
-            self.runtime.block_on(self.client.create(path, data, options)).with_context(|| format!("create {path}"))?;
+    pub fn create_with(
+        &self,
+        path: &str,
+        data: &[u8],
+        options: &CreateOptions<'_>,
+    ) -> Result<Stat> {
+        let (stat, _) = self
+            .runtime
+            .block_on(self.client.create(path, data, options))
+            .with_context(|| format!("create {path}"))?;
         Ok(stat)
     }
 
     pub fn delete(&self, path: &str) -> Result<()> {
-        self.runtime.block_on(self.client.delete(path, None)).with_context(|| format!("delete {path}"))?;
+        self.runtime
+            .block_on(self.client.delete(path, None))
+            .with_context(|| format!("delete {path}"))?;
         Ok(())
     }
 
     pub fn children(&self, path: &str) -> Result<Vec<String>> {
-        let mut children =
-            self.runtime.block_on(self.client.list_children(path)).with_context(|| format!("list {path}"))?;
+        let mut children = self
+            .runtime
+            .block_on(self.client.list_children(path))
+            .with_context(|| format!("list {path}"))?;
         children.sort();
         Ok(children)
     }
 
     pub fn exists(&self, path: &str) -> Result<bool> {
-        Ok(self.runtime.block_on(self.client.check_stat(path))?.is_some())
+        Ok(self
+            .runtime
+            .block_on(self.client.check_stat(path))?
+            .is_some())
     }
 
     pub fn get(&self, path: &str) -> Result<(Vec<u8>, Stat)> {

@@ -1,0 +1,178 @@
+//! `zk-members watch`: JSON Lines of the group, `--exec` handlers and
+//! `--output` files.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::process::Stdio;
+
+use anyhow::{Context, Result};
+use serde_json::{Map, Value};
+use tokio::io::AsyncWriteExt;
+
+use zk_common::cli::ConnectArgs;
+use zk_common::output;
+
+use crate::cli::WatchArgs;
+use crate::follow::Follow;
+
+pub async fn run(connect_args: &ConnectArgs, args: &WatchArgs) -> Result<u8> {
+    tokio::select! {
+        result = follow(connect_args, args) => result,
+        code = zk_common::signals::stop_requested() => Ok(code),
+    }
+}
+
+async fn follow(connect_args: &ConnectArgs, args: &WatchArgs) -> Result<u8> {
+    let mut group = Follow::new(connect_args, &args.path, args.recursive, args.debounce);
+    let mut last: Option<Vec<Value>> = None;
+    loop {
+        let snapshot = group.next().await?;
+        let members = snapshot.members.unwrap_or_default();
+        if !snapshot.fresh_session && last.as_ref() == Some(&members) {
+            continue;
+        }
+        let event = if last.is_none() || snapshot.fresh_session {
+            "snapshot"
+        } else {
+            "changed"
+        };
+        let mut line = output::event(event);
+        line.insert("path".into(), args.path.clone().into());
+        line.insert("session_id".into(), snapshot.session_id.into());
+        let previous = last.as_deref().unwrap_or(&[]);
+        diff(previous, &members, &mut line);
+        let members_json = Value::Array(members);
+        line.insert("members".into(), members_json.clone());
+        match &args.output {
+            Some(file) => write_atomically(file, &members_json)?,
+            None => output::line(&Value::Object(line))?,
+        }
+        if let Some(command) = &args.exec {
+            run_handler(command, &members_json, &args.path).await;
+        }
+        last = match members_json {
+            Value::Array(members) => Some(members),
+            _ => None,
+        };
+    }
+}
+
+/// Adds `joined`, `left` and `updated` (ids whose record changed) to `line`.
+fn diff(before: &[Value], after: &[Value], line: &mut Map<String, Value>) {
+    let index = |members: &[Value]| -> BTreeMap<String, Value> {
+        members
+            .iter()
+            .filter_map(|m| Some((m["id"].as_str()?.to_string(), m.clone())))
+            .collect()
+    };
+    let (old, new) = (index(before), index(after));
+    let in_order = |members: &[Value], keep: &dyn Fn(&str) -> bool| -> Vec<Value> {
+        members
+            .iter()
+            .filter_map(|m| m["id"].as_str())
+            .filter(|id| keep(id))
+            .map(Value::from)
+            .collect()
+    };
+    line.insert(
+        "joined".into(),
+        in_order(after, &|id| !old.contains_key(id)).into(),
+    );
+    line.insert(
+        "left".into(),
+        in_order(before, &|id| !new.contains_key(id)).into(),
+    );
+    line.insert(
+        "updated".into(),
+        in_order(after, &|id| {
+            old.get(id).is_some_and(|m| Some(m) != new.get(id))
+        })
+        .into(),
+    );
+}
+
+/// Replaces `file` in one rename, so a reader never sees half a snapshot.
+fn write_atomically(file: &Path, members: &Value) -> Result<()> {
+    let dir = file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut temp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    serde_json::to_writer_pretty(&mut temp, members)?;
+    temp.write_all(b"\n")?;
+    temp.as_file().sync_all()?;
+    temp.persist(file)
+        .with_context(|| format!("replacing {}", file.display()))?;
+    Ok(())
+}
+
+/// Runs the `--exec` handler with the members on stdin. Its stdout goes to
+/// our stderr: our stdout carries only JSON. A failing handler is logged,
+/// and the watch goes on, as consul watch does.
+async fn run_handler(command: &str, members: &Value, path: &str) {
+    let spawned = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .env("ZK_MEMBERS_PATH", path)
+        .stdin(Stdio::piped())
+        .stdout(std::io::stderr())
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(err) => {
+            tracing::error!("cannot run --exec handler: {err}");
+            return;
+        }
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        let mut bytes = serde_json::to_vec(members).unwrap_or_default();
+        bytes.push(b'\n');
+        // A handler that ignores its input closes the pipe early; fine.
+        let _ = stdin.write_all(&bytes).await;
+    }
+    match child.wait().await {
+        Ok(status) if status.success() => {}
+        Ok(status) => tracing::warn!("--exec handler failed ({status})"),
+        Err(err) => tracing::error!("waiting for --exec handler: {err}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn diff_reports_joined_left_and_updated_in_order() {
+        let before = vec![
+            json!({"id": "a", "version": 0}),
+            json!({"id": "b", "version": 0}),
+        ];
+        let after = vec![
+            json!({"id": "b", "version": 1}),
+            json!({"id": "c", "version": 0}),
+        ];
+        let mut line = Map::new();
+        diff(&before, &after, &mut line);
+        assert_eq!(line["joined"], json!(["c"]));
+        assert_eq!(line["left"], json!(["a"]));
+        assert_eq!(line["updated"], json!(["b"]));
+    }
+
+    #[test]
+    fn output_file_is_replaced_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("peers.json");
+        write_atomically(&file, &json!([{"id": "a"}])).unwrap();
+        write_atomically(&file, &json!([])).unwrap();
+        let read: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        assert_eq!(read, json!([]));
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary file left behind"
+        );
+    }
+}

@@ -1,0 +1,278 @@
+//! `zk-members watch` against real servers, including one killed and
+//! restarted under it and its own session expiring.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde_json::Value;
+use zk_testkit::{exclusive, four_letter, require_zookeeper, shared, Ensemble, Running, Tool, Zk};
+use zookeeper_client::CreateMode;
+
+fn members() -> Tool {
+    Tool::new(env!("CARGO_BIN_EXE_zk-members"))
+}
+
+fn ids(line: &Value) -> BTreeSet<String> {
+    line["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn strings(v: &Value) -> BTreeSet<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Reads lines until one has exactly `want` as members; checks on the way
+/// that every line's joined/left agree with the line before.
+fn read_until(watch: &Running, previous: &mut BTreeSet<String>, want: &BTreeSet<String>) -> Value {
+    loop {
+        let line = watch.next_json(Duration::from_secs(30));
+        let now = ids(&line);
+        let joined: BTreeSet<_> = now.difference(previous).cloned().collect();
+        let left: BTreeSet<_> = previous.difference(&now).cloned().collect();
+        assert_eq!(strings(&line["joined"]), joined, "{line}");
+        assert_eq!(strings(&line["left"]), left, "{line}");
+        *previous = now;
+        if previous == want {
+            return line;
+        }
+    }
+}
+
+#[test]
+fn reports_a_snapshot_then_joins_leaves_and_updates() {
+    require_zookeeper!();
+    let connect = shared().chroot("watch-basic");
+    let zk = Zk::connect(&connect).unwrap();
+    zk.create("/g", b"", CreateMode::Persistent).unwrap();
+    zk.create("/g/a", b"1", CreateMode::Ephemeral).unwrap();
+    let watch = members()
+        .zk(&connect)
+        .spawn(&["watch", "/g", "--debounce", "0s"]);
+
+    let first = watch.next_json(Duration::from_secs(20));
+    assert_eq!(first["event"], "snapshot");
+    assert_eq!(first["path"], "/g");
+    assert_eq!(strings(&first["joined"]), BTreeSet::from(["a".to_string()]));
+    assert!(first["session_id"].as_str().unwrap().starts_with("0x"));
+    assert!(first["time"].as_str().unwrap().ends_with('Z'));
+
+    zk.create("/g/b", b"2", CreateMode::Ephemeral).unwrap();
+    let line = watch.next_json(Duration::from_secs(20));
+    assert_eq!(line["event"], "changed");
+    assert_eq!(line["joined"], serde_json::json!(["b"]));
+    assert_eq!(line["left"], serde_json::json!([]));
+    assert_eq!(line["members"][1]["data"], 2);
+
+    zk.block_on(zk.client().set_data("/g/a", b"{\"up\":true}", None))
+        .unwrap();
+    let line = watch.next_json(Duration::from_secs(20));
+    assert_eq!(line["updated"], serde_json::json!(["a"]));
+    assert_eq!(line["members"][0]["data"]["up"], true);
+
+    zk.delete("/g/a").unwrap();
+    let line = watch.next_json(Duration::from_secs(20));
+    assert_eq!(line["left"], serde_json::json!(["a"]));
+    assert_eq!(ids(&line), BTreeSet::from(["b".to_string()]));
+}
+
+#[test]
+fn exec_gets_each_snapshot_on_stdin_and_output_is_replaced_atomically() {
+    require_zookeeper!();
+    let connect = shared().chroot("watch-exec");
+    let zk = Zk::connect(&connect).unwrap();
+    zk.create("/g", b"", CreateMode::Persistent).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("handler.log");
+    let handler = format!("cat >> {}; echo >> {}", log.display(), log.display());
+    let exec =
+        members()
+            .zk(&connect)
+            .spawn(&["watch", "/g", "--exec", &handler, "--debounce", "0s"]);
+    let out_file = dir.path().join("peers.json");
+    let file =
+        members()
+            .zk(&connect)
+            .spawn(&["watch", "/g", "--output", out_file.to_str().unwrap()]);
+
+    assert_eq!(exec.next_json(Duration::from_secs(20))["event"], "snapshot");
+    zk.create("/g/x", b"{\"port\":1}", CreateMode::Ephemeral)
+        .unwrap();
+    assert_eq!(
+        exec.next_json(Duration::from_secs(20))["joined"],
+        serde_json::json!(["x"])
+    );
+
+    // The handler ran once per line, in order, with the members array.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let runs: Vec<Value> = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let runs: Vec<Value> = text
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        if runs.len() >= 2 || std::time::Instant::now() > deadline {
+            break runs;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_eq!(runs[0], serde_json::json!([]));
+    assert_eq!(runs[1][0]["id"], "x");
+    assert_eq!(runs[1][0]["data"]["port"], 1);
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let read = std::fs::read_to_string(&out_file)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok());
+        if read.as_ref().and_then(|v| v[0]["id"].as_str()) == Some("x") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "output file never showed x: {read:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        file.next_line(Duration::from_millis(100)),
+        None,
+        "--output must keep stdout empty"
+    );
+}
+
+#[test]
+fn starts_a_new_session_and_a_fresh_snapshot_after_expiry() {
+    require_zookeeper!();
+    let connect = shared().chroot("watch-expiry");
+    let zk = Zk::connect(&connect).unwrap();
+    zk.create("/g", b"", CreateMode::Persistent).unwrap();
+    let watch = members()
+        .zk(&connect)
+        .spawn(&["--session-timeout", "1s", "watch", "/g"]);
+    let first = watch.next_json(Duration::from_secs(20));
+    assert_eq!(first["event"], "snapshot");
+
+    // Frozen past its session timeout, the watcher's session expires on
+    // the server; the group changes meanwhile.
+    zk_testkit::pause(watch.pid());
+    let session = first["session_id"].as_str().unwrap().to_string();
+    let gone = std::time::Instant::now() + Duration::from_secs(30);
+    while session_is_live(shared().connect_string(), &session) {
+        assert!(
+            std::time::Instant::now() < gone,
+            "session {session} never expired"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    zk.create("/g/while-frozen", b"", CreateMode::Persistent)
+        .unwrap();
+    zk_testkit::resume(watch.pid());
+
+    let fresh = watch.next_json(Duration::from_secs(30));
+    assert_eq!(fresh["event"], "snapshot", "{fresh}");
+    assert_ne!(fresh["session_id"], first["session_id"]);
+    assert_eq!(ids(&fresh), BTreeSet::from(["while-frozen".to_string()]));
+}
+
+/// Whether any server still lists the session (`cons` shows its sid).
+fn session_is_live(connect: &str, session: &str) -> bool {
+    let sid = format!("sid={session}");
+    connect.split(',').any(|server| {
+        four_letter(server, "cons")
+            .map(|c| c.contains(&sid))
+            .unwrap_or(false)
+    }) || connect.split(',').any(|server| {
+        four_letter(server, "dump")
+            .map(|d| d.contains(session))
+            .unwrap_or(false)
+    })
+}
+
+/// 50 members join and leave while the server the watcher is connected to
+/// is killed and restarted; the last line must equal the real membership.
+#[test]
+fn fault_watch_rides_through_a_server_restart_with_members_churning() {
+    require_zookeeper!();
+    let _one_at_a_time = exclusive();
+    let mut ensemble = Ensemble::start(3).unwrap();
+    let zk = Zk::connect(&ensemble.connect_string()).unwrap();
+    zk.create("/g", b"", CreateMode::Persistent).unwrap();
+    let watch =
+        members()
+            .zk(&ensemble.connect_string())
+            .spawn(&["watch", "/g", "--debounce", "20ms"]);
+    let first = watch.next_json(Duration::from_secs(20));
+    let session = first["session_id"].as_str().unwrap().to_string();
+    let victim = (0..ensemble.len())
+        .find(|&i| {
+            four_letter(&ensemble.address(i), "cons")
+                .unwrap_or_default()
+                .contains(&format!("sid={session}"))
+        })
+        .expect("the watcher's server");
+
+    let mut previous = BTreeSet::new();
+    for i in 0..50 {
+        if i == 20 {
+            ensemble.kill(victim);
+        }
+        if i == 35 {
+            ensemble.restart(victim).unwrap();
+        }
+        retry(|| {
+            ignore(
+                zk.create(&format!("/g/m{i:02}"), b"", CreateMode::Persistent),
+                "node already exists",
+            )
+        });
+        if i % 3 == 0 {
+            retry(|| ignore(zk.delete(&format!("/g/m{i:02}")), "node not exists"));
+        }
+    }
+    let real: BTreeSet<String> = zk.children("/g").unwrap().into_iter().collect();
+    assert_eq!(real.len(), 50 - 17);
+    read_until(&watch, &mut previous, &real);
+    // And nothing after it contradicts ZooKeeper.
+    while let Some(line) = watch.next_line(Duration::from_secs(2)) {
+        let line: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            ids(&line),
+            real,
+            "a later line disagrees with ZooKeeper: {line}"
+        );
+    }
+}
+
+fn ignore(result: anyhow::Result<impl Sized>, benign: &str) -> anyhow::Result<()> {
+    match result {
+        Ok(_) => Ok(()),
+        // A retried request may have succeeded before the connection broke.
+        Err(err) if format!("{err:#}").contains(benign) => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
+fn retry(mut op: impl FnMut() -> anyhow::Result<()>) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match op() {
+            Ok(()) => return,
+            Err(err) if std::time::Instant::now() < deadline => {
+                eprintln!("retrying after: {err:#}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(err) => panic!("gave up: {err:#}"),
+        }
+    }
+}
