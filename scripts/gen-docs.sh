@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Generates man pages and shell completions from the clap definitions
+# (clap_mangen, clap_complete) into target/docs/, for packaging:
+#   target/docs/man/zk-members.1
+#   target/docs/completions/{bash,zsh,fish}/...
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --quiet
+out=target/docs
+mkdir -p "$out/man" "$out/completions/bash" "$out/completions/zsh" "$out/completions/fish"
+# Only tools that are implemented take --generate; the others say so and exit 70.
+for tool in zk-members; do
+  bin=target/release/$tool
+  "$bin" --generate man > "$out/man/$tool.1"
+  "$bin" --generate bash > "$out/completions/bash/$tool"
+  "$bin" --generate zsh > "$out/completions/zsh/_$tool"
+  "$bin" --generate fish > "$out/completions/fish/$tool.fish"
+done
+find "$out" -type f | sort
