@@ -9,11 +9,15 @@ pub mod app;
 pub mod cli;
 pub mod connect;
 pub mod exit;
+pub mod lease;
 pub mod log;
 pub mod node;
 pub mod output;
 pub mod path;
 pub mod progress;
+pub mod queue;
 pub mod signals;
+pub mod supervisor;
+mod unix;
 
 pub use exit::Failure;

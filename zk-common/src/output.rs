@@ -51,6 +51,47 @@ pub fn millis_rfc3339(millis: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Where a tool's own events go. Without a wrapped command they are the
+/// tool's output (stdout); with one, stdout belongs to the command, so
+/// events go to `--events PATH` (`-` for stderr) or nowhere.
+pub enum EventSink {
+    Stdout,
+    Stderr,
+    File(std::fs::File),
+    Discard,
+}
+
+impl EventSink {
+    pub fn open(events: Option<&str>, wraps_command: bool) -> io::Result<EventSink> {
+        Ok(match events {
+            Some("-") => EventSink::Stderr,
+            Some(path) => EventSink::File(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)?,
+            ),
+            None if wraps_command => EventSink::Discard,
+            None => EventSink::Stdout,
+        })
+    }
+
+    /// Writes one event line. A reader that went away is not our failure:
+    /// the lock, and the command, carry on.
+    pub fn emit(&mut self, event: Map<String, Value>) {
+        let value = Value::Object(event);
+        let result = match self {
+            EventSink::Stdout => line(&value),
+            EventSink::Stderr => write_line(&mut io::stderr().lock(), &value),
+            EventSink::File(file) => write_line(file, &value),
+            EventSink::Discard => Ok(()),
+        };
+        if let Err(err) = result {
+            tracing::debug!("writing an event: {err}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,3 +20,35 @@ pub async fn stop_requested() -> u8 {
         _ = hup.recv() => 128 + 1,
     }
 }
+
+/// The signals a wrapping tool passes on to its command's process group:
+/// SIGINT, SIGTERM, SIGHUP and SIGQUIT. Create it before starting the
+/// command so none is missed.
+pub struct Forwarded {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+    quit: tokio::signal::unix::Signal,
+}
+
+impl Forwarded {
+    pub fn install() -> std::io::Result<Forwarded> {
+        Ok(Forwarded {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+            quit: signal(SignalKind::quit())?,
+        })
+    }
+
+    /// The next signal received.
+    pub async fn recv(&mut self) -> nix::sys::signal::Signal {
+        use nix::sys::signal::Signal as S;
+        tokio::select! {
+            _ = self.int.recv() => S::SIGINT,
+            _ = self.term.recv() => S::SIGTERM,
+            _ = self.hup.recv() => S::SIGHUP,
+            _ = self.quit.recv() => S::SIGQUIT,
+        }
+    }
+}

@@ -10,17 +10,20 @@
 //!   the connection: partitions without root.
 //! - [`Zk`] is a small blocking client for test setup and assertions.
 //! - [`Tool`] runs our binaries and reads their JSON Lines.
+//! - [`JavaClient`] compiles and runs small Curator programs for interop.
 
 // Test support: a failure to set up is a failed test, so panicking with a
 // message is the right way to report it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod ensemble;
+mod java;
 mod process;
 mod proxy;
 mod zk;
 
 pub use ensemble::{exclusive, four_letter, shared, zookeeper_available, Ensemble, Shared};
+pub use java::JavaClient;
 pub use process::{pause, resume, Running, Tool};
 pub use proxy::Proxy;
 pub use zk::Zk;

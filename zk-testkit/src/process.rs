@@ -252,6 +252,11 @@ impl Running {
         self.stderr_lines.try_iter().collect::<Vec<_>>().join("\n")
     }
 
+    /// Closes its stdin: a tool holding something with no command releases.
+    pub fn close_stdin(&mut self) {
+        drop(self.child.stdin.take());
+    }
+
     pub fn signal(&self, signal: Signal) {
         let _ = kill(Pid::from_raw(self.child.id() as i32), signal);
     }

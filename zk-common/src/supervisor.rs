@@ -1,0 +1,138 @@
+//! The wrapped command: started in its own process group, tied to our life,
+//! sent our signals, stopped on purpose. Modelled on coreutils `timeout`.
+
+use std::ffi::OsString;
+use std::process::ExitStatus;
+use std::time::Duration;
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+
+use crate::exit::{self, Failure};
+
+/// What to run: `-- CMD ARGS...` execs directly, `-c STRING` runs `sh -c`.
+#[derive(Debug, Clone)]
+pub enum CommandSpec {
+    Exec(Vec<OsString>),
+    Shell(String),
+}
+
+impl CommandSpec {
+    /// From the `-c` flag and the trailing arguments; `None` when neither.
+    pub fn from_args(shell: Option<String>, exec: Vec<OsString>) -> Option<CommandSpec> {
+        match (shell, exec.is_empty()) {
+            (Some(script), _) => Some(CommandSpec::Shell(script)),
+            (None, false) => Some(CommandSpec::Exec(exec)),
+            (None, true) => None,
+        }
+    }
+
+    /// For logs and node data: the command as a person would type it.
+    pub fn display(&self) -> String {
+        match self {
+            CommandSpec::Shell(script) => format!("sh -c {script:?}"),
+            CommandSpec::Exec(args) => args
+                .iter()
+                .map(|a| a.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(" "),
+        }
+    }
+}
+
+/// A running command and its process group.
+pub struct Supervised {
+    child: tokio::process::Child,
+    group: Pid,
+    name: String,
+}
+
+/// Starts `spec` with `env` added, in a new process group (so a signal to
+/// the group reaches `a | b` and every grandchild), with SIGKILL as its
+/// parent-death signal (so it never runs on unprotected if we are
+/// SIGKILLed; grandchildren are not covered by this, only by the group
+/// kill on an orderly stop). stdin, stdout and stderr are inherited.
+pub fn spawn(spec: &CommandSpec, env: &[(&str, String)]) -> Result<Supervised, Failure> {
+    let (program, args): (OsString, Vec<OsString>) = match spec {
+        CommandSpec::Shell(script) => ("sh".into(), vec!["-c".into(), script.into()]),
+        CommandSpec::Exec(argv) => (argv[0].clone(), argv[1..].to_vec()),
+    };
+    let name = program.to_string_lossy().into_owned();
+    let mut cmd = tokio::process::Command::new(&program);
+    cmd.args(&args).process_group(0).kill_on_drop(false);
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    crate::unix::die_with_parent(&mut cmd);
+    let child = cmd.spawn().map_err(|err| match err.kind() {
+        std::io::ErrorKind::NotFound => Failure::new(
+            exit::COMMAND_NOT_FOUND,
+            format!("{name}: command not found"),
+        ),
+        std::io::ErrorKind::PermissionDenied => {
+            Failure::new(exit::CANNOT_EXECUTE, format!("{name}: permission denied"))
+        }
+        _ => Failure::new(
+            exit::CANNOT_EXECUTE,
+            format!("{name}: cannot execute: {err}"),
+        ),
+    })?;
+    let group = Pid::from_raw(child.id().map(|id| id as i32).unwrap_or(0));
+    Ok(Supervised { child, group, name })
+}
+
+impl Supervised {
+    pub fn pid(&self) -> u32 {
+        self.group.as_raw() as u32
+    }
+
+    /// Sends `signal` to the whole process group.
+    pub fn signal(&self, signal: Signal) {
+        if let Err(err) = killpg(self.group, signal) {
+            tracing::debug!("signalling process group {}: {err}", self.group);
+        }
+    }
+
+    /// Waits for the command to exit; returns the status a shell would
+    /// report (its code, or 128+N for signal N).
+    pub async fn wait(&mut self) -> u8 {
+        status_code(self.child.wait().await)
+    }
+
+    /// Stops the command for good: SIGTERM to the group, SIGKILL to the
+    /// group after `kill_after` (or as soon as the leader is gone, for any
+    /// grandchild left), then reaps it.
+    pub async fn stop(&mut self, kill_after: Duration) -> u8 {
+        tracing::warn!(
+            "stopping {} (SIGTERM, SIGKILL after {})",
+            self.name,
+            humantime::format_duration(kill_after)
+        );
+        self.signal(Signal::SIGTERM);
+        let status = match tokio::time::timeout(kill_after, self.child.wait()).await {
+            Ok(status) => Some(status_code(status)),
+            Err(_) => None,
+        };
+        self.signal(Signal::SIGKILL);
+        match status {
+            Some(status) => status,
+            None => self.wait().await,
+        }
+    }
+}
+
+/// The exit status of a finished child as a shell reports it.
+pub fn status_code(status: std::io::Result<ExitStatus>) -> u8 {
+    use std::os::unix::process::ExitStatusExt;
+    match status {
+        Ok(status) => match (status.code(), status.signal()) {
+            (Some(code), _) => code as u8,
+            (None, Some(signal)) => 128u8.wrapping_add(signal as u8),
+            (None, None) => exit::INTERNAL,
+        },
+        Err(err) => {
+            tracing::error!("waiting for the command: {err}");
+            exit::INTERNAL
+        }
+    }
+}

@@ -1,0 +1,173 @@
+use std::ffi::OsString;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::Value;
+use zk_common::cli::{parse_duration, parse_path, CommonArgs};
+
+const EXAMPLES: &str = "\
+Examples:
+  zk-lock /locks/backup -- pg_dump mydb | gzip > db.sql.gz
+  zk-lock --timeout 5m /locks/migrate -c 'rails db:migrate'
+  zk-lock -n /locks/cron-report -- ./report.sh || echo 'another host is on it'
+  zk-lock --shared /locks/schema -- ./read-only-job      # readers share, writers exclude
+  zk-lock --max-holders 3 /locks/encoders -- ffmpeg ...   # at most 3 at once
+  zk-lock holders /locks/backup | jq '.[] | {state, id, since}'
+
+  # hold a lock across several shell steps
+  coproc LOCK { zk-lock /locks/deploy; }
+  read -r acquired <&\"${LOCK[0]}\"; step1; step2; exec {LOCK[1]}>&-
+
+The command gets ZK_CONNECT, ZK_NODE, ZK_FENCING_TOKEN (strictly increasing
+from one holder to the next) and ZK_SESSION_ID in its environment. If the
+lock is lost while it runs (session expired, node deleted, or disconnected
+past the safe window), the command's process group gets SIGTERM, SIGKILL
+after --kill-after, and zk-lock exits 79.";
+
+/// Run a command while holding a distributed lock in ZooKeeper: flock(1) for a cluster.
+///
+/// Waits for the lock at PATH, runs the command while holding it, releases
+/// it the moment the command exits and exits with the command's status.
+/// Without a command, prints an `acquired` event and holds the lock until
+/// stdin reaches EOF or SIGTERM/SIGINT arrives.
+#[derive(Parser, Debug)]
+#[command(
+    name = "zk-lock",
+    version,
+    after_long_help = EXAMPLES,
+    subcommand_negates_reqs = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    #[command(flatten)]
+    pub lock: LockArgs,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+impl zk_common::app::Tool for Cli {
+    fn common(&self) -> &CommonArgs {
+        &self.common
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Print who holds the lock at PATH and who waits, in queue order, as JSON.
+    #[command(
+        after_help = "Example:\n  zk-lock holders /locks/backup | jq -r '.[] | select(.state == \"holding\") | .id'"
+    )]
+    Holders(HoldersArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct LockArgs {
+    /// The lock node, e.g. /locks/backup.
+    #[arg(value_parser = parse_path, required = true)]
+    pub path: Option<String>,
+
+    /// Give up waiting after DUR (exit 75) [default: wait forever].
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+
+    /// Do not wait: exit 75 at once if the lock is busy.
+    #[arg(short = 'n', long, conflicts_with = "timeout")]
+    pub nonblock: bool,
+
+    /// Take a shared (read) lock; readers share, writers (the default) exclude.
+    #[arg(long, conflicts_with = "max_holders")]
+    pub shared: bool,
+
+    /// Node layout of an exclusive lock, for Curator interop: `mutex` as
+    /// InterProcessMutex, `rw` as the write half of InterProcessReadWriteLock
+    /// (use it where Java services take Curator read-write locks).
+    #[arg(long, value_enum, default_value = "mutex")]
+    pub layout: Layout,
+
+    /// A semaphore: at most N holders at once.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_holders: Option<u32>,
+
+    /// Who holds the lock, as `holders` shows it [default: HOST:PID].
+    #[arg(long, value_name = "ID")]
+    pub id: Option<String>,
+
+    /// Extra JSON stored in the lock node for `holders` to show.
+    #[arg(long, value_name = "JSON", value_parser = parse_json)]
+    pub data: Option<Value>,
+
+    /// After SIGTERM to a command that lost the lock, wait this long before SIGKILL.
+    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
+    pub kill_after: Duration,
+
+    /// Write events as JSON Lines to PATH (- for stderr) when a command is wrapped.
+    #[arg(long, value_name = "PATH")]
+    pub events: Option<String>,
+
+    /// Run STRING with `sh -c` instead of `-- CMD ARGS...`.
+    #[arg(short = 'c', value_name = "STRING", conflicts_with = "command")]
+    pub shell: Option<String>,
+
+    /// The command to run while holding the lock.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    Mutex,
+    #[value(name = "rw")]
+    ReadWrite,
+}
+
+#[derive(Args, Debug)]
+pub struct HoldersArgs {
+    /// The lock node, e.g. /locks/backup.
+    #[arg(value_parser = parse_path)]
+    pub path: String,
+
+    /// The semaphore size, to tell holders from waiters [default: what the
+    /// holders stored, else 1].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_holders: Option<u32>,
+}
+
+fn parse_json(s: &str) -> Result<Value, String> {
+    serde_json::from_str(s).map_err(|err| format!("not JSON: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        zk_common::app::command::<Cli>().debug_assert();
+    }
+
+    #[test]
+    fn path_command_and_subcommand_parse() {
+        let cli = Cli::try_parse_from(["zk-lock", "/l", "--", "echo", "hi"]).unwrap();
+        assert_eq!(cli.lock.path.as_deref(), Some("/l"));
+        assert_eq!(cli.lock.command, ["echo", "hi"]);
+        let cli =
+            Cli::try_parse_from(["zk-lock", "--timeout", "1s", "/l", "-c", "echo hi"]).unwrap();
+        assert_eq!(cli.lock.shell.as_deref(), Some("echo hi"));
+        let cli = Cli::try_parse_from(["zk-lock", "holders", "/l"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Holders(_))));
+        let cli = Cli::try_parse_from(["zk-lock", "--zk", "h:1", "holders", "/l", "-q"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Holders(_))));
+        assert_eq!(cli.common.connect.connect, "h:1");
+        assert!(
+            Cli::try_parse_from(["zk-lock"]).is_err(),
+            "PATH is required"
+        );
+        assert!(Cli::try_parse_from(["zk-lock", "/l", "-c", "x", "--", "y"]).is_err());
+        assert!(Cli::try_parse_from(["zk-lock", "/l", "--shared", "--max-holders", "2"]).is_err());
+        assert!(Cli::try_parse_from(["zk-lock", "/l", "--max-holders", "0"]).is_err());
+        assert!(Cli::try_parse_from(["zk-lock", "/l", "--data", "{bad"]).is_err());
+    }
+}

@@ -1,0 +1,220 @@
+//! Acquire, run (or hold), release.
+
+use anyhow::Result;
+use serde_json::{json, Map, Value};
+use tokio::io::AsyncReadExt;
+use zookeeper_client::Client;
+
+use zk_common::cli::CommonArgs;
+use zk_common::lease::{watch_ownership, Lost, SafeWindow};
+use zk_common::output::{event, EventSink};
+use zk_common::progress::Waiting;
+use zk_common::queue::{Queue, Rule, Ticket, Turn, MUTEX, READ, WRITE};
+use zk_common::supervisor::{self, CommandSpec};
+use zk_common::{connect, exit, Failure};
+
+use crate::cli::{Layout, LockArgs};
+
+pub async fn run(common: &CommonArgs, args: &LockArgs) -> Result<u8> {
+    let path = args.path.clone().unwrap_or_default();
+    let spec = CommandSpec::from_args(args.shell.clone(), args.command.clone());
+    let mut events = EventSink::open(args.events.as_deref(), spec.is_some()).map_err(|err| {
+        Failure::usage(format!(
+            "--events {}: {err}",
+            args.events.as_deref().unwrap_or("")
+        ))
+    })?;
+    let data = node_data(args, spec.as_ref());
+
+    let client = connect::connect(&common.connect).await?;
+    let result = locked(common, args, &path, spec, &mut events, &client, &data).await;
+    // Closing the session deletes our node in the same step: the release,
+    // and the clean-up after a timeout, a signal or an error.
+    connect::close(client).await;
+    let (code, last) = result?;
+    if let Some(last) = last {
+        events.emit(last);
+    }
+    Ok(code)
+}
+
+/// Everything between connecting and closing. Returns the exit status and
+/// the final event, emitted after the session is closed (and so the lock
+/// really released).
+async fn locked(
+    common: &CommonArgs,
+    args: &LockArgs,
+    path: &str,
+    spec: Option<CommandSpec>,
+    events: &mut EventSink,
+    client: &Client,
+    data: &[u8],
+) -> Result<(u8, Option<Map<String, Value>>)> {
+    let window = SafeWindow::new(client.session_timeout(), args.kill_after)?;
+    let queue = queue(path, args);
+    let acquire = async {
+        let ticket = queue.join(client, data, common.connect.acls()).await?;
+        tracing::debug!("queued as {}", ticket.node);
+        if args.nonblock {
+            if let Turn::After(blocker) = queue.turn(client, &ticket).await? {
+                let held_by = blocker.rsplit('/').next().unwrap_or_default().to_string();
+                return Err(Failure::not_acquired(format!(
+                    "{path} is busy (held before us by {held_by})"
+                ))
+                .into());
+            }
+        } else {
+            let _spinner = Waiting::start(format!("waiting for the lock {path}"), common.log.quiet);
+            queue.wait_turn(client, &ticket).await?;
+        }
+        anyhow::Ok(ticket)
+    };
+    let deadline = async {
+        match args.timeout {
+            Some(timeout) => tokio::time::sleep(timeout).await,
+            None => std::future::pending().await,
+        }
+    };
+    let ticket = tokio::select! {
+        ticket = acquire => ticket?,
+        () = deadline => {
+            let timeout = humantime::format_duration(args.timeout.unwrap_or_default());
+            return Err(Failure::not_acquired(format!("timed out after {timeout} waiting for the lock {path}")).into());
+        }
+        code = zk_common::signals::stop_requested() => return Ok((code, None)),
+    };
+
+    let session_id = zk_common::node::session_hex(client.session_id().0);
+    tracing::info!(
+        "acquired {path} as {} (fencing token {})",
+        ticket.node,
+        ticket.token
+    );
+    let mut acquired = event("acquired");
+    describe(&mut acquired, path, &ticket);
+    acquired.insert("session_id".into(), session_id.clone().into());
+    events.emit(acquired);
+
+    let (code, lost) = match spec {
+        Some(spec) => {
+            let env = [
+                ("ZK_CONNECT", common.connect.connect.clone()),
+                ("ZK_NODE", ticket.node.clone()),
+                ("ZK_FENCING_TOKEN", ticket.token.to_string()),
+                ("ZK_SESSION_ID", session_id),
+            ];
+            run_command(client, &ticket, window, &spec, &env).await?
+        }
+        None => hold(client, &ticket, window).await,
+    };
+    let mut last = match &lost {
+        Some(lost) => {
+            let mut e = event("lost");
+            e.insert("reason".into(), lost.reason().into());
+            e
+        }
+        None => event("released"),
+    };
+    describe(&mut last, path, &ticket);
+    if lost.is_some() {
+        // The lock is gone; say why on stderr too, since events may go nowhere.
+        eprintln!(
+            "zk-lock: lost the lock {path}: {}",
+            lost.as_ref().map(Lost::reason).unwrap_or_default()
+        );
+    }
+    Ok((code, Some(last)))
+}
+
+/// The node name says which Curator recipe we look like: `lock-` for
+/// `InterProcessMutex`, `__READ__`/`__WRIT__` for the two halves of
+/// `InterProcessReadWriteLock`. Among zk-locks all three form one queue.
+fn queue(path: &str, args: &LockArgs) -> Queue {
+    if args.shared {
+        Queue::new(path, READ, Rule::Reader)
+    } else if let Some(n) = args.max_holders.filter(|&n| n > 1) {
+        Queue::new(path, MUTEX, Rule::FirstN(n as usize))
+    } else if args.layout == Layout::ReadWrite {
+        Queue::new(path, WRITE, Rule::First)
+    } else {
+        Queue::new(path, MUTEX, Rule::First)
+    }
+}
+
+fn describe(e: &mut Map<String, Value>, path: &str, ticket: &Ticket) {
+    e.insert("path".into(), path.into());
+    e.insert("node".into(), ticket.node.clone().into());
+    e.insert("token".into(), ticket.token.into());
+}
+
+/// Runs the command while watching ownership; forwards our signals to its
+/// process group; stops it when ownership is lost.
+async fn run_command(
+    client: &Client,
+    ticket: &Ticket,
+    window: SafeWindow,
+    spec: &CommandSpec,
+    env: &[(&str, String)],
+) -> Result<(u8, Option<Lost>)> {
+    let mut signals = zk_common::signals::Forwarded::install()?;
+    let mut child = supervisor::spawn(spec, env)?;
+    let ownership = watch_ownership(client, &ticket.node, window);
+    tokio::pin!(ownership);
+    loop {
+        tokio::select! {
+            code = child.wait() => return Ok((code, None)),
+            signal = signals.recv() => {
+                tracing::info!("forwarding {signal} to the command");
+                child.signal(signal);
+            }
+            lost = &mut ownership => {
+                tracing::error!("lost the lock: {}", lost.reason());
+                child.stop(window.kill_after).await;
+                return Ok((exit::OWNERSHIP_LOST, Some(lost)));
+            }
+        }
+    }
+}
+
+/// Holds the lock with no command until stdin closes or we are told to stop.
+async fn hold(client: &Client, ticket: &Ticket, window: SafeWindow) -> (u8, Option<Lost>) {
+    let stdin_closed = async {
+        let mut stdin = tokio::io::stdin();
+        let mut buf = [0u8; 512];
+        while let Ok(n) = stdin.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    };
+    tokio::select! {
+        () = stdin_closed => (exit::OK, None),
+        _ = zk_common::signals::stop_requested() => (exit::OK, None),
+        lost = watch_ownership(client, &ticket.node, window) => (exit::OWNERSHIP_LOST, Some(lost)),
+    }
+}
+
+/// What the lock node holds, for `holders`: who, where, what.
+fn node_data(args: &LockArgs, spec: Option<&CommandSpec>) -> Vec<u8> {
+    let host = nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let pid = std::process::id();
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_default();
+    let mut data = json!({
+        "id": args.id.clone().unwrap_or_else(|| format!("{host}:{pid}")),
+        "host": host,
+        "pid": pid,
+        "user": user,
+        "command": spec.map(CommandSpec::display),
+    });
+    if let Some(n) = args.max_holders.filter(|&n| n > 1) {
+        data["max_holders"] = n.into();
+    }
+    if let Some(extra) = &args.data {
+        data["data"] = extra.clone();
+    }
+    serde_json::to_vec(&data).unwrap_or_default()
+}

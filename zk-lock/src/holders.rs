@@ -1,0 +1,114 @@
+//! `zk-lock holders PATH`: who holds the lock and who waits.
+
+use anyhow::{Context, Result};
+use serde_json::{Map, Value};
+use zookeeper_client::Error as ZkError;
+
+use zk_common::cli::CommonArgs;
+use zk_common::queue::{sorted_entries, READ};
+use zk_common::{connect, exit, node, output};
+
+use crate::cli::HoldersArgs;
+
+pub async fn run(common: &CommonArgs, args: &HoldersArgs) -> Result<u8> {
+    let client = connect::connect(&common.connect).await?;
+    let children = match client.list_children(&args.path).await {
+        Ok(children) => children,
+        Err(ZkError::NoNode) => {
+            tracing::warn!("{} does not exist; nobody holds it", args.path);
+            Vec::new()
+        }
+        Err(err) => return Err(err).with_context(|| format!("listing {}", args.path)),
+    };
+    let entries = sorted_entries(
+        children
+            .into_iter()
+            .filter(|c| c.starts_with("_c_") || c.contains("lock-")),
+    );
+    let paths: Vec<String> = entries
+        .iter()
+        .map(|e| zk_common::path::join(&args.path, &e.name))
+        .collect();
+    let replies: Vec<_> = paths.iter().map(|p| client.get_data(p)).collect();
+    let mut found = Vec::new();
+    for ((entry, path), reply) in entries.iter().zip(&paths).zip(replies) {
+        match reply.await {
+            Ok((data, stat)) => found.push((entry, path, data, stat)),
+            Err(ZkError::NoNode) => continue, // released while we looked
+            Err(err) => return Err(err).with_context(|| format!("reading {path}")),
+        }
+    }
+    // zk-lock --max-holders N stores N in its node.
+    let max_holders = args.max_holders.map(|n| n as usize).unwrap_or_else(|| {
+        found
+            .iter()
+            .filter_map(|(_, _, data, _)| {
+                serde_json::from_slice::<Value>(data)
+                    .ok()?
+                    .get("max_holders")?
+                    .as_u64()
+            })
+            .max()
+            .unwrap_or(1) as usize
+    });
+    let mut records = Vec::new();
+    let mut writer_seen = false;
+    let mut position = 0usize;
+    for (entry, path, data, stat) in found {
+        let reader = entry.name.contains(READ);
+        let holding = if reader {
+            !writer_seen
+        } else {
+            position < max_holders
+        };
+        writer_seen |= !reader;
+        position += 1;
+        let mut record = Map::new();
+        let parsed = node::record(path, &entry.name, &data, &stat);
+        let id = parsed
+            .get("data")
+            .and_then(|d| d.get("id"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            // Curator stores the holder's IP address as plain text.
+            .or_else(|| {
+                parsed
+                    .get("data")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| entry.name.clone());
+        record.insert("id".into(), id.into());
+        record.insert(
+            "state".into(),
+            if holding { "holding" } else { "waiting" }.into(),
+        );
+        record.insert("kind".into(), kind(&entry.name).into());
+        record.insert("node".into(), path.clone().into());
+        record.insert("token".into(), stat.czxid.into());
+        record.insert(
+            "session_id".into(),
+            node::session_hex(stat.ephemeral_owner).into(),
+        );
+        record.insert("since".into(), output::millis_rfc3339(stat.ctime).into());
+        for key in ["data", "data_base64"] {
+            if let Some(value) = parsed.get(key) {
+                record.insert(key.into(), value.clone());
+            }
+        }
+        records.push(Value::Object(record));
+    }
+    connect::close(client).await;
+    output::document(&Value::Array(records))?;
+    Ok(exit::OK)
+}
+
+fn kind(name: &str) -> &'static str {
+    if name.contains(READ) {
+        "read"
+    } else if name.contains(zk_common::queue::WRITE) {
+        "write"
+    } else {
+        "exclusive"
+    }
+}

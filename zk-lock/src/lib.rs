@@ -1,0 +1,18 @@
+//! `zk-lock`: run a command while holding a distributed lock, the way
+//! flock(1) does on one machine. Curator compatible: `InterProcessMutex`
+//! and `InterProcessReadWriteLock` on the same path exclude us and are
+//! excluded by us.
+
+mod cli;
+mod hold;
+mod holders;
+
+pub use cli::Cli;
+
+/// Runs the parsed command line; returns the exit status.
+pub async fn run(cli: Cli) -> anyhow::Result<u8> {
+    match &cli.command {
+        Some(cli::Command::Holders(args)) => holders::run(&cli.common, args).await,
+        None => hold::run(&cli.common, &cli.lock).await,
+    }
+}

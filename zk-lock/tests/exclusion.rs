@@ -1,0 +1,254 @@
+//! The invariant that matters most: never two holders at once. Real
+//! ensemble, real processes, and real Curator contending on the same path.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use zk_testkit::{require_zookeeper, shared, JavaClient, Tool};
+
+fn lock() -> Tool {
+    Tool::new(env!("CARGO_BIN_EXE_zk-lock"))
+}
+
+/// The critical section: an existing MARK means someone else is inside.
+fn critical_section(mark: &Path, log: &Path) -> String {
+    format!(
+        "mkdir {m} 2>/dev/null || echo OVERLAP >> {l}; echo \"zk-lock $ZK_FENCING_TOKEN\" >> {l}; sleep 0.01; rmdir {m}",
+        m = mark.display(),
+        l = log.display()
+    )
+}
+
+fn run_workers(
+    connect: &str,
+    path: &str,
+    workers: usize,
+    iterations: usize,
+    script: &str,
+) -> Vec<std::thread::JoinHandle<()>> {
+    (0..workers)
+        .map(|_| {
+            let (connect, path, script) =
+                (connect.to_string(), path.to_string(), script.to_string());
+            std::thread::spawn(move || {
+                for _ in 0..iterations {
+                    let ran = lock().zk(&connect).run(&[&path, "-c", &script]);
+                    assert_eq!(ran.code(), 0, "{}", ran.stderr());
+                }
+            })
+        })
+        .collect()
+}
+
+fn tokens(log: &str) -> Vec<i64> {
+    log.lines()
+        .filter_map(|l| l.strip_prefix("zk-lock "))
+        .map(|t| t.parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn four_processes_twenty_iterations_never_overlap_and_tokens_increase() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-exclusion");
+    let dir = tempfile::tempdir().unwrap();
+    let (mark, log) = (dir.path().join("mark"), dir.path().join("log"));
+    for worker in run_workers(&connect, "/locks/x", 4, 20, &critical_section(&mark, &log)) {
+        worker.join().unwrap();
+    }
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(!log.contains("OVERLAP"), "two holders at once:\n{log}");
+    let tokens = tokens(&log);
+    assert_eq!(tokens.len(), 80, "every iteration ran");
+    assert!(
+        tokens.windows(2).all(|w| w[0] < w[1]),
+        "fencing tokens must increase in entry order: {tokens:?}"
+    );
+}
+
+#[test]
+fn curator_mutex_and_zk_lock_exclude_each_other() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-curator");
+    let java = JavaClient::compile("CuratorLockWorker").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (mark, log) = (dir.path().join("mark"), dir.path().join("log"));
+    let (mark_s, log_s) = (mark.to_str().unwrap(), log.to_str().unwrap());
+    let java_workers: Vec<_> = (0..2)
+        .map(|_| {
+            java.command(&[&connect, "/locks/x", "20", mark_s, log_s])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for worker in run_workers(&connect, "/locks/x", 4, 20, &critical_section(&mark, &log)) {
+        worker.join().unwrap();
+    }
+    for mut worker in java_workers {
+        assert!(worker.wait().unwrap().success());
+    }
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(!log.contains("OVERLAP"), "two holders at once:\n{log}");
+    assert_eq!(tokens(&log).len(), 80);
+    assert_eq!(
+        log.lines().filter(|l| *l == "curator").count(),
+        40,
+        "every Curator iteration ran"
+    );
+}
+
+#[test]
+fn curator_read_write_lock_writers_and_rw_layout_exclude_each_other() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-curator-rw");
+    let java = JavaClient::compile("CuratorLockWorker").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (mark, log) = (dir.path().join("mark"), dir.path().join("log"));
+    let (mark_s, log_s) = (mark.to_str().unwrap(), log.to_str().unwrap());
+    let java_worker = java
+        .command(&[&connect, "/locks/rw", "20", mark_s, log_s, "rw"])
+        .spawn()
+        .unwrap();
+    let script = critical_section(&mark, &log);
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let (connect, script) = (connect.clone(), script.clone());
+            std::thread::spawn(move || {
+                for _ in 0..10 {
+                    let ran =
+                        lock()
+                            .zk(&connect)
+                            .run(&["--layout", "rw", "/locks/rw", "-c", &script]);
+                    assert_eq!(ran.code(), 0, "{}", ran.stderr());
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    let mut java_worker = java_worker;
+    assert!(java_worker.wait().unwrap().success());
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(!log.contains("OVERLAP"), "two writers at once:\n{log}");
+    assert_eq!(tokens(&log).len(), 20);
+    assert_eq!(log.lines().filter(|l| *l == "curator").count(), 20);
+}
+
+#[test]
+fn readers_share_writers_exclude() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-shared");
+    let t = Duration::from_secs(20);
+    let mut reader_a = lock().zk(&connect).spawn(&["--shared", "/locks/s"]);
+    assert_eq!(reader_a.next_json(t)["event"], "acquired");
+    let mut reader_b = lock().zk(&connect).spawn(&["--shared", "/locks/s"]);
+    assert_eq!(
+        reader_b.next_json(t)["event"],
+        "acquired",
+        "a second reader must share"
+    );
+
+    let busy = lock().zk(&connect).run(&["-n", "/locks/s", "--", "true"]);
+    assert_eq!(
+        busy.code(),
+        75,
+        "a writer must not enter while readers hold: {}",
+        busy.stderr()
+    );
+
+    let mut writer = lock().zk(&connect).spawn(&["/locks/s"]);
+    assert_eq!(
+        writer.next_line(Duration::from_millis(500)),
+        None,
+        "writer entered while readers hold"
+    );
+    let late_reader = lock().zk(&connect).spawn(&["--shared", "/locks/s"]);
+    assert_eq!(
+        late_reader.next_line(Duration::from_millis(300)),
+        None,
+        "a reader queued behind a writer must wait"
+    );
+    reader_a.close_stdin();
+    reader_b.close_stdin();
+    assert_eq!(writer.next_json(t)["event"], "acquired");
+    assert_eq!(
+        late_reader.next_line(Duration::from_millis(300)),
+        None,
+        "reader entered while the writer holds"
+    );
+    writer.close_stdin();
+    assert_eq!(late_reader.next_json(t)["event"], "acquired");
+}
+
+#[test]
+fn max_holders_two_never_lets_a_third_in() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-semaphore");
+    let dir = tempfile::tempdir().unwrap();
+    let (slots, log) = (dir.path(), dir.path().join("log"));
+    // Two slots: with at most two holders one is always free.
+    let script = format!(
+        "if mkdir {s}/slot1 2>/dev/null; then m=slot1; elif mkdir {s}/slot2 2>/dev/null; then m=slot2; \
+         else echo OVERFLOW >> {l}; exit 0; fi; echo in >> {l}; sleep 0.02; rmdir {s}/$m",
+        s = slots.display(),
+        l = log.display()
+    );
+    let workers: Vec<_> = (0..5)
+        .map(|_| {
+            let (connect, script) = (connect.clone(), script.clone());
+            std::thread::spawn(move || {
+                for _ in 0..8 {
+                    let ran = lock().zk(&connect).run(&[
+                        "--max-holders",
+                        "2",
+                        "/locks/sem",
+                        "-c",
+                        &script,
+                    ]);
+                    assert_eq!(ran.code(), 0, "{}", ran.stderr());
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(!log.contains("OVERFLOW"), "a third holder got in:\n{log}");
+    assert_eq!(log.lines().filter(|l| *l == "in").count(), 40);
+
+    // And explicitly: two hold, the third is refused, then admitted.
+    let t = Duration::from_secs(20);
+    let mut a = lock()
+        .zk(&connect)
+        .spawn(&["--max-holders", "2", "/locks/sem2"]);
+    let b = lock()
+        .zk(&connect)
+        .spawn(&["--max-holders", "2", "/locks/sem2"]);
+    assert_eq!(a.next_json(t)["event"], "acquired");
+    assert_eq!(b.next_json(t)["event"], "acquired");
+    assert_eq!(
+        lock()
+            .zk(&connect)
+            .run(&["-n", "--max-holders", "2", "/locks/sem2", "--", "true"])
+            .code(),
+        75
+    );
+    let c = lock()
+        .zk(&connect)
+        .spawn(&["--max-holders", "2", "/locks/sem2"]);
+    assert_eq!(c.next_line(Duration::from_millis(500)), None);
+    // Whichever of the two holders leaves, the waiter must notice.
+    a.close_stdin();
+    assert_eq!(c.next_json(t)["event"], "acquired");
+    let holders = lock().zk(&connect).run(&["holders", "/locks/sem2"]).json();
+    let states: Vec<_> = holders
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["holding", "holding"], "{holders}");
+}

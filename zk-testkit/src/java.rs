@@ -1,0 +1,99 @@
+//! Small Java clients built with `javac` against Debian's Curator jars, so
+//! interop is tested against the real Curator, not our idea of it.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+use anyhow::{bail, Context, Result};
+
+const JARS: &[&str] = &[
+    "curator-client",
+    "curator-framework",
+    "curator-recipes",
+    "curator-x-discovery",
+    "zookeeper",
+    "zookeeper-jute",
+    "guava",
+    "slf4j-api",
+    "slf4j-nop",
+    "netty-buffer",
+    "netty-common",
+    "netty-handler",
+    "netty-transport",
+    "jackson-core",
+    "jackson-databind",
+    "jackson-annotations",
+];
+
+/// A compiled Java client from `zk-testkit/java/<Class>.java`.
+pub struct JavaClient {
+    class: String,
+    classpath: String,
+}
+
+impl JavaClient {
+    /// Compiles `class` once per test process.
+    pub fn compile(class: &str) -> Result<JavaClient> {
+        static BUILT: OnceLock<Mutex<std::collections::HashMap<String, PathBuf>>> = OnceLock::new();
+        let jars: Vec<String> = JARS
+            .iter()
+            .map(|jar| format!("/usr/share/java/{jar}.jar"))
+            .filter(|path| std::path::Path::new(path).exists())
+            .collect();
+        if !jars.iter().any(|j| j.contains("curator-recipes")) {
+            bail!("Curator jars are missing: run scripts/zookeeper.sh install");
+        }
+        let jars = jars.join(":");
+        let mut built = BUILT
+            .get_or_init(Default::default)
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?;
+        let dir = match built.get(class) {
+            Some(dir) => dir.clone(),
+            None => {
+                let dir = std::env::temp_dir()
+                    .join(format!("zk-testkit-java-{}-{class}", std::process::id()));
+                std::fs::create_dir_all(&dir)?;
+                let source = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("java")
+                    .join(format!("{class}.java"));
+                let out = Command::new("javac")
+                    .arg("-d")
+                    .arg(&dir)
+                    .arg("-cp")
+                    .arg(&jars)
+                    .arg(&source)
+                    .output()
+                    .context("running javac")?;
+                if !out.status.success() {
+                    bail!(
+                        "javac {}: {}",
+                        source.display(),
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+                built.insert(class.to_string(), dir.clone());
+                dir
+            }
+        };
+        Ok(JavaClient {
+            class: class.into(),
+            classpath: format!("{}:{jars}", dir.display()),
+        })
+    }
+
+    /// `java -cp ... Class ARGS...`, ready to spawn.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("java");
+        cmd.args([
+            "-XX:+UseSerialGC",
+            "-XX:TieredStopAtLevel=1",
+            "-cp",
+            &self.classpath,
+            &self.class,
+        ])
+        .args(args);
+        cmd
+    }
+}
