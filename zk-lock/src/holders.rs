@@ -53,8 +53,7 @@ pub async fn run(common: &CommonArgs, args: &HoldersArgs) -> Result<u8> {
     });
     let mut records = Vec::new();
     let mut writer_seen = false;
-    let mut position = 0usize;
-    for (entry, path, data, stat) in found {
+    for (position, (entry, path, data, stat)) in found.into_iter().enumerate() {
         let reader = entry.name.contains(READ);
         let holding = if reader {
             !writer_seen
@@ -62,7 +61,6 @@ pub async fn run(common: &CommonArgs, args: &HoldersArgs) -> Result<u8> {
             position < max_holders
         };
         writer_seen |= !reader;
-        position += 1;
         let mut record = Map::new();
         let parsed = node::record(path, &entry.name, &data, &stat);
         let id = parsed
