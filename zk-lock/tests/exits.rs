@@ -1,0 +1,322 @@
+//! Exit codes, signals, the command's environment, and no stray nodes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use serde_json::Value;
+use zk_testkit::{require_zookeeper, shared, Tool, Zk};
+
+fn lock() -> Tool {
+    Tool::new(env!("CARGO_BIN_EXE_zk-lock"))
+}
+
+const T: Duration = Duration::from_secs(20);
+
+fn wait_for_file(path: &Path) -> String {
+    let deadline = Instant::now() + T;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if !text.is_empty() {
+                return text;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Polls `zk-lock holders` until it lists `n` nodes.
+fn wait_for_queue(connect: &str, path: &str, n: usize) -> Value {
+    let deadline = Instant::now() + T;
+    loop {
+        let holders = lock().zk(connect).run(&["holders", path]).json();
+        if holders.as_array().unwrap().len() == n {
+            return holders;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "queue never had {n} nodes: {holders}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn passes_the_commands_status_through() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-status");
+    let z = lock().zk(&connect);
+    assert_eq!(z.run(&["/l", "--", "true"]).code(), 0);
+    assert_eq!(z.run(&["/l", "-c", "exit 3"]).code(), 3);
+    assert_eq!(
+        z.run(&["/l", "--", "sh", "-c", "kill -TERM $$"]).code(),
+        128 + 15
+    );
+    let not_executable = z.run(&["/l", "--", "/etc/passwd"]);
+    assert_eq!(not_executable.code(), 126);
+    assert!(
+        not_executable
+            .stderr()
+            .contains("/etc/passwd: permission denied"),
+        "{}",
+        not_executable.stderr()
+    );
+    let missing = z.run(&["/l", "--", "no-such-command-zk"]);
+    assert_eq!(missing.code(), 127);
+    assert!(
+        missing
+            .stderr()
+            .contains("no-such-command-zk: command not found"),
+        "{}",
+        missing.stderr()
+    );
+    // Every one of those released its lock: the queue is empty.
+    assert_eq!(wait_for_queue(&connect, "/l", 0), serde_json::json!([]));
+}
+
+#[test]
+fn the_command_gets_node_token_session_and_connect_string() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-env");
+    let ran = lock().zk(&connect).run(&[
+        "--events",
+        "-",
+        "/l",
+        "-c",
+        "echo \"$ZK_NODE $ZK_FENCING_TOKEN $ZK_SESSION_ID $ZK_CONNECT\"",
+    ]);
+    assert_eq!(ran.code(), 0, "{}", ran.stderr());
+    let env: Vec<String> = ran.stdout().split_whitespace().map(String::from).collect();
+    let events: Vec<Value> = ran
+        .stderr()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let acquired = events
+        .iter()
+        .find(|e| e["event"] == "acquired")
+        .expect("an acquired event on --events -");
+    assert_eq!(env[0], acquired["node"].as_str().unwrap());
+    assert!(
+        env[0].starts_with("/l/_c_") && env[0].contains("-lock-"),
+        "Curator layout: {}",
+        env[0]
+    );
+    assert_eq!(env[1], acquired["token"].to_string());
+    assert_eq!(env[2], acquired["session_id"].as_str().unwrap());
+    assert_eq!(env[3], connect);
+    let released = events
+        .iter()
+        .find(|e| e["event"] == "released")
+        .expect("a released event");
+    assert_eq!(released["token"], acquired["token"]);
+}
+
+#[test]
+fn timeout_and_nonblock_exit_75_and_leave_no_node() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-busy");
+    let holder = lock().zk(&connect).spawn(&["/l"]);
+    assert_eq!(holder.next_json(T)["event"], "acquired");
+
+    let timed_out = lock()
+        .zk(&connect)
+        .run(&["--timeout", "300ms", "/l", "--", "true"]);
+    assert_eq!(timed_out.code(), 75, "{}", timed_out.stderr());
+    assert!(
+        timed_out
+            .stderr()
+            .contains("timed out after 300ms waiting for the lock /l"),
+        "{}",
+        timed_out.stderr()
+    );
+    let busy = lock().zk(&connect).run(&["-n", "/l", "--", "true"]);
+    assert_eq!(busy.code(), 75);
+    assert!(busy.stderr().contains("/l is busy"), "{}", busy.stderr());
+    let queue = wait_for_queue(&connect, "/l", 1);
+    assert_eq!(queue[0]["state"], "holding");
+}
+
+#[test]
+fn sigint_while_waiting_exits_130_and_removes_the_queued_node() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-sigint");
+    let holder = lock().zk(&connect).spawn(&["/l"]);
+    assert_eq!(holder.next_json(T)["event"], "acquired");
+    let mut waiter = lock().zk(&connect).spawn(&["/l", "--", "true"]);
+    wait_for_queue(&connect, "/l", 2);
+    waiter.signal(Signal::SIGINT);
+    assert_eq!(waiter.wait(T).code(), Some(130));
+    wait_for_queue(&connect, "/l", 1);
+}
+
+#[test]
+fn sigterm_is_forwarded_and_the_next_waiter_gets_the_lock_at_once() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-sigterm");
+    let dir = tempfile::tempdir().unwrap();
+    let (ready, trapped) = (dir.path().join("ready"), dir.path().join("trapped"));
+    let script = format!(
+        "trap 'echo TERM > {t}; exit 7' TERM; echo up > {r}; while :; do sleep 0.02; done",
+        t = trapped.display(),
+        r = ready.display()
+    );
+    // A 60 s session: if the release waited for expiry, the waiter's 15 s
+    // timeout would run out first.
+    let mut holder = lock()
+        .zk(&connect)
+        .spawn(&["--session-timeout", "60s", "/l", "-c", &script]);
+    wait_for_file(&ready);
+    let waiter = lock().zk(&connect).spawn(&["--timeout", "15s", "/l"]);
+    wait_for_queue(&connect, "/l", 2);
+    holder.signal(Signal::SIGTERM);
+    assert_eq!(
+        holder.wait(T).code(),
+        Some(7),
+        "the command's own status after the forwarded signal"
+    );
+    assert_eq!(wait_for_file(&trapped).trim(), "TERM");
+    assert_eq!(waiter.next_json(T)["event"], "acquired");
+}
+
+#[test]
+fn deleting_the_lock_node_stops_the_command_and_exits_79() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-deleted");
+    let dir = tempfile::tempdir().unwrap();
+    let (events, pid_file) = (dir.path().join("events"), dir.path().join("pid"));
+    let script = format!("echo $$ > {}; exec sleep 60", pid_file.display());
+    let mut holder =
+        lock()
+            .zk(&connect)
+            .spawn(&["--events", events.to_str().unwrap(), "/l", "-c", &script]);
+    let command_pid: i32 = wait_for_file(&pid_file).trim().parse().unwrap();
+    let acquired: Value =
+        serde_json::from_str(wait_for_file(&events).lines().next().unwrap()).unwrap();
+    Zk::connect(&connect)
+        .unwrap()
+        .delete(acquired["node"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(holder.wait(T).code(), Some(79));
+    assert!(
+        !Path::new(&format!("/proc/{command_pid}")).exists(),
+        "the command outlived the lock"
+    );
+    let last: Value = serde_json::from_str(
+        std::fs::read_to_string(&events)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(last["event"], "lost");
+    assert!(
+        last["reason"].as_str().unwrap().contains("deleted"),
+        "{last}"
+    );
+}
+
+#[test]
+fn without_a_command_it_holds_until_stdin_closes_or_sigterm() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-hold");
+    let mut holder =
+        lock()
+            .zk(&connect)
+            .spawn(&["--id", "deploy-42", "--data", "{\"ticket\":7}", "/l"]);
+    let acquired = holder.next_json(T);
+    assert_eq!(acquired["event"], "acquired");
+    let holders = wait_for_queue(&connect, "/l", 1);
+    assert_eq!(holders[0]["id"], "deploy-42");
+    assert_eq!(holders[0]["data"]["data"]["ticket"], 7);
+    assert_eq!(holders[0]["token"], acquired["token"]);
+    assert_eq!(holders[0]["session_id"], acquired["session_id"]);
+    assert_eq!(holders[0]["kind"], "exclusive");
+    holder.close_stdin();
+    assert_eq!(holder.next_json(T)["event"], "released");
+    assert_eq!(holder.wait(T).code(), Some(0));
+
+    let holder = lock().zk(&connect).spawn(&["/l"]);
+    assert_eq!(holder.next_json(T)["event"], "acquired");
+    holder.signal(Signal::SIGTERM);
+    assert_eq!(holder.next_json(T)["event"], "released");
+    let mut holder = holder;
+    assert_eq!(holder.wait(T).code(), Some(0));
+    wait_for_queue(&connect, "/l", 0);
+}
+
+#[test]
+fn bad_input_is_a_one_line_error_and_leaves_no_node() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-bad-input");
+    let cases: &[(&[&str], i32, &str)] = &[
+        (&["locks/x", "--", "true"], 2, "relative"),
+        (&["/locks//x", "--", "true"], 2, "empty component"),
+        (&["/locks/x/", "--", "true"], 2, "ends with '/'"),
+        (
+            &["--data", "{nope", "/locks/x", "--", "true"],
+            2,
+            "not JSON",
+        ),
+        (
+            &["--timeout", "5", "/locks/x", "--", "true"],
+            2,
+            "--timeout",
+        ),
+        (
+            &["--max-holders", "0", "/locks/x", "--", "true"],
+            2,
+            "--max-holders",
+        ),
+        (
+            &["--shared", "--max-holders", "2", "/locks/x", "--", "true"],
+            2,
+            "cannot be used with",
+        ),
+        (
+            &["-n", "--timeout", "1s", "/locks/x", "--", "true"],
+            2,
+            "cannot be used with",
+        ),
+        (
+            &["/locks/x", "-c", "true", "--", "true"],
+            2,
+            "cannot be used with",
+        ),
+    ];
+    for (args, code, needle) in cases {
+        let ran = lock().zk(&connect).run(args);
+        assert_eq!(ran.code(), *code, "{args:?}: {}", ran.stderr());
+        let stderr = ran.stderr();
+        assert_eq!(
+            stderr
+                .lines()
+                .filter(|l| l.starts_with("zk-lock: "))
+                .count(),
+            1,
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains(needle),
+            "{args:?}: expected {needle:?} in {stderr}"
+        );
+    }
+    let zk = Zk::connect(&connect).unwrap();
+    assert!(
+        !zk.exists("/locks/x").unwrap() || zk.children("/locks/x").unwrap().is_empty(),
+        "a stray node"
+    );
+
+    let unreachable =
+        lock()
+            .zk("127.0.0.1:1")
+            .run(&["--connect-timeout", "1s", "/locks/x", "--", "true"]);
+    assert_eq!(unreachable.code(), 69);
+}

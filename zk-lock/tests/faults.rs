@@ -1,0 +1,231 @@
+//! zk-lock under faults: a server killed under the holder, the holder
+//! partitioned from the ensemble, the holder frozen past its session. The
+//! invariant checked everywhere: no other contender's command starts while
+//! the holder's command still runs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use zk_testkit::{exclusive, four_letter, require_zookeeper, shared, Ensemble, Proxy, Tool};
+
+fn lock() -> Tool {
+    Tool::new(env!("CARGO_BIN_EXE_zk-lock"))
+}
+
+const T: Duration = Duration::from_secs(30);
+
+fn wait_for_file(path: &Path) -> String {
+    let deadline = Instant::now() + T;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if text.ends_with('\n') {
+                return text;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn first_event(path: &Path) -> Value {
+    serde_json::from_str(wait_for_file(path).lines().next().unwrap()).unwrap()
+}
+
+fn nanos(line: &str) -> u128 {
+    line.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("not a timestamp: {line:?}"))
+}
+
+#[test]
+fn fault_killing_the_holders_server_does_not_disturb_the_command() {
+    require_zookeeper!();
+    let _one_at_a_time = exclusive();
+    let mut ensemble = Ensemble::start(3).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (events, stop) = (dir.path().join("events"), dir.path().join("stop"));
+    let script = format!(
+        "while [ ! -e {} ]; do sleep 0.02; done; echo survived",
+        stop.display()
+    );
+    let mut holder = lock().zk(&ensemble.connect_string()).spawn(&[
+        "--events",
+        events.to_str().unwrap(),
+        "/l",
+        "-c",
+        &script,
+    ]);
+    let session = first_event(&events)["session_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let sid = format!("sid={session}");
+    let victim = (0..3)
+        .find(|&i| {
+            four_letter(&ensemble.address(i), "cons")
+                .unwrap()
+                .contains(&sid)
+        })
+        .unwrap();
+    ensemble.kill(victim);
+    // Wait until the session shows up on another server: it reconnected.
+    let deadline = Instant::now() + T;
+    while !(0..3).filter(|&i| i != victim).any(|i| {
+        four_letter(&ensemble.address(i), "cons")
+            .unwrap()
+            .contains(&sid)
+    }) {
+        assert!(Instant::now() < deadline, "the holder never reconnected");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ensemble.restart(victim).unwrap();
+    std::fs::write(&stop, "").unwrap();
+    assert_eq!(
+        holder.wait(T).code(),
+        Some(0),
+        "the command must run on through a server restart"
+    );
+    assert_eq!(
+        holder.next_line(Duration::from_secs(1)).as_deref(),
+        Some("survived")
+    );
+    let log = std::fs::read_to_string(&events).unwrap();
+    assert!(!log.contains("\"lost\""), "{log}");
+}
+
+#[test]
+fn fault_a_partitioned_holders_command_dies_before_anyone_else_enters() {
+    require_zookeeper!();
+    let shared = shared();
+    let connect = shared.chroot("lock-partition");
+    let (servers, chroot) = connect.split_at(connect.find('/').unwrap());
+    let first_server = servers.split(',').next().unwrap();
+    let proxy = Proxy::start(first_server).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (events, alive, entered) = (
+        dir.path().join("events"),
+        dir.path().join("alive"),
+        dir.path().join("entered"),
+    );
+
+    // The holder reaches ZooKeeper only through the proxy; one clock
+    // (date +%s%N on this machine) stamps both commands.
+    let holder_script = format!(
+        "while :; do date +%s%N >> {}; sleep 0.01; done",
+        alive.display()
+    );
+    let mut holder = lock().zk(&format!("{}{chroot}", proxy.address())).spawn(&[
+        "--session-timeout",
+        "2s",
+        "--events",
+        events.to_str().unwrap(),
+        "/l",
+        "-c",
+        &holder_script,
+    ]);
+    let holder_token = first_event(&events)["token"].as_i64().unwrap();
+    wait_for_file(&alive);
+    let contender_script = format!(
+        "date +%s%N > {}; echo $ZK_FENCING_TOKEN >> {}",
+        entered.display(),
+        entered.display()
+    );
+    let mut contender = lock().zk(&connect).spawn(&["/l", "-c", &contender_script]);
+
+    proxy.blackhole();
+    assert_eq!(
+        holder.wait(T).code(),
+        Some(79),
+        "a partitioned holder must give up"
+    );
+    assert_eq!(contender.wait(T).code(), Some(0));
+    let entered = wait_for_file(&entered);
+    let mut lines = entered.lines();
+    let entered_at = nanos(lines.next().unwrap());
+    let contender_token: i64 = lines.next().unwrap().trim().parse().unwrap();
+    let last_alive = std::fs::read_to_string(&alive)
+        .unwrap()
+        .lines()
+        .map(nanos)
+        .max()
+        .unwrap();
+    eprintln!(
+        "holder's command last seen {} ms before the contender entered",
+        (entered_at - last_alive) / 1_000_000
+    );
+    assert!(
+        last_alive < entered_at,
+        "the holder's command ran until {last_alive}, after the contender entered at {entered_at}"
+    );
+    assert!(contender_token > holder_token);
+    let log = std::fs::read_to_string(&events).unwrap();
+    assert!(
+        log.contains("\"lost\"") && log.contains("safe window"),
+        "{log}"
+    );
+}
+
+#[test]
+fn fault_a_frozen_holder_is_stopped_on_waking_and_its_token_is_lower() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-frozen");
+    let dir = tempfile::tempdir().unwrap();
+    let (pid_file, token_a, token_b) = (
+        dir.path().join("pid"),
+        dir.path().join("a"),
+        dir.path().join("b"),
+    );
+    let script = format!(
+        "echo $ZK_FENCING_TOKEN > {}; echo $$ > {}; while :; do sleep 0.02; done",
+        token_a.display(),
+        pid_file.display()
+    );
+    let mut holder = lock()
+        .zk(&connect)
+        .spawn(&["--session-timeout", "1s", "/l", "-c", &script]);
+    let command_pid: i32 = wait_for_file(&pid_file).trim().parse().unwrap();
+    let contender = lock().zk(&connect).spawn(&[
+        "/l",
+        "-c",
+        &format!("echo $ZK_FENCING_TOKEN > {}", token_b.display()),
+    ]);
+
+    // Freeze the whole holder, tool and command, as a VM pause or a long
+    // GC would; its session expires and the contender takes over.
+    zk_testkit::pause(holder.pid());
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(command_pid),
+        nix::sys::signal::Signal::SIGSTOP,
+    )
+    .unwrap();
+    let b: i64 = wait_for_file(&token_b).trim().parse().unwrap();
+    let mut contender = contender;
+    assert_eq!(contender.wait(T).code(), Some(0));
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(command_pid),
+        nix::sys::signal::Signal::SIGCONT,
+    )
+    .unwrap();
+    zk_testkit::resume(holder.pid());
+
+    assert_eq!(
+        holder.wait(T).code(),
+        Some(79),
+        "on waking, the holder must find its lock gone"
+    );
+    assert!(
+        !Path::new(&format!("/proc/{command_pid}")).exists(),
+        "the command outlived the lock"
+    );
+    let a: i64 = wait_for_file(&token_a).trim().parse().unwrap();
+    assert!(
+        a < b,
+        "the stale holder's fencing token {a} must be lower than the new holder's {b}"
+    );
+}
