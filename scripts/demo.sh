@@ -64,6 +64,20 @@ kill "$watcher"
 echo "zk-members watch printed:"
 jq -c '{event, joined, left, members: [.members[].id]}' "$events"
 
+say "zk-lock: three jobs, one lock, increasing fencing tokens"
+for i in 1 2 3; do
+  zk-lock /demo/locks/job -c "echo \"job $i holds the lock, token \$ZK_FENCING_TOKEN\"; sleep 0.2" &
+done
+wait
+echo '$ zk-lock -n /demo/locks/job -- true   # while another process holds it'
+coproc HOLDER { zk-lock /demo/locks/job; }
+read -r acquired <&"${HOLDER[0]}"
+set +e; zk-lock -n /demo/locks/job -- true; echo "exit $?"; set -e
+echo '$ zk-lock holders /demo/locks/job'
+zk-lock holders /demo/locks/job | jq -c '.[] | {state, id, token}'
+exec {HOLDER[1]}>&-
+wait
+
 say "Exit codes a script can act on"
 set +e
 zk-members wait /demo/web --min 5 --timeout 1s >/dev/null; echo "wait that times out: exit $?"

@@ -104,7 +104,13 @@ impl Lost {
 pub async fn watch_ownership(client: &Client, node: &str, window: SafeWindow) -> Lost {
     let mut state = client.state_watcher();
     let session = client.session_id().0;
-    let mut deadline: Option<Instant> = None;
+    // A disconnect before we started watching counts from now: the caller
+    // has just had an answer from the server (the lock was granted).
+    let mut deadline: Option<Instant> = match state.state() {
+        SessionState::Disconnected => Some(Instant::now() + window.grace),
+        terminal if terminal.is_terminated() => return Lost::SessionEnded(terminal),
+        _ => None,
+    };
     loop {
         let watcher = match client.check_and_watch_stat(node).await {
             Ok((Some(stat), watcher)) if stat.ephemeral_owner == session => Some(watcher),
@@ -119,14 +125,15 @@ pub async fn watch_ownership(client: &Client, node: &str, window: SafeWindow) ->
             }
         };
         tokio::pin!(node_event);
-        let recheck = loop {
+        // Wait for something that calls for checking the node again.
+        loop {
             tokio::select! {
                 event = &mut node_event => match event {
                     Some(event) if event.event_type == EventType::NodeDeleted => return Lost::NodeDeleted,
                     Some(event) if event.event_type == EventType::Session && event.session_state.is_terminated() => {
                         return Lost::SessionEnded(event.session_state);
                     }
-                    _ => break true,
+                    _ => break,
                 },
                 new_state = state.changed() => match new_state {
                     SessionState::Disconnected => {
@@ -144,15 +151,12 @@ pub async fn watch_ownership(client: &Client, node: &str, window: SafeWindow) ->
                         if deadline.take().is_some() {
                             tracing::info!("reconnected within the safe window; checking {node} again");
                         }
-                        break true;
+                        break;
                     }
                     terminal => return Lost::SessionEnded(terminal),
                 },
                 _ = sleep_until(deadline) => return Lost::Disconnected(window.grace),
             }
-        };
-        if recheck {
-            continue;
         }
     }
 }

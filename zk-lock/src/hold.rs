@@ -2,16 +2,16 @@
 
 use anyhow::Result;
 use serde_json::{json, Map, Value};
-use tokio::io::AsyncReadExt;
 use zookeeper_client::Client;
 
 use zk_common::cli::CommonArgs;
-use zk_common::lease::{watch_ownership, Lost, SafeWindow};
+use zk_common::lease::{Lost, SafeWindow};
 use zk_common::output::{event, EventSink};
+use zk_common::owner;
 use zk_common::progress::Waiting;
 use zk_common::queue::{Queue, Rule, Ticket, Turn, MUTEX, READ, WRITE};
-use zk_common::supervisor::{self, CommandSpec};
-use zk_common::{connect, exit, Failure};
+use zk_common::supervisor::CommandSpec;
+use zk_common::{connect, Failure};
 
 use crate::cli::{Layout, LockArgs};
 
@@ -97,15 +97,10 @@ async fn locked(
 
     let (code, lost) = match spec {
         Some(spec) => {
-            let env = [
-                ("ZK_CONNECT", common.connect.connect.clone()),
-                ("ZK_NODE", ticket.node.clone()),
-                ("ZK_FENCING_TOKEN", ticket.token.to_string()),
-                ("ZK_SESSION_ID", session_id),
-            ];
-            run_command(client, &ticket, window, &spec, &env).await?
+            let env = owner::command_env(&common.connect.connect, &ticket, &session_id);
+            owner::run_command(client, &ticket.node, window, &spec, &env).await?
         }
-        None => hold(client, &ticket, window).await,
+        None => owner::hold(client, &ticket.node, window).await,
     };
     let mut last = match &lost {
         Some(lost) => {
@@ -145,53 +140,6 @@ fn describe(e: &mut Map<String, Value>, path: &str, ticket: &Ticket) {
     e.insert("path".into(), path.into());
     e.insert("node".into(), ticket.node.clone().into());
     e.insert("token".into(), ticket.token.into());
-}
-
-/// Runs the command while watching ownership; forwards our signals to its
-/// process group; stops it when ownership is lost.
-async fn run_command(
-    client: &Client,
-    ticket: &Ticket,
-    window: SafeWindow,
-    spec: &CommandSpec,
-    env: &[(&str, String)],
-) -> Result<(u8, Option<Lost>)> {
-    let mut signals = zk_common::signals::Forwarded::install()?;
-    let mut child = supervisor::spawn(spec, env)?;
-    let ownership = watch_ownership(client, &ticket.node, window);
-    tokio::pin!(ownership);
-    loop {
-        tokio::select! {
-            code = child.wait() => return Ok((code, None)),
-            signal = signals.recv() => {
-                tracing::info!("forwarding {signal} to the command");
-                child.signal(signal);
-            }
-            lost = &mut ownership => {
-                tracing::error!("lost the lock: {}", lost.reason());
-                child.stop(window.kill_after).await;
-                return Ok((exit::OWNERSHIP_LOST, Some(lost)));
-            }
-        }
-    }
-}
-
-/// Holds the lock with no command until stdin closes or we are told to stop.
-async fn hold(client: &Client, ticket: &Ticket, window: SafeWindow) -> (u8, Option<Lost>) {
-    let stdin_closed = async {
-        let mut stdin = tokio::io::stdin();
-        let mut buf = [0u8; 512];
-        while let Ok(n) = stdin.read(&mut buf).await {
-            if n == 0 {
-                break;
-            }
-        }
-    };
-    tokio::select! {
-        () = stdin_closed => (exit::OK, None),
-        _ = zk_common::signals::stop_requested() => (exit::OK, None),
-        lost = watch_ownership(client, &ticket.node, window) => (exit::OWNERSHIP_LOST, Some(lost)),
-    }
 }
 
 /// What the lock node holds, for `holders`: who, where, what.

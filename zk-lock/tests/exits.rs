@@ -15,20 +15,7 @@ fn lock() -> Tool {
 const T: Duration = Duration::from_secs(20);
 
 fn wait_for_file(path: &Path) -> String {
-    let deadline = Instant::now() + T;
-    loop {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            if !text.is_empty() {
-                return text;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    zk_testkit::wait_for_file(path, T)
 }
 
 /// Polls `zk-lock holders` until it lists `n` nodes.
@@ -319,4 +306,36 @@ fn bad_input_is_a_one_line_error_and_leaves_no_node() {
             .zk("127.0.0.1:1")
             .run(&["--connect-timeout", "1s", "/locks/x", "--", "true"]);
     assert_eq!(unreachable.code(), 69);
+}
+
+#[test]
+fn sigkilled_zk_lock_takes_its_command_with_it() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-sigkill");
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    let script = format!("echo $$ > {}; exec sleep 60", pid_file.display());
+    let mut holder = lock().zk(&connect).spawn(&["/l", "-c", &script]);
+    let command_pid: i32 = wait_for_file(&pid_file).trim().parse().unwrap();
+    holder.signal(Signal::SIGKILL);
+    holder.wait(T);
+    // The parent-death signal is SIGKILL: the command is gone (or a zombie
+    // waiting for init to reap it), not running on without the lock.
+    let deadline = Instant::now() + T;
+    loop {
+        let state =
+            std::fs::read_to_string(format!("/proc/{command_pid}/stat")).unwrap_or_default();
+        let running = state
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| !rest.trim_start().starts_with('Z'));
+        if state.is_empty() || !running {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the command outlived a SIGKILLed zk-lock: {state}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }

@@ -17,20 +17,7 @@ fn lock() -> Tool {
 const T: Duration = Duration::from_secs(30);
 
 fn wait_for_file(path: &Path) -> String {
-    let deadline = Instant::now() + T;
-    loop {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            if text.ends_with('\n') {
-                return text;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    zk_testkit::wait_for_file(path, T)
 }
 
 fn first_event(path: &Path) -> Value {

@@ -5,13 +5,11 @@
 //! Curator's `GroupMember`). Members are listed in join order (czxid).
 
 mod cli;
-mod follow;
-mod members;
 mod wait;
 mod watch;
 
 pub use cli::Cli;
-pub use members::read_members;
+pub use zk_common::group::read_members;
 
 use zk_common::connect;
 

@@ -10,7 +10,7 @@ use zk_common::progress::Waiting;
 use zk_common::{exit, output, Failure};
 
 use crate::cli::WaitArgs;
-use crate::follow::Follow;
+use zk_common::follow::Follow;
 
 pub async fn run(connect_args: &ConnectArgs, args: &WaitArgs, quiet: bool) -> Result<u8> {
     let wanted = args.describe();

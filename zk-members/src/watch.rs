@@ -14,7 +14,7 @@ use zk_common::cli::ConnectArgs;
 use zk_common::output;
 
 use crate::cli::WatchArgs;
-use crate::follow::Follow;
+use zk_common::follow::Follow;
 
 pub async fn run(connect_args: &ConnectArgs, args: &WatchArgs) -> Result<u8> {
     tokio::select! {

@@ -84,6 +84,7 @@ impl Ensemble {
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
         let _ = std::fs::remove_dir_all(&root);
+        remove_data_of_dead_test_processes();
         let ports = free_ports(n * 4)?;
         let ports: Vec<Ports> = ports
             .chunks(4)
@@ -299,6 +300,25 @@ impl Drop for Ensemble {
             self.kill(i);
         }
         let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// The shared ensemble lives in a static and is never dropped, so its data
+/// stays behind when the test process exits; the next run removes it.
+fn remove_data_of_dead_test_processes() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = name
+            .strip_prefix("zk-testkit-")
+            .and_then(|rest| rest.split('-').next()?.parse::<u32>().ok());
+        if let Some(pid) = pid {
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
     }
 }
 

@@ -24,7 +24,7 @@ mod zk;
 
 pub use ensemble::{exclusive, four_letter, shared, zookeeper_available, Ensemble, Shared};
 pub use java::JavaClient;
-pub use process::{pause, resume, Running, Tool};
+pub use process::{pause, resume, wait_for_file, Running, Tool};
 pub use proxy::Proxy;
 pub use zk::Zk;
 

@@ -55,6 +55,25 @@ fn die_with_parent(cmd: &mut Command) -> &mut Command {
     }
 }
 
+/// Waits until `path` holds at least one complete line (a command under
+/// test wrote it with `echo`) and returns its contents.
+pub fn wait_for_file(path: &std::path::Path, timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if text.ends_with('\n') {
+                return text;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared within {timeout:?}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// SIGSTOPs a process: it keeps its sockets open and answers nothing.
 pub fn pause(pid: u32) {
     let _ = kill(Pid::from_raw(pid as i32), Signal::SIGSTOP);

@@ -1,4 +1,4 @@
-//! Reading a group: one round trip for the names, then every member's data
+//! Reading a group (the children of one node, with their data): one round trip for the names, then every member's data
 //! in batched multi-reads (ZooKeeper 3.6+), all batches in flight at once.
 //! The client sends a request when it is called, so creating every future
 //! before awaiting any pipelines them. One request per member would cost the
@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 use zookeeper_client::{Client, Error as ZkError, MultiReadResult, Stat};
 
-use zk_common::path::join;
+use crate::path::join;
 
 /// The members of `path` as JSON records in join order (czxid), or `None`
 /// when `path` does not exist. With `recursive`, each record gains
@@ -48,7 +48,7 @@ fn read_level(client: &Client, parent: String, recursive: bool) -> Level<'_> {
         found.sort_by_key(|(_, _, _, stat)| stat.czxid);
         let mut members = Vec::with_capacity(found.len());
         for (name, path, data, stat) in found {
-            let mut record = zk_common::node::record(&path, &name, &data, &stat);
+            let mut record = crate::node::record(&path, &name, &data, &stat);
             if recursive {
                 let children = if stat.num_children > 0 {
                     read_level(client, path, true).await?.unwrap_or_default()

@@ -19,10 +19,9 @@ use serde_json::Value;
 use tokio::time::Instant;
 use zookeeper_client::{AddWatchMode, Client, EventType, PersistentWatcher, SessionState};
 
-use zk_common::cli::ConnectArgs;
-use zk_common::{connect, Failure};
-
-use crate::members::read_members;
+use crate::cli::ConnectArgs;
+use crate::group::read_members;
+use crate::{connect, Failure};
 
 /// One reading of the group.
 pub struct Snapshot {
@@ -113,8 +112,7 @@ impl<'a> Follow<'a> {
                 // The first connection decides the exit status; once we have
                 // been following, a watcher outlives ZooKeeper outages.
                 Err(err)
-                    if self.started
-                        && zk_common::exit::code_for(&err) == zk_common::exit::UNAVAILABLE =>
+                    if self.started && crate::exit::code_for(&err) == crate::exit::UNAVAILABLE =>
                 {
                     tracing::warn!("{err:#}; retrying");
                 }
@@ -138,7 +136,7 @@ impl<'a> Follow<'a> {
                     *watcher = fresh;
                     return Ok(true);
                 }
-                Err(err) if zk_common::exit::is_transient(&err) => {
+                Err(err) if crate::exit::is_transient(&err) => {
                     tracing::info!("re-adding the watch on {}: {err}; trying again", self.path);
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
@@ -168,7 +166,7 @@ impl<'a> Follow<'a> {
             };
             match read_members(client, self.path, self.recursive).await {
                 Ok(members) => {
-                    let session_id = zk_common::node::session_hex(client.session_id().0);
+                    let session_id = crate::node::session_hex(client.session_id().0);
                     return Ok(Some(Snapshot {
                         members,
                         session_id,
@@ -176,7 +174,7 @@ impl<'a> Follow<'a> {
                     }));
                 }
                 Err(err) => match root_zookeeper_error(&err) {
-                    Some(zk) if zk_common::exit::is_transient(zk) => {
+                    Some(zk) if crate::exit::is_transient(zk) => {
                         tracing::info!("{err:#}; reading again after reconnecting");
                         // Wait for the reconnect (or expiry) and read again.
                         let wake =
