@@ -17,6 +17,7 @@ pub mod node;
 pub mod output;
 pub mod owner;
 pub mod path;
+pub mod probe;
 pub mod progress;
 pub mod queue;
 pub mod signals;

@@ -1,0 +1,442 @@
+//! A candidate: wait for health, join, wait to be elected, fence, lead
+//! (run the command, or just hold on), and resign or lose leadership.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde_json::{json, Map, Value};
+use tokio::io::AsyncReadExt;
+use zookeeper_client::{Client, CreateMode, Error as ZkError};
+
+use zk_common::cli::CommonArgs;
+use zk_common::lease::{watch_ownership, SafeWindow};
+use zk_common::output::{event, EventSink};
+use zk_common::owner::command_env;
+use zk_common::probe::Prober;
+use zk_common::progress::Waiting;
+use zk_common::queue::{Queue, Rule, Ticket, LATCH};
+use zk_common::signals::Forwarded;
+use zk_common::supervisor::{self, CommandSpec, Supervised};
+use zk_common::{connect, exit, node, Failure};
+
+use crate::cli::CandidateArgs;
+
+/// How one candidacy ended.
+enum Outcome {
+    /// Exit with this status.
+    Exit(u8),
+    /// Queue again (lost with --rejoin, or unhealthy before being elected).
+    Rejoin,
+}
+
+struct Candidate<'a> {
+    common: &'a CommonArgs,
+    args: &'a CandidateArgs,
+    path: String,
+    id: String,
+    spec: Option<CommandSpec>,
+    events: EventSink,
+    prober: Option<Prober>,
+    signals: Forwarded,
+    /// With --warm, the command that runs on every candidate.
+    warm: Option<Supervised>,
+}
+
+pub async fn run(common: &CommonArgs, args: &CandidateArgs) -> Result<u8> {
+    let spec = CommandSpec::from_args(args.shell.clone(), args.command.clone());
+    let events = EventSink::open(args.events.as_deref(), spec.is_some()).map_err(|err| {
+        Failure::usage(format!(
+            "--events {}: {err}",
+            args.events.as_deref().unwrap_or("")
+        ))
+    })?;
+    let id = args.id.clone().unwrap_or_else(default_id);
+    let mut candidate = Candidate {
+        common,
+        args,
+        path: args.path.clone().unwrap_or_default(),
+        id,
+        spec,
+        events,
+        prober: args.probe.any().then(|| Prober::new(&args.probe)),
+        signals: Forwarded::install()?,
+        warm: None,
+    };
+    if args.warm {
+        if let Some(spec) = &candidate.spec {
+            let env = [("ZK_CONNECT", common.connect.connect.clone())];
+            candidate.warm = Some(supervisor::spawn(spec, &env)?);
+        }
+    }
+    loop {
+        if let Some(code) = candidate.wait_until_healthy().await {
+            return Ok(candidate.finish(code).await);
+        }
+        let client = connect::connect(&common.connect).await?;
+        let outcome = candidate.stand(&client).await;
+        // Closing the session removes our node at once: the resignation.
+        connect::close(client).await;
+        match outcome {
+            Ok(Outcome::Exit(code)) => return Ok(candidate.finish(code).await),
+            Ok(Outcome::Rejoin) => {
+                candidate.emit(event("rejoining"));
+                continue;
+            }
+            Err(err) => {
+                candidate.finish(0).await;
+                return Err(err);
+            }
+        }
+    }
+}
+
+fn default_id() -> String {
+    let host = nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!("{host}:{}", std::process::id())
+}
+
+impl Candidate<'_> {
+    fn emit(&mut self, mut e: Map<String, Value>) {
+        e.insert("path".into(), self.path.clone().into());
+        e.insert("id".into(), self.id.clone().into());
+        self.events.emit(e);
+    }
+
+    /// Stops a warm command still running; its status if it had exited.
+    async fn finish(&mut self, code: u8) -> u8 {
+        match self.warm.as_mut() {
+            Some(warm) => {
+                warm.stop(self.args.kill_after).await;
+                code
+            }
+            None => code,
+        }
+    }
+
+    /// Probes until healthy. `Some(status)` when told to stop meanwhile.
+    async fn wait_until_healthy(&mut self) -> Option<u8> {
+        let prober = self.prober.as_mut()?;
+        if prober.healthy() {
+            return None;
+        }
+        let _spinner = Waiting::start(
+            format!("waiting for health before joining {}", self.path),
+            self.common.log.quiet,
+        );
+        loop {
+            tokio::select! {
+                change = prober.next_change(|_| {}) => {
+                    if change.healthy {
+                        tracing::info!("healthy ({})", change.round.reason);
+                        return None;
+                    }
+                }
+                signal = self.signals.recv() => return Some(128 + signal as u8),
+                code = wait_warm(&mut self.warm) => return Some(code),
+            }
+        }
+    }
+
+    /// One candidacy on one session.
+    async fn stand(&mut self, client: &Client) -> Result<Outcome> {
+        let window = SafeWindow::new(client.session_timeout(), self.args.kill_after)?;
+        let queue = Queue::new(&self.path, LATCH, Rule::First);
+        let ticket = queue
+            .join(client, self.id.as_bytes(), self.common.connect.acls())
+            .await?;
+        let mut joined = event("candidate");
+        joined.insert("node".into(), ticket.node.clone().into());
+        self.emit(joined);
+
+        // Waiting to be elected.
+        {
+            let _spinner = Waiting::start(
+                format!("waiting to lead {}", self.path),
+                self.common.log.quiet,
+            );
+            let deadline = sleep_or_forever(self.args.timeout);
+            let unhealthy = next_unhealthy(&mut self.prober);
+            tokio::select! {
+                elected = queue.wait_turn(client, &ticket) => elected?,
+                () = deadline => {
+                    let timeout = humantime::format_duration(self.args.timeout.unwrap_or_default());
+                    return Err(Failure::not_acquired(format!("not elected at {} within {timeout}", self.path)).into());
+                }
+                signal = self.signals.recv() => {
+                    return Ok(Outcome::Exit(match self.warm.as_mut() {
+                        Some(warm) => { warm.signal(signal); warm.wait().await }
+                        None => 128 + signal as u8,
+                    }));
+                }
+                reason = unhealthy => {
+                    self.event_with_reason("unhealthy", &reason);
+                    return Ok(Outcome::Rejoin);
+                }
+                code = wait_warm(&mut self.warm) => return Ok(Outcome::Exit(code)),
+            }
+        }
+
+        let session_id = node::session_hex(client.session_id().0);
+        if let Some(fence) = &self.args.fence {
+            if let Err(reason) = self.fence(client, fence).await {
+                self.event_with_reason("fence_failed", &reason);
+                eprintln!(
+                    "zk-elect: resigning from {}: fencing the previous leader failed: {reason}",
+                    self.path
+                );
+                return Ok(Outcome::Exit(exit::CONDITION_FALSE));
+            }
+        }
+        self.write_breadcrumb(client, &ticket, &session_id).await;
+        tracing::info!(
+            "elected at {} as {} (fencing token {})",
+            self.path,
+            ticket.node,
+            ticket.token
+        );
+        let mut elected = event("elected");
+        elected.insert("node".into(), ticket.node.clone().into());
+        elected.insert("token".into(), ticket.token.into());
+        elected.insert("session_id".into(), session_id.clone().into());
+        self.emit(elected);
+        let env = command_env(&self.common.connect.connect, &ticket, &session_id);
+        if let Some(hook) = &self.args.on_elected {
+            run_hook("--on-elected", hook, &env).await;
+        }
+        if let (Some(warm), Some(signal)) = (self.warm.as_ref(), self.args.signal_elected) {
+            warm.signal(signal);
+        }
+
+        let end = self.lead(client, &ticket, window, &env).await?;
+        match end {
+            Leadership::Resigned(code) => {
+                self.remove_breadcrumb(client, &ticket).await;
+                let mut resigned = event("resigned");
+                resigned.insert("node".into(), ticket.node.clone().into());
+                resigned.insert("token".into(), ticket.token.into());
+                self.emit(resigned);
+                self.demoted(&env).await;
+                Ok(Outcome::Exit(code))
+            }
+            Leadership::Lost(reason) => {
+                eprintln!("zk-elect: lost leadership of {}: {reason}", self.path);
+                self.event_with_reason("lost", &reason);
+                self.demoted(&env).await;
+                Ok(if self.args.rejoin {
+                    Outcome::Rejoin
+                } else {
+                    Outcome::Exit(exit::OWNERSHIP_LOST)
+                })
+            }
+        }
+    }
+
+    fn event_with_reason(&mut self, name: &str, reason: &str) {
+        let mut e = event(name);
+        e.insert("reason".into(), reason.into());
+        self.emit(e);
+    }
+
+    async fn demoted(&mut self, env: &[(&str, String)]) {
+        if let (Some(warm), Some(signal)) = (self.warm.as_ref(), self.args.signal_demoted) {
+            warm.signal(signal);
+        }
+        if let Some(hook) = &self.args.on_demoted {
+            run_hook("--on-demoted", hook, env).await;
+        }
+    }
+
+    /// Leads until the command exits, we are told to stop, ownership is
+    /// lost or the health check fails.
+    async fn lead(
+        &mut self,
+        client: &Client,
+        ticket: &Ticket,
+        window: SafeWindow,
+        env: &[(&str, String)],
+    ) -> Result<Leadership> {
+        let mut command = match (&self.spec, self.args.warm) {
+            (Some(spec), false) => Some(supervisor::spawn(spec, env)?),
+            _ => None,
+        };
+        let ownership = watch_ownership(client, &ticket.node, window);
+        tokio::pin!(ownership);
+        let unhealthy = next_unhealthy(&mut self.prober);
+        tokio::pin!(unhealthy);
+        let holds_stdin = self.spec.is_none();
+        let stdin_closed = async {
+            if !holds_stdin {
+                return std::future::pending().await;
+            }
+            let mut stdin = tokio::io::stdin();
+            let mut buf = [0u8; 512];
+            while let Ok(n) = stdin.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        };
+        tokio::pin!(stdin_closed);
+        loop {
+            tokio::select! {
+                code = wait_child(&mut command) => return Ok(Leadership::Resigned(code)),
+                code = wait_warm(&mut self.warm) => return Ok(Leadership::Resigned(code)),
+                () = &mut stdin_closed => return Ok(Leadership::Resigned(exit::OK)),
+                signal = self.signals.recv() => {
+                    match (command.as_ref(), self.warm.as_ref()) {
+                        (Some(child), _) | (None, Some(child)) => {
+                            tracing::info!("forwarding {signal} to the command");
+                            child.signal(signal);
+                        }
+                        (None, None) => return Ok(Leadership::Resigned(exit::OK)),
+                    }
+                }
+                lost = &mut ownership => {
+                    if let Some(child) = command.as_mut() {
+                        child.stop(window.kill_after).await;
+                    }
+                    return Ok(Leadership::Lost(lost.reason()));
+                }
+                reason = &mut unhealthy => {
+                    if let Some(child) = command.as_mut() {
+                        child.stop(window.kill_after).await;
+                    }
+                    return Ok(Leadership::Lost(format!("health check failing: {reason}")));
+                }
+            }
+        }
+    }
+
+    /// Where the last leader left its mark (as ZKFC's ActiveBreadCrumb): a
+    /// persistent node beside the candidates, deleted on a clean resignation.
+    fn breadcrumb(&self) -> String {
+        zk_common::path::join(&self.path, "leader-breadcrumb")
+    }
+
+    async fn fence(&self, client: &Client, fence: &str) -> Result<(), String> {
+        let previous = match client.get_data(&self.breadcrumb()).await {
+            Ok((data, _)) => serde_json::from_slice::<Value>(&data).unwrap_or(Value::Null),
+            Err(ZkError::NoNode) => return Ok(()),
+            Err(err) => return Err(format!("reading {}: {err}", self.breadcrumb())),
+        };
+        let text = |key: &str| match &previous[key] {
+            Value::String(s) => s.clone(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        tracing::warn!(
+            "the previous leader {} did not resign cleanly; fencing it",
+            text("id")
+        );
+        let status = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(fence)
+            .env("ZK_PREV_LEADER_ID", text("id"))
+            .env("ZK_PREV_LEADER_TOKEN", text("token"))
+            .env("ZK_PREV_LEADER_NODE", text("node"))
+            .env("ZK_PREV_LEADER_SESSION_ID", text("session_id"))
+            .stdin(std::process::Stdio::null())
+            .status()
+            .await
+            .map_err(|err| format!("cannot run --fence: {err}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("--fence exited with {status}"))
+        }
+    }
+
+    async fn write_breadcrumb(&self, client: &Client, ticket: &Ticket, session_id: &str) {
+        let data = json!({"id": self.id, "node": ticket.node, "token": ticket.token, "session_id": session_id});
+        let bytes = serde_json::to_vec(&data).unwrap_or_default();
+        let path = self.breadcrumb();
+        let written = match client.set_data(&path, &bytes, None).await {
+            Err(ZkError::NoNode) => client
+                .create(
+                    &path,
+                    &bytes,
+                    &CreateMode::Persistent.with_acls(self.common.connect.acls()),
+                )
+                .await
+                .map(|_| ())
+                .context("creating the breadcrumb"),
+            other => other.map(|_| ()).context("writing the breadcrumb"),
+        };
+        if let Err(err) = written {
+            tracing::warn!("{path}: {err:#}");
+        }
+    }
+
+    async fn remove_breadcrumb(&self, client: &Client, ticket: &Ticket) {
+        let path = self.breadcrumb();
+        let Ok((data, stat)) = client.get_data(&path).await else {
+            return;
+        };
+        let ours = serde_json::from_slice::<Value>(&data)
+            .ok()
+            .is_some_and(|v| v["node"] == ticket.node.as_str());
+        if ours {
+            let _ = client.delete(&path, Some(stat.version)).await;
+        }
+    }
+}
+
+enum Leadership {
+    /// The command exited, or we were told to stop: a clean resignation.
+    Resigned(u8),
+    Lost(String),
+}
+
+async fn wait_child(child: &mut Option<Supervised>) -> u8 {
+    match child.as_mut() {
+        Some(child) => child.wait().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The warm command exiting ends the candidate with its status.
+async fn wait_warm(warm: &mut Option<Supervised>) -> u8 {
+    wait_child(warm).await
+}
+
+/// Resolves with the failing round's reason when health is lost; never
+/// without probes.
+async fn next_unhealthy(prober: &mut Option<Prober>) -> String {
+    let Some(prober) = prober.as_mut() else {
+        return std::future::pending().await;
+    };
+    loop {
+        tokio::time::sleep(prober.interval()).await;
+        let change = prober.next_change(|_| {}).await;
+        if !change.healthy {
+            return change.round.reason;
+        }
+    }
+}
+
+async fn sleep_or_forever(timeout: Option<Duration>) {
+    match timeout {
+        Some(timeout) => tokio::time::sleep(timeout).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Runs a transition hook to completion; a failing hook is logged, as
+/// keepalived does with its notify scripts.
+async fn run_hook(flag: &str, hook: &str, env: &[(&str, String)]) {
+    let mut cmd = tokio::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(hook)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::io::stderr());
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    match cmd.status().await {
+        Ok(status) if status.success() => {}
+        Ok(status) => tracing::warn!("{flag} hook exited with {status}"),
+        Err(err) => tracing::warn!("cannot run {flag} hook: {err}"),
+    }
+}

@@ -1,0 +1,222 @@
+use std::ffi::OsString;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use zk_common::cli::{parse_duration, parse_path, CommonArgs};
+use zk_common::probe::ProbeArgs;
+
+const EXAMPLES: &str = "\
+Examples:
+  zk-elect /election/scheduler -- ./scheduler --active     # one active scheduler among many hosts
+  zk-elect --rejoin /election/worker -c 'exec ./worker'     # queue again after losing leadership
+  zk-elect --check 'pg_isready -q' /election/pg -- ./promote-and-serve
+  zk-elect --fence './fence-old-primary \"$ZK_PREV_LEADER_ID\"' /election/pg -- ./serve
+  zk-elect --warm --signal-elected USR1 --signal-demoted USR2 /election/cache -- ./replica
+  zk-elect leader /election/scheduler | jq -r .id
+  zk-elect leader --is \"$(hostname):$$\" /election/scheduler && run-cron-job   # cron guard
+  zk-elect watch /election/scheduler | jq -c '{event, id}'
+
+The leader's command gets ZK_CONNECT, ZK_NODE, ZK_FENCING_TOKEN (higher for
+each new leader) and ZK_SESSION_ID. When leadership is lost (session expired,
+node deleted, disconnected past the safe window, or the health check failing)
+the command's process group gets SIGTERM, SIGKILL after --kill-after, and
+zk-elect exits 79, or queues again with --rejoin.";
+
+/// Leader election and failover for any command.
+///
+/// Joins the election at PATH, waits until elected, runs the command while
+/// leader, resigns when it exits and exits with its status. Without a
+/// command, prints an `elected` event and leads until stdin reaches EOF or
+/// SIGTERM/SIGINT arrives.
+#[derive(Parser, Debug)]
+#[command(name = "zk-elect", version, after_long_help = EXAMPLES, subcommand_negates_reqs = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    #[command(flatten)]
+    pub candidate: CandidateArgs,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+impl zk_common::app::Tool for Cli {
+    fn common(&self) -> &CommonArgs {
+        &self.common
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Print the current leader as JSON (id, node, token, since); exit 1 if nobody leads.
+    #[command(
+        after_help = "Examples:\n  zk-elect leader /election/scheduler | jq -r .id\n  \
+                            zk-elect leader --wait --timeout 30s /election/scheduler\n  \
+                            zk-elect leader --is web-1 /election/scheduler && echo 'I lead'"
+    )]
+    Leader(LeaderArgs),
+
+    /// Stream the leader as JSON Lines: the current one, then one line per change (null when nobody leads).
+    #[command(after_help = "Example:\n  zk-elect watch /election/scheduler | jq -c '{event, id}'")]
+    Watch(PathArg),
+
+    /// Print every candidate in queue order as JSON; the first leads.
+    #[command(after_help = "Example:\n  zk-elect candidates /election/scheduler | jq -r '.[].id'")]
+    Candidates(PathArg),
+}
+
+#[derive(Args, Debug)]
+pub struct CandidateArgs {
+    /// The election node, e.g. /election/scheduler.
+    #[arg(value_parser = parse_path, required = true)]
+    pub path: Option<String>,
+
+    /// This candidate's identity, stored as its node's data (JSON is shown parsed) [default: HOST:PID].
+    #[arg(long, value_name = "ID")]
+    pub id: Option<String>,
+
+    /// After losing leadership, queue again instead of exiting 79.
+    #[arg(long)]
+    pub rejoin: bool,
+
+    /// Give up waiting to be elected after DUR (exit 75) [default: wait forever].
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+
+    /// Run CMD (sh -c) when elected, before the command starts.
+    #[arg(long, value_name = "CMD")]
+    pub on_elected: Option<String>,
+
+    /// Run CMD (sh -c) after leadership is lost or given up.
+    #[arg(long, value_name = "CMD")]
+    pub on_demoted: Option<String>,
+
+    /// Run the command on every candidate from the start, not only the leader.
+    #[arg(long, requires = "command_given")]
+    pub warm: bool,
+
+    /// With --warm: send SIG to the command's process group when elected.
+    #[arg(long, value_name = "SIG", requires = "warm", value_parser = parse_signal)]
+    pub signal_elected: Option<nix::sys::signal::Signal>,
+
+    /// With --warm: send SIG to the command's process group when demoted.
+    #[arg(long, value_name = "SIG", requires = "warm", value_parser = parse_signal)]
+    pub signal_demoted: Option<nix::sys::signal::Signal>,
+
+    /// Before leading, run CMD (sh -c) with the previous leader's ZK_PREV_LEADER_ID
+    /// and ZK_PREV_LEADER_TOKEN when it did not resign cleanly; lead only if it exits 0.
+    #[arg(long, value_name = "CMD")]
+    pub fence: Option<String>,
+
+    /// After SIGTERM to a command that lost leadership, wait this long before SIGKILL.
+    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
+    pub kill_after: Duration,
+
+    /// Write events as JSON Lines to PATH (- for stderr) when a command is wrapped.
+    #[arg(long, value_name = "PATH")]
+    pub events: Option<String>,
+
+    #[command(flatten)]
+    pub probe: ProbeArgs,
+
+    /// Run STRING with `sh -c` instead of `-- CMD ARGS...`.
+    #[arg(
+        short = 'c',
+        value_name = "STRING",
+        conflicts_with = "command",
+        group = "command_given"
+    )]
+    pub shell: Option<String>,
+
+    /// The command to run while leader.
+    #[arg(last = true, value_name = "CMD", group = "command_given")]
+    pub command: Vec<OsString>,
+}
+
+#[derive(Args, Debug)]
+pub struct LeaderArgs {
+    /// The election node.
+    #[arg(value_parser = parse_path)]
+    pub path: String,
+
+    /// Block until somebody leads.
+    #[arg(long)]
+    pub wait: bool,
+
+    /// With --wait: give up after DUR (exit 75).
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, requires = "wait")]
+    pub timeout: Option<Duration>,
+
+    /// Exit 0 only if the leader's id is ID (1 otherwise).
+    #[arg(long, value_name = "ID")]
+    pub is: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PathArg {
+    /// The election node.
+    #[arg(value_parser = parse_path)]
+    pub path: String,
+}
+
+fn parse_signal(s: &str) -> Result<nix::sys::signal::Signal, String> {
+    let name = s.to_ascii_uppercase();
+    let name = if name.starts_with("SIG") {
+        name
+    } else {
+        format!("SIG{name}")
+    };
+    name.parse()
+        .map_err(|_| format!("unknown signal {s:?} (e.g. USR1, HUP, TERM)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        zk_common::app::command::<Cli>().debug_assert();
+    }
+
+    #[test]
+    fn parses_candidates_and_views() {
+        let cli = Cli::try_parse_from(["zk-elect", "--rejoin", "/e", "--", "sleep", "1"]).unwrap();
+        assert!(cli.candidate.rejoin && cli.command.is_none());
+        let cli =
+            Cli::try_parse_from(["zk-elect", "--zk", "h:1", "leader", "/e", "--is", "a"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Leader(_))));
+        assert!(
+            Cli::try_parse_from(["zk-elect", "--warm", "/e"]).is_err(),
+            "--warm needs a command"
+        );
+        assert!(
+            Cli::try_parse_from(["zk-elect", "--signal-elected", "USR1", "/e", "--", "x"]).is_err()
+        );
+        let cli = Cli::try_parse_from([
+            "zk-elect",
+            "--warm",
+            "--signal-elected",
+            "usr1",
+            "/e",
+            "--",
+            "x",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.candidate.signal_elected,
+            Some(nix::sys::signal::Signal::SIGUSR1)
+        );
+        assert!(Cli::try_parse_from([
+            "zk-elect",
+            "--warm",
+            "--signal-elected",
+            "NOPE",
+            "/e",
+            "--",
+            "x"
+        ])
+        .is_err());
+    }
+}

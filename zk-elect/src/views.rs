@@ -1,0 +1,163 @@
+//! `leader`, `watch` and `candidates`: the election as JSON.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use serde_json::{Map, Value};
+
+use zk_common::cli::CommonArgs;
+use zk_common::follow::Follow;
+use zk_common::queue::{sorted_entries, LATCH};
+use zk_common::{connect, exit, output, Failure};
+
+use crate::cli::{LeaderArgs, PathArg};
+
+/// The candidates in queue order, as view records, from a group listing.
+/// Only latch nodes take part (Curator's layout); the first leads.
+pub fn candidates_of(members: &[Value]) -> Vec<Value> {
+    let names = members
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .filter(|n| n.contains(LATCH))
+        .map(String::from);
+    sorted_entries(names)
+        .into_iter()
+        .filter_map(|entry| members.iter().find(|m| m["id"] == entry.name.as_str()))
+        .enumerate()
+        .map(|(i, member)| Value::Object(view(member, i == 0)))
+        .collect()
+}
+
+/// A candidate as the views show it: its id (parsed when it is a JSON
+/// object or array), node, token (czxid), since, session.
+fn view(member: &Value, leads: bool) -> Map<String, Value> {
+    let mut record = Map::new();
+    let id = match &member["data"] {
+        Value::String(s) => Value::String(s.clone()),
+        Value::Null => Value::String(String::new()),
+        // The id parsed as JSON: keep objects and arrays, but an id such as
+        // "42" stays the string it was written as.
+        data @ (Value::Object(_) | Value::Array(_)) => data.clone(),
+        other => Value::String(other.to_string()),
+    };
+    record.insert("id".into(), id);
+    record.insert("node".into(), member["path"].clone());
+    record.insert("token".into(), member["czxid"].clone());
+    record.insert("since".into(), member["created"].clone());
+    record.insert("session_id".into(), member["ephemeral_owner"].clone());
+    if let Some(binary) = member.get("data_base64") {
+        record.insert("data_base64".into(), binary.clone());
+    }
+    record.insert("leader".into(), leads.into());
+    record
+}
+
+fn id_text(record: &Value) -> String {
+    match &record["id"] {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub async fn candidates(common: &CommonArgs, args: &PathArg) -> Result<u8> {
+    let client = connect::connect(&common.connect).await?;
+    let members = zk_common::group::read_members(&client, &args.path, false)
+        .await?
+        .unwrap_or_default();
+    connect::close(client).await;
+    output::document(&Value::Array(candidates_of(&members)))?;
+    Ok(exit::OK)
+}
+
+pub async fn leader(common: &CommonArgs, args: &LeaderArgs) -> Result<u8> {
+    let mut follow = Follow::new(&common.connect, &args.path, false, Duration::ZERO);
+    let spinner = args.wait.then(|| {
+        zk_common::progress::Waiting::start(
+            format!("waiting for a leader at {}", args.path),
+            common.log.quiet,
+        )
+    });
+    let find = async {
+        loop {
+            let members = follow.next().await?.members.unwrap_or_default();
+            let leader = candidates_of(&members).into_iter().next();
+            if leader.is_some() || !args.wait {
+                return anyhow::Ok(leader);
+            }
+        }
+    };
+    let deadline = async {
+        match args.timeout {
+            Some(timeout) => tokio::time::sleep(timeout).await,
+            None => std::future::pending().await,
+        }
+    };
+    let leader = tokio::select! {
+        leader = find => leader?,
+        () = deadline => {
+            let timeout = humantime::format_duration(args.timeout.unwrap_or_default());
+            return Err(Failure::not_acquired(format!("nobody leads {} after waiting {timeout}", args.path)).into());
+        }
+        code = zk_common::signals::stop_requested() => return Ok(code),
+    };
+    drop(spinner);
+    let Some(leader) = leader else {
+        eprintln!("zk-elect: nobody leads {}", args.path);
+        return Ok(exit::CONDITION_FALSE);
+    };
+    output::document(&leader)?;
+    match &args.is {
+        Some(id) if id_text(&leader) != *id => Ok(exit::CONDITION_FALSE),
+        _ => Ok(exit::OK),
+    }
+}
+
+pub async fn watch(common: &CommonArgs, args: &PathArg) -> Result<u8> {
+    let follow_leader = async {
+        let mut follow = Follow::new(&common.connect, &args.path, false, Duration::ZERO);
+        let mut last: Option<Option<Value>> = None;
+        loop {
+            let members = follow.next().await?.members.unwrap_or_default();
+            let leader = candidates_of(&members).into_iter().next();
+            let same = match (&last, &leader) {
+                (Some(Some(a)), Some(b)) => a["node"] == b["node"],
+                (Some(None), None) => true,
+                _ => false,
+            };
+            if same {
+                continue;
+            }
+            let mut line = output::event(if last.is_none() { "leader" } else { "changed" });
+            line.insert("path".into(), args.path.clone().into());
+            line.insert("leader".into(), leader.clone().unwrap_or(Value::Null));
+            output::line(&Value::Object(line))?;
+            last = Some(leader);
+        }
+    };
+    tokio::select! {
+        result = follow_leader => result,
+        code = zk_common::signals::stop_requested() => Ok(code),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn only_latches_take_part_and_the_lowest_sequence_leads() {
+        let members = vec![
+            json!({"id": "_c_b-latch-0000000007", "path": "/e/_c_b-latch-0000000007", "data": "b", "czxid": 9}),
+            json!({"id": "breadcrumb", "path": "/e/breadcrumb", "data": {"id": "x"}, "czxid": 1}),
+            json!({"id": "_c_a-latch-0000000003", "path": "/e/_c_a-latch-0000000003",
+                   "data": {"host": "10.0.0.1", "port": 80}, "czxid": 5}),
+        ];
+        let candidates = candidates_of(&members);
+        assert_eq!(candidates.len(), 2);
+        assert_eq!(candidates[0]["id"], json!({"host": "10.0.0.1", "port": 80}));
+        assert_eq!(candidates[0]["leader"], true);
+        assert_eq!(candidates[1]["id"], "b");
+        assert_eq!(candidates[1]["leader"], false);
+    }
+}

@@ -1,0 +1,371 @@
+//! zk-elect against real ZooKeeper: at most one leader's command at any
+//! moment while leaders are killed, Curator interop, and the views.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use serde_json::Value;
+use zk_testkit::{require_zookeeper, shared, JavaClient, Running, Tool};
+
+fn elect() -> Tool {
+    Tool::new(env!("CARGO_BIN_EXE_zk-elect"))
+}
+
+const T: Duration = Duration::from_secs(30);
+
+/// A leader's command that stamps "ID TOKEN NANOS" into LOG every 10 ms,
+/// from one clock (date on this machine), until it is killed.
+fn stamping(log: &Path) -> String {
+    format!(
+        "while :; do echo \"$ZK_ID $ZK_FENCING_TOKEN $(date +%s%N)\" >> {}; sleep 0.01; done",
+        log.display()
+    )
+}
+
+fn leader_id(connect: &str, path: &str) -> Option<String> {
+    let ran = elect().zk(connect).run(&["leader", path]);
+    (ran.code() == 0).then(|| ran.json()["id"].as_str().unwrap().to_string())
+}
+
+fn wait_for_leader(connect: &str, path: &str, not: Option<&str>) -> String {
+    let deadline = Instant::now() + T;
+    loop {
+        if let Some(id) = leader_id(connect, path) {
+            if Some(id.as_str()) != not {
+                return id;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no new leader at {path} within {T:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// (token, first stamp, last stamp) per leadership, in order of tokens.
+fn intervals(log: &Path) -> Vec<(i64, u128, u128)> {
+    let mut by_token: std::collections::BTreeMap<i64, (u128, u128)> = Default::default();
+    for line in std::fs::read_to_string(log).unwrap_or_default().lines() {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        if parts.len() != 3 {
+            continue; // a line cut short by SIGKILL
+        }
+        let (token, at): (i64, u128) = (parts[1].parse().unwrap(), parts[2].parse().unwrap());
+        let entry = by_token.entry(token).or_insert((at, at));
+        entry.0 = entry.0.min(at);
+        entry.1 = entry.1.max(at);
+    }
+    by_token
+        .into_iter()
+        .map(|(token, (first, last))| (token, first, last))
+        .collect()
+}
+
+fn spawn_candidate(connect: &str, path: &str, id: &str, log: &Path) -> Running {
+    elect().zk(connect).env("ZK_ID", id).spawn(&[
+        "--session-timeout",
+        "2s",
+        "--id",
+        id,
+        path,
+        "-c",
+        &stamping(log),
+    ])
+}
+
+#[test]
+fn ten_leader_kills_never_give_two_leaders_at_once() {
+    require_zookeeper!();
+    let connect = shared().chroot("elect-invariant");
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let mut candidates: Vec<(String, Running)> = (0..3)
+        .map(|i| {
+            (
+                format!("c{i}"),
+                spawn_candidate(&connect, "/e", &format!("c{i}"), &log),
+            )
+        })
+        .collect();
+    let mut leader = wait_for_leader(&connect, "/e", None);
+    let mut leaders = vec![leader.clone()];
+    for round in 0..10 {
+        // The current leader's command has started stamping before we kill it.
+        let deadline = Instant::now() + T;
+        while intervals(&log).len() < round + 1 {
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: leader {leader}'s command never ran"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let index = candidates.iter().position(|(id, _)| *id == leader).unwrap();
+        let (_, mut process) = candidates.remove(index);
+        let signal = if round % 2 == 0 {
+            Signal::SIGTERM
+        } else {
+            Signal::SIGKILL
+        };
+        process.signal(signal);
+        process.wait(T);
+        let fresh = format!("c{}", round + 3);
+        candidates.push((fresh.clone(), spawn_candidate(&connect, "/e", &fresh, &log)));
+        leader = wait_for_leader(&connect, "/e", Some(&leader));
+        leaders.push(leader.clone());
+    }
+    let deadline = Instant::now() + T;
+    while intervals(&log).len() < 11 {
+        assert!(
+            Instant::now() < deadline,
+            "the last leader's command never ran"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(candidates);
+    let intervals = intervals(&log);
+    assert_eq!(
+        intervals.len(),
+        11,
+        "every round elected a new leader: {leaders:?}"
+    );
+    for pair in intervals.windows(2) {
+        let ((token_a, _, last_a), (token_b, first_b, _)) = (pair[0], pair[1]);
+        assert!(token_a < token_b, "tokens increase");
+        assert!(
+            last_a < first_b,
+            "leader {token_a} still ran at {last_a} after leader {token_b} began at {first_b}"
+        );
+    }
+}
+
+#[test]
+fn curator_leader_latch_and_zk_elect_share_one_election() {
+    require_zookeeper!();
+    let connect = shared().chroot("elect-curator");
+    let java = JavaClient::compile("CuratorLatch").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let log_s = log.to_str().unwrap();
+
+    // zk-elect leads first; Curator must see it as the leader.
+    let mut ours = elect().zk(&connect).spawn(&["--id", "zk-1", "/e"]);
+    assert_eq!(ours.next_json(T)["event"], "candidate");
+    assert_eq!(ours.next_json(T)["event"], "elected");
+    let mut latch = java.command(&[&connect, "/e", "java-1", "300", log_s]);
+    let mut latch = latch.stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut java_out = std::io::BufReader::new(latch.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut java_out, &mut line).unwrap();
+    assert_eq!(
+        line.trim(),
+        "SEES zk-1",
+        "Curator must report zk-elect's candidate as leader"
+    );
+
+    // zk-elect resigns; the latch leads, and zk-elect reports it.
+    ours.close_stdin();
+    assert_eq!(ours.next_json(T)["event"], "resigned");
+    line.clear();
+    std::io::BufRead::read_line(&mut java_out, &mut line).unwrap();
+    assert_eq!(line.trim(), "LEADER java-1");
+    let seen = wait_for_leader(&connect, "/e", Some("zk-1"));
+    assert_eq!(seen, "java-1");
+    assert!(latch.wait().unwrap().success());
+
+    // Mixed churn: two latches and two zk-elect candidates, each leading
+    // once; their intervals never overlap.
+    let latches: Vec<_> = (2..4)
+        .map(|i| {
+            java.command(&[&connect, "/e", &format!("java-{i}"), "200", log_s])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let stamp = format!(
+        "echo \"enter $ZK_ID $(date +%s%N)\" >> {log_s}; sleep 0.2; echo \"exit $ZK_ID $(date +%s%N)\" >> {log_s}"
+    );
+    let ours: Vec<_> = (2..4)
+        .map(|i| {
+            let id = format!("zk-{i}");
+            elect()
+                .zk(&connect)
+                .env("ZK_ID", &id)
+                .spawn(&["--id", &id, "/e", "-c", &stamp])
+        })
+        .collect();
+    for mut latch in latches {
+        assert!(latch.wait().unwrap().success());
+    }
+    for mut candidate in ours {
+        assert_eq!(candidate.wait(T).code(), Some(0));
+    }
+    let mut spans: Vec<(u128, u128, String)> = Vec::new();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let mut open: std::collections::HashMap<String, u128> = Default::default();
+    for line in text.lines() {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        let at: u128 = parts[2].parse().unwrap();
+        match parts[0] {
+            "enter" => {
+                open.insert(parts[1].to_string(), at);
+            }
+            _ => spans.push((open.remove(parts[1]).unwrap(), at, parts[1].to_string())),
+        }
+    }
+    spans.sort();
+    assert_eq!(spans.len(), 5, "{text}");
+    for pair in spans.windows(2) {
+        assert!(
+            pair[0].1 < pair[1].0,
+            "{} and {} led at once:\n{text}",
+            pair[0].2,
+            pair[1].2
+        );
+    }
+}
+
+#[test]
+fn views_show_leader_candidates_and_changes() {
+    require_zookeeper!();
+    let connect = shared().chroot("elect-views");
+    let missing = elect().zk(&connect).run(&["leader", "/nobody"]);
+    assert_eq!(missing.code(), 1);
+    assert!(missing.stdout().is_empty());
+    assert!(
+        missing.stderr().contains("nobody leads /nobody"),
+        "{}",
+        missing.stderr()
+    );
+    assert_eq!(
+        elect().zk(&connect).run(&["candidates", "/nobody"]).json(),
+        serde_json::json!([])
+    );
+    assert_eq!(
+        elect()
+            .zk(&connect)
+            .run(&["leader", "--wait", "--timeout", "300ms", "/nobody"])
+            .code(),
+        75
+    );
+
+    let watch = elect().zk(&connect).spawn(&["watch", "/e"]);
+    let first = watch.next_json(T);
+    assert_eq!(first["event"], "leader");
+    assert_eq!(first["leader"], Value::Null);
+
+    let waiter = elect().zk(&connect).spawn(&["leader", "--wait", "/e"]);
+    let mut a = elect()
+        .zk(&connect)
+        .spawn(&["--id", r#"{"host":"10.0.0.1","port":8080}"#, "/e"]);
+    let elected = a.next_json(T);
+    let elected = if elected["event"] == "candidate" {
+        a.next_json(T)
+    } else {
+        elected
+    };
+    assert_eq!(elected["event"], "elected");
+    let b = elect().zk(&connect).spawn(&["--id", "b", "/e"]);
+    assert_eq!(b.next_json(T)["event"], "candidate");
+
+    let waited = waiter.next_json(T);
+    assert_eq!(
+        waited["id"]["port"], 8080,
+        "a JSON id shows up parsed: {waited}"
+    );
+    let leader = elect().zk(&connect).run(&["leader", "/e"]).json();
+    assert_eq!(leader["id"]["host"], "10.0.0.1");
+    assert_eq!(leader["token"], elected["token"]);
+    assert_eq!(leader["node"], elected["node"]);
+    assert!(leader["since"].as_str().unwrap().ends_with('Z'));
+    let candidates = elect().zk(&connect).run(&["candidates", "/e"]).json();
+    let ids: Vec<_> = candidates
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].clone())
+        .collect();
+    assert_eq!(ids[1], "b");
+    assert_eq!(candidates[0]["leader"], true);
+    assert_eq!(candidates[1]["leader"], false);
+    assert_eq!(
+        elect()
+            .zk(&connect)
+            .run(&["leader", "--is", "b", "/e"])
+            .code(),
+        1
+    );
+
+    let changed = watch.next_json(T);
+    assert_eq!(changed["event"], "changed");
+    assert_eq!(changed["leader"]["id"]["port"], 8080);
+    a.close_stdin();
+    let changed = watch.next_json(T);
+    assert_eq!(changed["leader"]["id"], "b");
+    assert_eq!(
+        elect()
+            .zk(&connect)
+            .run(&["leader", "--is", "b", "/e"])
+            .code(),
+        0
+    );
+}
+
+#[test]
+fn command_status_signals_and_bad_input() {
+    require_zookeeper!();
+    let connect = shared().chroot("elect-exits");
+    assert_eq!(elect().zk(&connect).run(&["/e", "-c", "exit 3"]).code(), 3);
+    assert_eq!(
+        elect()
+            .zk(&connect)
+            .run(&["/e", "--", "no-such-command-zk"])
+            .code(),
+        127
+    );
+    let env =
+        elect()
+            .zk(&connect)
+            .run(&["/e", "-c", "echo $ZK_NODE $ZK_FENCING_TOKEN $ZK_SESSION_ID"]);
+    let parts: Vec<String> = env.stdout().split_whitespace().map(String::from).collect();
+    assert!(
+        parts[0].starts_with("/e/_c_") && parts[0].contains("-latch-"),
+        "{parts:?}"
+    );
+    assert!(parts[1].parse::<i64>().unwrap() > 0 && parts[2].starts_with("0x"));
+
+    let holder = elect().zk(&connect).spawn(&["/e"]);
+    assert_eq!(holder.next_json(T)["event"], "candidate");
+    assert_eq!(holder.next_json(T)["event"], "elected");
+    assert_eq!(
+        elect()
+            .zk(&connect)
+            .run(&["--timeout", "300ms", "/e", "--", "true"])
+            .code(),
+        75
+    );
+    holder.signal(Signal::SIGTERM);
+    assert_eq!(holder.next_json(T)["event"], "resigned");
+
+    for (args, needle) in [
+        (&["e", "--", "true"][..], "relative"),
+        (&["/e/", "--", "true"][..], "ends with '/'"),
+        (&["--warm", "/e"][..], "-c <STRING>|CMD"),
+        (&["--interval", "x", "/e"][..], "--interval"),
+        (&["--http", "https://x/", "/e"][..], "curl"),
+        (&["--tcp", "nohost", "/e"][..], "HOST:PORT"),
+        (&["--rise", "0", "/e"][..], "--rise"),
+    ] {
+        let ran = elect().zk(&connect).run(args);
+        assert_eq!(ran.code(), 2, "{args:?}: {}", ran.stderr());
+        assert!(ran.stderr().contains(needle), "{args:?}: {}", ran.stderr());
+        assert_eq!(
+            ran.stderr().lines().count(),
+            1,
+            "{args:?}: {}",
+            ran.stderr()
+        );
+    }
+}

@@ -1,0 +1,55 @@
+// A Curator LeaderLatch participant that shares an election with zk-elect.
+// While waiting it prints "SEES <id>" whenever the leader (as Curator reads
+// it) changes; once leader it appends "enter <id> <nanos>" to LOG, holds for
+// HOLD_MS, appends "exit <id> <nanos>", resigns (closes the latch) and exits.
+//
+//   java CuratorLatch CONNECT PATH ID HOLD_MS LOG
+import java.nio.file.*;
+import java.util.concurrent.TimeUnit;
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.curator.framework.CuratorFrameworkFactory;
+import org.apache.curator.framework.recipes.leader.LeaderLatch;
+import org.apache.curator.retry.ExponentialBackoffRetry;
+
+public class CuratorLatch {
+    static void log(Path file, String line) throws Exception {
+        Files.write(file, (line + "\n").getBytes(), StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+    }
+
+    static long nanos() {
+        java.time.Instant now = java.time.Instant.now();
+        return now.getEpochSecond() * 1_000_000_000L + now.getNano();
+    }
+
+    public static void main(String[] args) throws Exception {
+        String connect = args[0], path = args[1], id = args[2];
+        long holdMs = Long.parseLong(args[3]);
+        Path logFile = Paths.get(args[4]);
+        try (CuratorFramework client = CuratorFrameworkFactory.newClient(connect, 10000, 10000,
+                new ExponentialBackoffRetry(100, 5))) {
+            client.start();
+            client.blockUntilConnected(20, TimeUnit.SECONDS);
+            LeaderLatch latch = new LeaderLatch(client, path, id);
+            latch.start();
+            String seen = null;
+            while (!latch.await(20, TimeUnit.MILLISECONDS)) {
+                try {
+                    String leader = latch.getLeader().getId();
+                    if (!leader.isEmpty() && !leader.equals(seen)) {
+                        System.out.println("SEES " + leader);
+                        System.out.flush();
+                        seen = leader;
+                    }
+                } catch (Exception e) {
+                    // No participants yet.
+                }
+            }
+            System.out.println("LEADER " + id);
+            System.out.flush();
+            log(logFile, "enter " + id + " " + nanos());
+            Thread.sleep(holdMs);
+            log(logFile, "exit " + id + " " + nanos());
+            latch.close();
+        }
+    }
+}
