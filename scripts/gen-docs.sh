@@ -9,7 +9,7 @@ cargo build --release --quiet
 out=target/docs
 mkdir -p "$out/man" "$out/completions/bash" "$out/completions/zsh" "$out/completions/fish"
 # Only tools that are implemented take --generate; the others say so and exit 70.
-for tool in zk-members zk-lock; do
+for tool in zk-members zk-lock zk-elect; do
   bin=target/release/$tool
   "$bin" --generate man > "$out/man/$tool.1"
   "$bin" --generate bash > "$out/completions/bash/$tool"

@@ -22,6 +22,10 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "URL", value_parser = parse_http_url)]
     pub http: Vec<HttpUrl>,
 
+    /// HTTP status codes that pass, e.g. 200,204,301 [default: any 2xx].
+    #[arg(long, value_name = "CODES", value_delimiter = ',')]
+    pub http_status: Vec<u16>,
+
     /// Passes when a TCP connection to HOST:PORT opens. Repeatable.
     #[arg(long, value_name = "HOST:PORT", value_parser = parse_host_port)]
     pub tcp: Vec<String>,
@@ -139,7 +143,9 @@ impl Prober {
             }
         }
         for url in &self.args.http {
-            if let Err(reason) = http_get(url, self.args.probe_timeout).await {
+            if let Err(reason) =
+                http_get(url, &self.args.http_status, self.args.probe_timeout).await
+            {
                 return Round {
                     passed: false,
                     reason: format!("--http {}: {reason}", url.url),
@@ -231,10 +237,11 @@ async fn tcp_connect(target: &str, timeout: Duration) -> Result<(), String> {
     }
 }
 
-/// A plain HTTP/1.0 GET; passes on a 2xx status line. Written by hand: a
+/// A plain HTTP/1.0 GET; passes on a 2xx status (or one of --http-status).
+/// Written by hand: a
 /// health probe needs the status code of a loopback or LAN service, not a
 /// client library with TLS and pools in every idle candidate's memory.
-async fn http_get(url: &HttpUrl, timeout: Duration) -> Result<(), String> {
+async fn http_get(url: &HttpUrl, passing: &[u16], timeout: Duration) -> Result<(), String> {
     let exchange = async {
         let mut stream = TcpStream::connect((url.host.as_str(), url.port))
             .await
@@ -261,7 +268,12 @@ async fn http_get(url: &HttpUrl, timeout: Duration) -> Result<(), String> {
             .nth(1)
             .and_then(|code| code.parse().ok())
             .ok_or_else(|| format!("not an HTTP answer: {:?}", line.trim()))?;
-        if (200..300).contains(&status) {
+        let passes = if passing.is_empty() {
+            (200..300).contains(&status)
+        } else {
+            passing.contains(&status)
+        };
+        if passes {
             Ok(())
         } else {
             Err(format!("HTTP {status}"))
@@ -284,6 +296,7 @@ mod tests {
         ProbeArgs {
             check: vec![],
             http: vec![],
+            http_status: vec![],
             tcp: vec![],
             interval: Duration::from_millis(1),
             probe_timeout: Duration::from_secs(1),
@@ -358,8 +371,14 @@ mod tests {
         let timeout = Duration::from_secs(2);
         let ok = parse_http_url(&format!("http://127.0.0.1:{port}/ok")).unwrap();
         let busy = parse_http_url(&format!("http://127.0.0.1:{port}/busy")).unwrap();
-        assert_eq!(http_get(&ok, timeout).await, Ok(()));
-        assert_eq!(http_get(&busy, timeout).await, Err("HTTP 503".into()));
+        assert_eq!(http_get(&ok, &[], timeout).await, Ok(()));
+        assert_eq!(http_get(&busy, &[], timeout).await, Err("HTTP 503".into()));
+        assert_eq!(
+            http_get(&busy, &[200, 503], timeout).await,
+            Ok(()),
+            "--http-status overrides 2xx"
+        );
+        assert_eq!(http_get(&ok, &[204], timeout).await, Err("HTTP 200".into()));
         assert!(tcp_connect(&format!("127.0.0.1:{port}"), timeout)
             .await
             .is_ok());

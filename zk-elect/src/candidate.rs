@@ -189,7 +189,11 @@ impl Candidate<'_> {
                 return Ok(Outcome::Exit(exit::CONDITION_FALSE));
             }
         }
-        self.write_breadcrumb(client, &ticket, &session_id).await;
+        // The breadcrumb only serves fencing; without --fence it would cost
+        // two writes on every handover for nobody to read.
+        if self.args.fence.is_some() {
+            self.write_breadcrumb(client, &ticket, &session_id).await;
+        }
         tracing::info!(
             "elected at {} as {} (fencing token {})",
             self.path,
@@ -212,7 +216,9 @@ impl Candidate<'_> {
         let end = self.lead(client, &ticket, window, &env).await?;
         match end {
             Leadership::Resigned(code) => {
-                self.remove_breadcrumb(client, &ticket).await;
+                if self.args.fence.is_some() {
+                    self.remove_breadcrumb(client, &ticket).await;
+                }
                 let mut resigned = event("resigned");
                 resigned.insert("node".into(), ticket.node.clone().into());
                 resigned.insert("token".into(), ticket.token.into());
