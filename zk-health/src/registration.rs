@@ -1,0 +1,499 @@
+//! The registration loop: probe, decide, create or delete the ephemeral
+//! node, and heal after expiry, restarts and deletions by others.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use anyhow::{Context, Result};
+use serde_json::{json, Map, Value};
+use tokio::time::Instant;
+use zookeeper_client::{
+    Client, CreateMode, Error as ZkError, EventType, SessionState, WatchedEvent,
+};
+
+use zk_common::output::{event, EventSink};
+use zk_common::probe::{Prober, Round};
+use zk_common::signals::Forwarded;
+use zk_common::supervisor::{self, CommandSpec, Supervised};
+use zk_common::{connect, exit, node, Failure};
+
+use crate::cli::{Cli, Format};
+use crate::sdnotify::notify;
+
+type NodeEvent = Pin<Box<dyn Future<Output = WatchedEvent> + Send>>;
+
+struct Registrar<'a> {
+    cli: &'a Cli,
+    node: String,
+    events: EventSink,
+    client: Option<Client>,
+    /// The session's state changes, kept with the client so none is missed
+    /// between two turns of the loop.
+    state: Option<zookeeper_client::StateWatcher>,
+    /// Our node exists (as far as we last heard).
+    registered: bool,
+    ever_registered: bool,
+    /// Fires when our node, or the other session's node we wait for, changes.
+    node_event: Option<NodeEvent>,
+    /// The session holding our id when it is not us, so we warn once.
+    blocked_by: Option<i64>,
+}
+
+pub async fn run(cli: &Cli) -> Result<u8> {
+    let node = node_path(cli)?;
+    let spec = CommandSpec::from_args(cli.shell.clone(), cli.command.clone());
+    let events = EventSink::open(cli.events.as_deref(), spec.is_some()).map_err(|err| {
+        Failure::usage(format!(
+            "--events {}: {err}",
+            cli.events.as_deref().unwrap_or("")
+        ))
+    })?;
+    let mut signals = Forwarded::install()?;
+    let mut child = match &spec {
+        Some(spec) => Some(supervisor::spawn(
+            spec,
+            &[("ZK_CONNECT", cli.common.connect.connect.clone())],
+        )?),
+        None => None,
+    };
+    let mut prober = cli.probe.any().then(|| Prober::new(&cli.probe));
+    let mut registrar = Registrar {
+        cli,
+        node,
+        events,
+        client: None,
+        state: None,
+        registered: false,
+        ever_registered: false,
+        node_event: None,
+        blocked_by: None,
+    };
+    let give_up_at = cli.timeout.map(|t| Instant::now() + t);
+    let mut last_round: Option<Round> = None;
+    let code = loop {
+        let healthy = match prober.as_mut() {
+            Some(prober) => {
+                let round = prober.round().await;
+                let mut e = event("check");
+                e.insert("passed".into(), round.passed.into());
+                e.insert("reason".into(), round.reason.clone().into());
+                registrar.emit(e);
+                if let Some(now_healthy) = prober.record(&round) {
+                    tracing::info!(
+                        "{} ({})",
+                        if now_healthy { "healthy" } else { "unhealthy" },
+                        round.reason
+                    );
+                }
+                last_round = Some(round);
+                prober.healthy()
+            }
+            None => true,
+        };
+        let maintenance = cli.maintenance_file.as_ref().is_some_and(|f| f.exists());
+        let wanted = healthy && !maintenance;
+        if wanted {
+            if let Err(err) = registrar.register().await {
+                if exit::code_for(&err) != exit::UNAVAILABLE {
+                    registrar.close().await;
+                    stop(&mut child, cli).await;
+                    return Err(err);
+                }
+                tracing::warn!("{err:#}; retrying");
+            }
+        } else if registrar.registered {
+            let reason = if maintenance {
+                "maintenance file present".to_string()
+            } else {
+                last_round
+                    .as_ref()
+                    .map(|r| r.reason.clone())
+                    .unwrap_or_default()
+            };
+            registrar.deregister(&reason).await;
+        }
+
+        let timeout = async {
+            match give_up_at.filter(|_| !registrar.ever_registered) {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        let tick = tokio::time::sleep(cli.probe.interval);
+        let mut state = registrar.state.take();
+        let state_change = async {
+            match state.as_mut() {
+                Some(state) => state.changed().await,
+                None => std::future::pending().await,
+            }
+        };
+        let node_event = async {
+            match registrar.node_event.as_mut() {
+                Some(event) => event.await,
+                None => std::future::pending().await,
+            }
+        };
+        let woke = tokio::select! {
+            () = tick => None,
+            event = node_event => Some(Woke::Node(event)),
+            new_state = state_change => Some(Woke::State(new_state)),
+            code = wait_child(&mut child) => {
+                registrar.deregister("the command exited").await;
+                break code;
+            }
+            signal = signals.recv() => {
+                registrar.deregister(&format!("received {signal}")).await;
+                match child.as_mut() {
+                    Some(child) => {
+                        if !cli.drain.is_zero() {
+                            tracing::info!("draining for {} before passing {signal} on", humantime::format_duration(cli.drain));
+                            tokio::time::sleep(cli.drain).await;
+                        }
+                        child.signal(signal);
+                        break child.wait().await;
+                    }
+                    None if registrar.ever_registered => break exit::OK,
+                    None => break 128 + signal as u8,
+                }
+            }
+            () = timeout => {
+                registrar.close().await;
+                stop(&mut child, cli).await;
+                let timeout = humantime::format_duration(cli.timeout.unwrap_or_default());
+                return Err(Failure::not_acquired(format!("{} not registered within {timeout}", registrar.node)).into());
+            }
+        };
+        if registrar.client.is_some() {
+            registrar.state = state;
+        }
+        match woke {
+            Some(Woke::Node(event)) => {
+                registrar.node_event = None;
+                registrar.on_node_event(event);
+            }
+            Some(Woke::State(new_state)) => registrar.on_state(new_state).await,
+            None => {}
+        }
+    };
+    registrar.close().await;
+    Ok(code)
+}
+
+enum Woke {
+    Node(WatchedEvent),
+    State(SessionState),
+}
+
+async fn wait_child(child: &mut Option<Supervised>) -> u8 {
+    match child.as_mut() {
+        Some(child) => child.wait().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn stop(child: &mut Option<Supervised>, _cli: &Cli) {
+    if let Some(child) = child.as_mut() {
+        child.stop(std::time::Duration::from_secs(2)).await;
+    }
+}
+
+/// PATH/ID, or PATH/SERVICE/ID for Curator x-discovery.
+fn node_path(cli: &Cli) -> Result<String> {
+    Ok(match cli.format {
+        Format::Plain => zk_common::path::join(&cli.path, &cli.id),
+        Format::Curator => {
+            let (Some(service), Some(_), Some(_)) = (&cli.service, &cli.address, cli.port) else {
+                return Err(Failure::usage(
+                    "--format curator needs --service, --address and --port",
+                )
+                .into());
+            };
+            zk_common::path::join(&zk_common::path::join(&cli.path, service), &cli.id)
+        }
+    })
+}
+
+/// What the node holds: --data, or Curator's `ServiceInstance` JSON.
+fn node_data(cli: &Cli) -> Vec<u8> {
+    let value = match cli.format {
+        Format::Plain => match &cli.data {
+            Some(data) => data.clone(),
+            None => return Vec::new(),
+        },
+        Format::Curator => json!({
+            "name": cli.service,
+            "id": cli.id,
+            "address": cli.address,
+            "port": cli.port,
+            "sslPort": cli.ssl_port,
+            "payload": cli.payload,
+            "registrationTimeUTC": chrono_millis(),
+            "serviceType": "DYNAMIC",
+            "uriSpec": cli.uri_spec.as_deref().map(uri_spec),
+            "enabled": true,
+        }),
+    };
+    serde_json::to_vec(&value).unwrap_or_default()
+}
+
+fn chrono_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Curator's `UriSpec` as it serializes: literal and `{variable}` parts.
+fn uri_spec(spec: &str) -> Value {
+    let mut parts = Vec::new();
+    let mut rest = spec;
+    while !rest.is_empty() {
+        match (rest.find('{'), rest.find('}')) {
+            (Some(0), Some(end)) => {
+                parts.push(json!({"value": &rest[1..end], "variable": true}));
+                rest = &rest[end + 1..];
+            }
+            (Some(start), _) => {
+                parts.push(json!({"value": &rest[..start], "variable": false}));
+                rest = &rest[start..];
+                if !rest[1..].contains('}') {
+                    parts.push(json!({"value": rest, "variable": false}));
+                    break;
+                }
+            }
+            (None, _) => {
+                parts.push(json!({"value": rest, "variable": false}));
+                break;
+            }
+        }
+    }
+    json!({ "parts": parts })
+}
+
+impl Registrar<'_> {
+    fn emit(&mut self, mut e: Map<String, Value>) {
+        e.insert("path".into(), self.node.clone().into());
+        e.insert("id".into(), self.cli.id.clone().into());
+        self.events.emit(e);
+    }
+
+    async fn session(&mut self) -> Result<&Client> {
+        if self.client.is_none() {
+            let client = connect::connect(&self.cli.common.connect).await?;
+            self.state = Some(client.state_watcher());
+            self.client = Some(client);
+        }
+        self.client.as_ref().context("no session")
+    }
+
+    /// Creates our node if it is not there; waits politely if another live
+    /// session holds the id, unless --takeover.
+    async fn register(&mut self) -> Result<()> {
+        if self.registered || (self.blocked_by.is_some() && self.node_event.is_some()) {
+            return Ok(());
+        }
+        let data = node_data(self.cli);
+        let acls = self.cli.common.connect.acls();
+        let node = self.node.clone();
+        let takeover = self.cli.takeover;
+        let client = self.session().await?.clone();
+        let session = client.session_id().0;
+        loop {
+            match client
+                .create(&node, &data, &CreateMode::Ephemeral.with_acls(acls))
+                .await
+            {
+                Ok(_) => break,
+                Err(ZkError::NoNode) => {
+                    let parent = node
+                        .rsplit_once('/')
+                        .map(|(p, _)| p)
+                        .filter(|p| !p.is_empty())
+                        .unwrap_or("/");
+                    match client
+                        .mkdir(parent, &CreateMode::Persistent.with_acls(acls))
+                        .await
+                    {
+                        Ok(()) | Err(ZkError::NodeExists) => continue,
+                        Err(err) => return Err(err).with_context(|| format!("creating {parent}")),
+                    }
+                }
+                Err(ZkError::NodeExists) => {
+                    let (stat, watcher) = match client.check_and_watch_stat(&node).await {
+                        Ok((Some(stat), watcher)) => (stat, watcher),
+                        Ok((None, _)) => continue,
+                        Err(err) => return Err(err).with_context(|| format!("checking {node}")),
+                    };
+                    if stat.ephemeral_owner == session {
+                        break; // our own create, retried after a lost reply
+                    }
+                    if takeover {
+                        tracing::warn!(
+                            "taking over {node} from session {}",
+                            node::session_hex(stat.ephemeral_owner)
+                        );
+                        match client.delete(&node, Some(stat.version)).await {
+                            Ok(()) | Err(ZkError::NoNode) | Err(ZkError::BadVersion) => continue,
+                            Err(err) => {
+                                return Err(err).with_context(|| format!("deleting {node}"))
+                            }
+                        }
+                    }
+                    if self.blocked_by != Some(stat.ephemeral_owner) {
+                        eprintln!(
+                            "zk-health: {node} is held by another live session {}; waiting for it to go",
+                            node::session_hex(stat.ephemeral_owner)
+                        );
+                        self.blocked_by = Some(stat.ephemeral_owner);
+                    }
+                    self.node_event = Some(Box::pin(watcher.changed()));
+                    return Ok(());
+                }
+                Err(err) => return Err(err).with_context(|| format!("registering {node}")),
+            }
+        }
+        self.blocked_by = None;
+        self.registered = true;
+        let first = !self.ever_registered;
+        self.ever_registered = true;
+        self.watch_our_node(&client).await;
+        let mut e = event("registered");
+        e.insert("session_id".into(), node::session_hex(session).into());
+        self.emit(e);
+        notify(if first {
+            "READY=1\nSTATUS=registered"
+        } else {
+            "STATUS=registered"
+        });
+        Ok(())
+    }
+
+    async fn watch_our_node(&mut self, client: &Client) {
+        self.node_event = match client.check_and_watch_stat(&self.node).await {
+            Ok((_, watcher)) => Some(Box::pin(watcher.changed())),
+            Err(err) => {
+                tracing::debug!("watching {}: {err}", self.node);
+                None
+            }
+        };
+    }
+
+    async fn deregister(&mut self, reason: &str) {
+        if !self.registered {
+            return;
+        }
+        if let Some(client) = &self.client {
+            match client.delete(&self.node, None).await {
+                Ok(()) | Err(ZkError::NoNode) => {}
+                Err(err) => tracing::warn!("deleting {}: {err}", self.node),
+            }
+        }
+        self.registered = false;
+        self.node_event = None;
+        self.emit_deregistered(reason);
+    }
+
+    fn emit_deregistered(&mut self, reason: &str) {
+        let mut e = event("deregistered");
+        e.insert("reason".into(), reason.into());
+        self.emit(e);
+        notify(&format!("STATUS=deregistered: {reason}"));
+    }
+
+    fn on_node_event(&mut self, event: WatchedEvent) {
+        if event.event_type == EventType::Session && event.session_state.is_terminated() {
+            self.session_ended(event.session_state);
+        } else if event.event_type == EventType::NodeDeleted {
+            if self.registered {
+                tracing::warn!(
+                    "{} was deleted by someone else; registering again",
+                    self.node
+                );
+                self.registered = false;
+                self.emit_deregistered("the node was deleted by someone else");
+            } else {
+                tracing::info!("{} is free now", self.node);
+            }
+            self.blocked_by = None;
+        }
+    }
+
+    async fn on_state(&mut self, state: SessionState) {
+        match state {
+            SessionState::Expired | SessionState::Closed | SessionState::AuthFailed => {
+                self.session_ended(state)
+            }
+            SessionState::SyncConnected | SessionState::ConnectedReadOnly => {
+                // Trust the server, not the last watch: is our node still there?
+                if let (true, Some(client)) = (self.registered, self.client.clone()) {
+                    let ours = client.session_id().0;
+                    match client.check_stat(&self.node).await {
+                        Ok(Some(stat)) if stat.ephemeral_owner == ours => {
+                            self.watch_our_node(&client).await
+                        }
+                        Ok(_) => {
+                            self.registered = false;
+                            self.emit_deregistered("the node vanished while disconnected");
+                        }
+                        Err(err) => tracing::debug!("checking {}: {err}", self.node),
+                    }
+                }
+            }
+            SessionState::Disconnected => tracing::info!(
+                "disconnected from ZooKeeper; the node stays until the session expires"
+            ),
+        }
+    }
+
+    fn session_ended(&mut self, state: SessionState) {
+        if self.client.take().is_none() {
+            return;
+        }
+        tracing::warn!("ZooKeeper session ended ({state:?}); opening a new one");
+        self.state = None;
+        self.node_event = None;
+        self.blocked_by = None;
+        if self.registered {
+            self.registered = false;
+            self.emit_deregistered("session expired");
+        }
+    }
+
+    /// Closes the session: a registered node goes in the same step.
+    async fn close(&mut self) {
+        self.state = None;
+        if let Some(client) = self.client.take() {
+            connect::close(client).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uri_specs_split_like_curator() {
+        let spec = uri_spec("{scheme}://{address}:{port}/api");
+        let parts: Vec<(String, bool)> = spec["parts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["value"].as_str().unwrap().to_string(),
+                    p["variable"].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        let expected = [
+            ("scheme", true),
+            ("://", false),
+            ("address", true),
+            (":", false),
+            ("port", true),
+            ("/api", false),
+        ];
+        assert_eq!(parts, expected.map(|(v, b)| (v.to_string(), b)));
+    }
+}

@@ -1,0 +1,359 @@
+//! zk-health against real ZooKeeper: registration follows the probes, the
+//! signals and the faults; Curator's ServiceDiscovery finds what we register.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use serde_json::Value;
+use zk_testkit::{require_zookeeper, shared, wait_for_file, JavaClient, Running, Tool, Zk};
+
+fn health() -> Tool {
+    Tool::new(env!("CARGO_BIN_EXE_zk-health"))
+}
+
+const T: Duration = Duration::from_secs(30);
+
+fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + T;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn next_event(process: &Running, name: &str) -> Value {
+    loop {
+        let e = process.next_json(T);
+        if e["event"] == name {
+            return e;
+        }
+    }
+}
+
+#[test]
+fn registration_follows_rise_and_fall_exactly() {
+    require_zookeeper!();
+    let connect = shared().chroot("health-flap");
+    let dir = tempfile::tempdir().unwrap();
+    // Each probe round takes the next result from the script: 1 passes.
+    let script = dir.path().join("script");
+    std::fs::write(&script, "1\n0\n1\n1\n0\n0\n1\n0\n0\n0\n").unwrap();
+    let count = dir.path().join("count");
+    let check = format!(
+        "n=$(cat {c} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {c}; [ \"$(sed -n ${{n}}p {s})\" = 1 ]",
+        c = count.display(),
+        s = script.display()
+    );
+    let process = health().zk(&connect).spawn(&[
+        "/services/web",
+        "--id",
+        "w1",
+        "--check",
+        &check,
+        "--interval",
+        "50ms",
+        "--rise",
+        "2",
+        "--fall",
+        "3",
+    ]);
+    let mut seen = Vec::new();
+    while seen
+        .iter()
+        .filter(|e: &&String| e.starts_with("check"))
+        .count()
+        < 11
+    {
+        let e = process.next_json(T);
+        seen.push(match e["event"].as_str().unwrap() {
+            "check" => format!("check {}", if e["passed"] == true { 1 } else { 0 }),
+            other => other.to_string(),
+        });
+    }
+    assert_eq!(
+        seen,
+        [
+            "check 1",
+            "check 0",
+            "check 1",
+            "check 1",
+            "registered",
+            "check 0",
+            "check 0",
+            "check 1",
+            "check 0",
+            "check 0",
+            "check 0",
+            "deregistered",
+            "check 0"
+        ],
+        "registration must follow --rise 2 and --fall 3 exactly"
+    );
+}
+
+#[test]
+fn sigterm_deregisters_before_the_drain_and_the_signal() {
+    require_zookeeper!();
+    let connect = shared().chroot("health-drain");
+    let zk = Zk::connect(&connect).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (events, term) = (dir.path().join("events"), dir.path().join("term"));
+    let service = format!(
+        "trap 'echo TERM > {}; exit 0' TERM; while :; do sleep 0.01; done",
+        term.display()
+    );
+    let mut process = health().zk(&connect).spawn(&[
+        "/s",
+        "--id",
+        "a",
+        "--drain",
+        "1s",
+        "--events",
+        events.to_str().unwrap(),
+        "-c",
+        &service,
+    ]);
+    wait_for_file(&events, T);
+    until("registration", || zk.exists("/s/a").unwrap());
+    process.signal(Signal::SIGTERM);
+    until("deregistration", || !zk.exists("/s/a").unwrap());
+    assert!(
+        !term.exists(),
+        "the command got the signal before the node was gone and the drain elapsed"
+    );
+    assert_eq!(
+        process.wait(T).code(),
+        Some(0),
+        "zk-health exits with the command's status"
+    );
+    assert_eq!(std::fs::read_to_string(&term).unwrap().trim(), "TERM");
+}
+
+#[test]
+fn sigkill_leaves_the_node_until_the_session_expires() {
+    require_zookeeper!();
+    let connect = shared().chroot("health-sigkill");
+    let zk = Zk::connect(&connect).unwrap();
+    let mut process = health()
+        .zk(&connect)
+        .spawn(&["--session-timeout", "1s", "/s", "--id", "a"]);
+    next_event(&process, "registered");
+    process.signal(Signal::SIGKILL);
+    process.wait(T);
+    assert!(
+        zk.exists("/s/a").unwrap(),
+        "an ephemeral node outlives its process until the session expires"
+    );
+    until("expiry", || !zk.exists("/s/a").unwrap());
+}
+
+#[test]
+fn a_frozen_instance_registers_again_after_its_session_expired() {
+    require_zookeeper!();
+    let connect = shared().chroot("health-frozen");
+    let zk = Zk::connect(&connect).unwrap();
+    let process = health()
+        .zk(&connect)
+        .spawn(&["--session-timeout", "1s", "/s", "--id", "a"]);
+    let first = next_event(&process, "registered");
+    zk_testkit::pause(process.pid());
+    until("expiry of the frozen session", || {
+        !zk.exists("/s/a").unwrap()
+    });
+    zk_testkit::resume(process.pid());
+    let again = next_event(&process, "registered");
+    assert_ne!(again["session_id"], first["session_id"]);
+    assert!(zk.exists("/s/a").unwrap());
+}
+
+#[test]
+fn deleted_by_someone_it_registers_again() {
+    require_zookeeper!();
+    let connect = shared().chroot("health-deleted");
+    let zk = Zk::connect(&connect).unwrap();
+    let process = health().zk(&connect).spawn(&[
+        "/s",
+        "--id",
+        "a",
+        "--data",
+        r#"{"port":80}"#,
+        "--interval",
+        "100ms",
+    ]);
+    next_event(&process, "registered");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&zk.get("/s/a").unwrap().0).unwrap()["port"],
+        80
+    );
+    zk.delete("/s/a").unwrap();
+    assert_eq!(
+        next_event(&process, "deregistered")["reason"],
+        "the node was deleted by someone else"
+    );
+    next_event(&process, "registered");
+    assert!(zk.exists("/s/a").unwrap());
+}
+
+#[test]
+fn http_and_tcp_probes_and_the_maintenance_file() {
+    require_zookeeper!();
+    let connect = shared().chroot("health-http");
+    let zk = Zk::connect(&connect).unwrap();
+    let up = Arc::new(AtomicBool::new(true));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let serving = up.clone();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut buf = [0u8; 1024];
+            let _ = conn.read(&mut buf);
+            let status = if serving.load(Ordering::SeqCst) {
+                "200 OK"
+            } else {
+                "503 Unavailable"
+            };
+            let _ = conn
+                .write_all(format!("HTTP/1.0 {status}\r\nContent-Length: 0\r\n\r\n").as_bytes());
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let maintenance = dir.path().join("maintenance");
+    let url = format!("http://127.0.0.1:{port}/health");
+    let tcp = format!("127.0.0.1:{port}");
+    let process = health().zk(&connect).spawn(&[
+        "/s",
+        "--id",
+        "a",
+        "--http",
+        &url,
+        "--tcp",
+        &tcp,
+        "--interval",
+        "50ms",
+        "--rise",
+        "1",
+        "--fall",
+        "1",
+        "--maintenance-file",
+        maintenance.to_str().unwrap(),
+    ]);
+    next_event(&process, "registered");
+    up.store(false, Ordering::SeqCst);
+    let gone = next_event(&process, "deregistered");
+    assert!(
+        gone["reason"].as_str().unwrap().contains("HTTP 503"),
+        "{gone}"
+    );
+    assert!(!zk.exists("/s/a").unwrap());
+    up.store(true, Ordering::SeqCst);
+    next_event(&process, "registered");
+    std::fs::write(&maintenance, "").unwrap();
+    assert_eq!(
+        next_event(&process, "deregistered")["reason"],
+        "maintenance file present"
+    );
+    std::fs::remove_file(&maintenance).unwrap();
+    next_event(&process, "registered");
+}
+
+#[test]
+fn a_duplicate_id_waits_for_the_other_session_unless_takeover() {
+    require_zookeeper!();
+    let connect = shared().chroot("health-duplicate");
+    let zk = Zk::connect(&connect).unwrap();
+    let mut first = health().zk(&connect).spawn(&["/s", "--id", "a"]);
+    let registered = next_event(&first, "registered");
+    let second = health().zk(&connect).spawn(&["/s", "--id", "a"]);
+    second.wait_stderr("held by another live session", T);
+    let owner = zk.get("/s/a").unwrap().1.ephemeral_owner;
+    assert_eq!(
+        format!("{owner:#x}"),
+        registered["session_id"].as_str().unwrap(),
+        "the first keeps its node"
+    );
+    first.signal(Signal::SIGTERM);
+    first.wait(T);
+    next_event(&second, "registered");
+
+    let third = health()
+        .zk(&connect)
+        .spawn(&["/s", "--id", "a", "--takeover"]);
+    next_event(&third, "registered");
+    assert_eq!(
+        next_event(&second, "deregistered")["reason"],
+        "the node was deleted by someone else"
+    );
+}
+
+#[test]
+fn curator_service_discovery_finds_our_instance() {
+    require_zookeeper!();
+    let connect = shared().chroot("health-curator");
+    let java = JavaClient::compile("CuratorDiscovery").unwrap();
+    let process = health().zk(&connect).spawn(&[
+        "/discovery",
+        "--format",
+        "curator",
+        "--service",
+        "api",
+        "--id",
+        "api-1",
+        "--address",
+        "10.0.0.7",
+        "--port",
+        "9000",
+        "--ssl-port",
+        "9443",
+        "--payload",
+        r#"{"zone":"b"}"#,
+        "--uri-spec",
+        "{scheme}://{address}:{port}",
+    ]);
+    next_event(&process, "registered");
+    let out = java
+        .command(&[&connect, "/discovery", "query", "api"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        r#"api-1 10.0.0.7 9000 9443 {"zone":"b"}"#
+    );
+}
+
+#[test]
+fn bad_input_is_a_one_line_error() {
+    for (args, needle) in [
+        (&["services", "--id", "a"][..], "relative"),
+        (&["/s", "--id", "a/b"][..], "must not contain"),
+        (&["/s", "--id", "a", "--data", "{x"][..], "not JSON"),
+        (
+            &["/s", "--id", "a", "--format", "curator", "--service", "x"][..],
+            "--address",
+        ),
+        (&["/s"][..], "--id"),
+        (&["/s", "--id", "a", "--interval", "5"][..], "--interval"),
+        (
+            &["/s", "--id", "a", "--http-status", "ok"][..],
+            "--http-status",
+        ),
+    ] {
+        let ran = health().zk("127.0.0.1:1").run(args);
+        assert_eq!(ran.code(), 2, "{args:?}: {}", ran.stderr());
+        assert!(ran.stderr().contains(needle), "{args:?}: {}", ran.stderr());
+        assert_eq!(
+            ran.stderr().lines().count(),
+            1,
+            "{args:?}: {}",
+            ran.stderr()
+        );
+    }
+}
