@@ -1,11 +1,3 @@
-//! zk-ensemble: Is the ZooKeeper ensemble itself healthy?. Not implemented yet; it says so instead of pretending.
-
-use std::process::ExitCode;
-
-/// 70: internal error, from the exit-code table every tool shares.
-const NOT_IMPLEMENTED: u8 = 70;
-
-fn main() -> ExitCode {
-    eprintln!("zk-ensemble: not implemented yet (see the project's open issues)");
-    ExitCode::from(NOT_IMPLEMENTED)
+fn main() -> std::process::ExitCode {
+    zk_common::app::main(zk_ensemble::run)
 }

@@ -1,0 +1,318 @@
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use zk_common::cli::{parse_duration, parse_path, CommonArgs};
+
+const EXAMPLES: &str = "\
+Examples:
+  zk-ensemble --zk zk1:2181,zk2:2181,zk3:2181 status | jq '.ensemble'
+  zk-ensemble --zk zk1:2181 status --format prometheus > /var/lib/node_exporter/zookeeper.prom
+  zk-ensemble check --max-latency 50ms && echo healthy
+  zk-ensemble check --format nagios
+  zk-ensemble wait --timeout 2m
+  zk-ensemble watch --interval 10s | jq -c 'select(.event != \"status\")'
+  zk-ensemble probe --count 20";
+
+/// Is the ZooKeeper ensemble itself healthy? Status, checks, metrics and
+/// smoke tests, as JSON.
+///
+/// Every server is probed in parallel with the four-letter words (mntr,
+/// srvr, conf, isro, ruok); a word that is not whitelisted is asked of the
+/// AdminServer instead (--admin-port), and the report says which source
+/// each figure came from. With one reachable server the rest of the
+/// ensemble is discovered from its configuration.
+#[derive(Parser, Debug)]
+#[command(name = "zk-ensemble", version, after_long_help = EXAMPLES)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl zk_common::app::Tool for Cli {
+    fn common(&self) -> &CommonArgs {
+        &self.common
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Print one JSON document: every server's figures and the ensemble's verdict.
+    ///
+    /// The verdict (.status) is healthy, degraded or down, with the warnings
+    /// that made it so. Exits 0 whenever the report was printed, even for a
+    /// down ensemble: verdicts come from `check` and `wait`.
+    #[command(
+        after_help = "Examples:\n  zk-ensemble --zk zk1:2181 status | jq '.ensemble.status, .warnings'\n  \
+                            zk-ensemble status --format prometheus > /var/lib/node_exporter/zookeeper.prom"
+    )]
+    Status(StatusArgs),
+
+    /// A one-line verdict on stderr; exit 0 healthy, 1 degraded, 69 down.
+    ///
+    /// --format nagios prints a Nagios plugin line with perfdata on stdout
+    /// and uses Nagios exit codes instead: 0 OK, 1 WARNING, 2 CRITICAL,
+    /// 3 UNKNOWN.
+    #[command(
+        after_help = "Examples:\n  zk-ensemble check --max-latency 50ms --max-lag 100 || page-someone\n  \
+                            zk-ensemble check --format nagios   # check_command in Nagios or Icinga"
+    )]
+    Check(CheckArgs),
+
+    /// Block until the ensemble is healthy, then print its status like `status`.
+    ///
+    /// Exits 0 when healthy (or, with --quorum, when it has a quorum), 75
+    /// when --timeout elapses first.
+    #[command(
+        after_help = "Examples:\n  zk-ensemble wait --timeout 2m && exec my-service   # a container entrypoint\n  \
+                            zk-ensemble wait --quorum --timeout 30s"
+    )]
+    Wait(WaitArgs),
+
+    /// Stream JSON Lines: one status per --interval, plus an event line
+    /// whenever the verdict or the leader changes.
+    ///
+    /// Lines: {"event":"status",...} every interval (the status document,
+    /// without the per-server mntr maps unless --mntr);
+    /// {"event":"status_changed","from","to","warnings"} and
+    /// {"event":"leader_changed","from","to"} before the status line that
+    /// shows the change.
+    #[command(
+        after_help = "Example:\n  zk-ensemble watch --interval 5s | jq -c 'select(.event | endswith(\"_changed\"))'"
+    )]
+    Watch(WatchArgs),
+
+    /// End-to-end smoke test: create, read, update and delete a node N times
+    /// through every server, then check that a write through one server is
+    /// visible through every other after sync.
+    ///
+    /// Prints one JSON document with latency percentiles per server and
+    /// operation. Exits 0 when every server passed, 1 when some failed, 69
+    /// when none could be reached.
+    #[command(
+        after_help = "Example:\n  zk-ensemble --zk zk1:2181 probe --count 50 | jq '.servers[] | {address, ok, latency_ms}'"
+    )]
+    Probe(ProbeArgs),
+}
+
+/// How servers are found and asked; shared by every subcommand.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Servers")]
+pub struct SurveyArgs {
+    /// AdminServer HTTP port, asked for a figure when its four-letter word
+    /// is not whitelisted: one port for every server, or a comma-separated
+    /// list in connect-string order (discovered servers then use 8080).
+    #[arg(
+        long,
+        value_name = "PORT[,PORT...]",
+        value_delimiter = ',',
+        default_value = "8080"
+    )]
+    pub admin_port: Vec<u16>,
+
+    /// Probe only the servers in the connect string; do not add the other
+    /// members found in the ensemble's configuration.
+    #[arg(long)]
+    pub no_discover: bool,
+}
+
+/// When a figure turns into a warning (and the ensemble into degraded).
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Thresholds")]
+pub struct Thresholds {
+    /// Warn when a server's average request latency exceeds DUR.
+    #[arg(long, value_name = "DUR", default_value = "100ms", value_parser = parse_duration)]
+    pub max_latency: Duration,
+
+    /// Warn when a server has more than N outstanding requests.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub max_outstanding: u64,
+
+    /// Warn when a server's zxid is more than N transactions behind the newest.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub max_lag: u64,
+
+    /// Warn when a server holds more than N watches.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    pub max_watches: u64,
+
+    /// Warn when a server uses more than PERCENT of its file descriptors.
+    #[arg(long, value_name = "PERCENT", default_value_t = 80, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub max_fd_percent: u8,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            max_latency: Duration::from_millis(100),
+            max_outstanding: 10,
+            max_lag: 1000,
+            max_watches: 1_000_000,
+            max_fd_percent: 80,
+        }
+    }
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFormat {
+    /// One JSON document.
+    Json,
+    /// Prometheus text exposition format, for node_exporter's textfile collector.
+    Prometheus,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckFormat {
+    /// Nothing on stdout; the verdict on stderr.
+    Text,
+    /// The status document on stdout too.
+    Json,
+    /// A Nagios plugin line with perfdata on stdout, Nagios exit codes.
+    Nagios,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// Give up on a server that has not answered within DUR.
+    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    #[arg(long, value_enum, default_value = "json")]
+    pub format: StatusFormat,
+
+    #[command(flatten)]
+    pub survey: SurveyArgs,
+
+    #[command(flatten)]
+    pub thresholds: Thresholds,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Give up on a server that has not answered within DUR.
+    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: CheckFormat,
+
+    #[command(flatten)]
+    pub survey: SurveyArgs,
+
+    #[command(flatten)]
+    pub thresholds: Thresholds,
+}
+
+#[derive(Args, Debug)]
+pub struct WaitArgs {
+    /// Give up after DUR with exit 75 [default: wait forever].
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+
+    /// Be satisfied with a quorum (healthy or degraded).
+    #[arg(long)]
+    pub quorum: bool,
+
+    /// Time between two surveys of the ensemble.
+    #[arg(long, value_name = "DUR", default_value = "500ms", value_parser = parse_duration)]
+    pub interval: Duration,
+
+    /// Give up on a server that has not answered within DUR, in each survey.
+    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
+    pub probe_timeout: Duration,
+
+    #[command(flatten)]
+    pub survey: SurveyArgs,
+
+    #[command(flatten)]
+    pub thresholds: Thresholds,
+}
+
+#[derive(Args, Debug)]
+pub struct WatchArgs {
+    /// Time between two status lines.
+    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = parse_duration)]
+    pub interval: Duration,
+
+    /// Give up on a server that has not answered within DUR, in each survey.
+    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Include every server's full mntr map in each status line.
+    #[arg(long)]
+    pub mntr: bool,
+
+    #[command(flatten)]
+    pub survey: SurveyArgs,
+
+    #[command(flatten)]
+    pub thresholds: Thresholds,
+}
+
+#[derive(Args, Debug)]
+pub struct ProbeArgs {
+    /// Create, read, update and delete the test node N times per server.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub count: u32,
+
+    /// Parent of the test nodes (created if missing, removed afterwards if
+    /// this probe created it and it is empty).
+    #[arg(long, value_name = "PATH", default_value = "/zk-ensemble-probe", value_parser = parse_path)]
+    pub path: String,
+
+    /// Give up on a server that has not passed within DUR.
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    #[command(flatten)]
+    pub survey: SurveyArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        zk_common::app::command::<Cli>().debug_assert();
+    }
+
+    #[test]
+    fn admin_ports_take_one_or_a_list() {
+        let cli =
+            Cli::try_parse_from(["zk-ensemble", "status", "--admin-port", "8081,8082"]).unwrap();
+        match cli.command {
+            Command::Status(s) => assert_eq!(s.survey.admin_port, [8081, 8082]),
+            other => panic!("{other:?}"),
+        }
+        let cli = Cli::try_parse_from(["zk-ensemble", "status"]).unwrap();
+        match cli.command {
+            Command::Status(s) => assert_eq!(s.survey.admin_port, [8080]),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn global_flags_go_before_or_after_the_subcommand() {
+        let before = Cli::try_parse_from(["zk-ensemble", "--zk", "h:1", "check"]).unwrap();
+        let after = Cli::try_parse_from(["zk-ensemble", "check", "--zk", "h:1"]).unwrap();
+        assert_eq!(before.common.connect.connect, "h:1");
+        assert_eq!(after.common.connect.connect, "h:1");
+    }
+
+    #[test]
+    fn thresholds_defaults_match_the_flags() {
+        let cli = Cli::try_parse_from(["zk-ensemble", "check"]).unwrap();
+        let Command::Check(c) = cli.command else {
+            panic!()
+        };
+        let d = Thresholds::default();
+        assert_eq!(c.thresholds.max_latency, d.max_latency);
+        assert_eq!(c.thresholds.max_outstanding, d.max_outstanding);
+        assert_eq!(c.thresholds.max_lag, d.max_lag);
+        assert_eq!(c.thresholds.max_watches, d.max_watches);
+        assert_eq!(c.thresholds.max_fd_percent, d.max_fd_percent);
+    }
+}

@@ -1,0 +1,167 @@
+//! Where the figures come from: the four-letter words on the client port,
+//! and the AdminServer's `/commands/...` over HTTP when a word is not
+//! whitelisted.
+
+use serde_json::{Map, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// What a server said to a four-letter word.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// The word's output.
+    Text(String),
+    /// The word is not whitelisted (3.5+ answer with a sentence; older
+    /// servers close the connection without a word). Ask the AdminServer.
+    NotWhitelisted,
+    /// The server runs but does not serve: no quorum yet, or electing.
+    NotServing,
+}
+
+const NOT_WHITELISTED: &str = "is not in the whitelist";
+const NOT_SERVING: &str = "not currently serving requests";
+
+/// Sends `word` to the client port at `address` and reads the answer to
+/// the end (the server closes the connection after answering).
+pub async fn four_letter(address: &str, word: &str) -> std::io::Result<Answer> {
+    let mut stream = TcpStream::connect(address).await?;
+    stream.write_all(word.as_bytes()).await?;
+    let mut bytes = Vec::new();
+    stream.read_to_end(&mut bytes).await?;
+    Ok(classify(String::from_utf8_lossy(&bytes).into_owned()))
+}
+
+fn classify(text: String) -> Answer {
+    if text.trim().is_empty() || text.contains(NOT_WHITELISTED) {
+        Answer::NotWhitelisted
+    } else if text.contains(NOT_SERVING) {
+        Answer::NotServing
+    } else {
+        Answer::Text(text)
+    }
+}
+
+/// Asks the AdminServer at `host:port` for `/commands/NAME` and returns its
+/// JSON object without the `command` and `error` keys. An HTTP error, a
+/// non-JSON body or a non-null `error` is an `Err` naming the cause.
+pub async fn admin_command(
+    host: &str,
+    port: u16,
+    name: &str,
+) -> Result<Map<String, Value>, String> {
+    let address = format!("{host}:{port}");
+    let fail = |cause: String| format!("AdminServer {address}/commands/{name}: {cause}");
+    let mut stream = TcpStream::connect(&address)
+        .await
+        .map_err(|err| fail(err.to_string()))?;
+    // HTTP/1.0: the server closes the connection after the body, so reading
+    // to the end needs no chunked decoding or Content-Length bookkeeping.
+    let request = format!(
+        "GET /commands/{name} HTTP/1.0\r\nHost: {address}\r\nAccept: application/json\r\n\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|err| fail(err.to_string()))?;
+    let mut bytes = Vec::new();
+    stream
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(|err| fail(err.to_string()))?;
+    let response = String::from_utf8_lossy(&bytes);
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| fail("not an HTTP response".into()))?;
+    let status = head.split_whitespace().nth(1).unwrap_or("");
+    if status != "200" {
+        let line = head.lines().next().unwrap_or("");
+        return Err(fail(format!(
+            "HTTP {}",
+            line.split_once(' ').map_or(line, |(_, s)| s)
+        )));
+    }
+    let mut object = match serde_json::from_str::<Value>(body) {
+        Ok(Value::Object(object)) => object,
+        Ok(_) | Err(_) => return Err(fail("the body is not a JSON object".into())),
+    };
+    match object.remove("error") {
+        None | Some(Value::Null) => {}
+        Some(error) => {
+            let error = error
+                .as_str()
+                .map_or_else(|| error.to_string(), str::to_string);
+            return Err(fail(error));
+        }
+    }
+    object.remove("command");
+    Ok(object)
+}
+
+/// Parses `mntr` output (`zk_key<TAB>value` lines) into a map without the
+/// `zk_` prefix, so it has the same keys as the AdminServer's `monitor`.
+/// Numbers become JSON numbers.
+pub fn parse_mntr(text: &str) -> Map<String, Value> {
+    text.lines()
+        .filter_map(|line| line.split_once('\t'))
+        .map(|(key, value)| {
+            let key = key.trim();
+            let key = key.strip_prefix("zk_").unwrap_or(key);
+            (key.to_string(), number_or_string(value.trim()))
+        })
+        .collect()
+}
+
+/// `42` and `0.5` as numbers, anything else as a string.
+pub fn number_or_string(value: &str) -> Value {
+    if let Ok(n) = value.parse::<i64>() {
+        return n.into();
+    }
+    match value.parse::<f64>() {
+        Ok(f) if f.is_finite() => f.into(),
+        _ => value.into(),
+    }
+}
+
+/// `Key: value` lines of `srvr` into (key, value) pairs.
+pub fn parse_srvr(text: &str) -> Map<String, Value> {
+    text.lines()
+        .filter_map(|line| line.split_once(": "))
+        .map(|(k, v)| (k.trim().to_string(), Value::from(v.trim())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whitelist_refusals_and_not_serving_are_recognised() {
+        assert_eq!(
+            classify("mntr is not executed because it is not in the whitelist.\n".into()),
+            Answer::NotWhitelisted
+        );
+        assert_eq!(classify(String::new()), Answer::NotWhitelisted);
+        assert_eq!(
+            classify("This ZooKeeper instance is not currently serving requests\n".into()),
+            Answer::NotServing
+        );
+        assert_eq!(classify("imok".into()), Answer::Text("imok".into()));
+    }
+
+    #[test]
+    fn mntr_keys_lose_their_prefix_and_numbers_parse() {
+        let map = parse_mntr("zk_version\t3.8.0-x, built on 2024\nzk_avg_latency\t0.3784\nzk_znode_count\t5\nzk_tiny\t3.0E-4\n");
+        assert_eq!(map["version"], "3.8.0-x, built on 2024");
+        assert_eq!(map["avg_latency"], 0.3784);
+        assert_eq!(map["znode_count"], 5);
+        assert_eq!(map["tiny"], 0.0003);
+    }
+
+    #[test]
+    fn srvr_lines_split_at_the_first_colon() {
+        let map = parse_srvr("Zookeeper version: 3.8.0, built on x\nLatency min/avg/max: 0/0.5/39\nZxid: 0x100000002\nMode: follower\n");
+        assert_eq!(map["Zookeeper version"], "3.8.0, built on x");
+        assert_eq!(map["Latency min/avg/max"], "0/0.5/39");
+        assert_eq!(map["Mode"], "follower");
+    }
+}
