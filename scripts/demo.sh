@@ -78,6 +78,30 @@ zk-lock holders /demo/locks/job | jq -c '.[] | {state, id, token}'
 exec {HOLDER[1]}>&-
 wait
 
+say "zk-health: registered only while healthy"
+touch /tmp/zk-demo-healthy
+zk-health /demo/services/api --id api-1 --data '{"address":"10.0.0.9","port":9000}' \
+  --check 'test -e /tmp/zk-demo-healthy' --interval 200ms --rise 1 --fall 1 > /tmp/zk-demo-health.log &
+health=$!
+zk-members wait /demo/services/api --count 1 --timeout 30s | jq -c '[.[] | {id, data}]'
+echo "(the health check starts failing)"
+rm /tmp/zk-demo-healthy
+zk-members wait /demo/services/api --count 0 --timeout 30s >/dev/null && echo "deregistered: $(zk-members list /demo/services/api)"
+kill "$health"; wait "$health" || true
+jq -c 'select(.event != "check") | {event, reason}' /tmp/zk-demo-health.log
+
+say "zk-elect: one leader among three candidates"
+for i in 1 2 3; do zk-elect --id "candidate-$i" /demo/election -c 'sleep 0.4' > /dev/null & done
+zk-elect leader --wait --timeout 30s /demo/election | jq -c '{id, token}'
+wait
+
+say "zk-ensemble: is ZooKeeper itself healthy?"
+zk-ensemble status | jq -c '{status, ensemble: {up: .ensemble.up, leader: .ensemble.leader}}'
+zk-ensemble check --format nagios || true
+scripts/zookeeper.sh kill 3 >/dev/null
+set +e; zk-ensemble check; echo "one server of three down: exit $?"; set -e
+scripts/zookeeper.sh restart 3 >/dev/null
+
 say "Exit codes a script can act on"
 set +e
 zk-members wait /demo/web --min 5 --timeout 1s >/dev/null; echo "wait that times out: exit $?"
@@ -86,5 +110,5 @@ zk-members list demo/web; echo "relative path: exit $?"
 set -e
 
 zkcli deleteall /demo
-rm -f "$events" /tmp/zk-demo-wait.json
+rm -f "$events" /tmp/zk-demo-wait.json /tmp/zk-demo-health.log
 say "Done. The ensemble keeps running at $ZK_CONNECT (scripts/zookeeper.sh stop to stop it)."

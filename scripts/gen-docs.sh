@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 cargo build --release --quiet
 out=target/docs
 mkdir -p "$out/man" "$out/completions/bash" "$out/completions/zsh" "$out/completions/fish"
-# Only tools that are implemented take --generate; the others say so and exit 70.
-for tool in zk-members zk-lock zk-elect; do
+
+for tool in zk-members zk-lock zk-elect zk-health zk-ensemble; do
   bin=target/release/$tool
   "$bin" --generate man > "$out/man/$tool.1"
   "$bin" --generate bash > "$out/completions/bash/$tool"

@@ -147,3 +147,48 @@ fn lists_ten_thousand_members() {
     assert_eq!(list[0]["id"], "m00000");
     assert_eq!(list[9_999]["id"], "m09999");
 }
+
+#[test]
+fn reads_an_instance_that_curator_registered() {
+    require_zookeeper!();
+    let connect = shared().chroot("list-curator");
+    let java = zk_testkit::JavaClient::compile("CuratorDiscovery").unwrap();
+    let mut registrar = java
+        .command(&[
+            &connect,
+            "/discovery",
+            "register",
+            "api",
+            "api-7",
+            "10.1.2.3",
+            "8443",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(registrar.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "REGISTERED");
+    let list = members()
+        .zk(&connect)
+        .run(&["list", "/discovery/api"])
+        .json();
+    assert_eq!(list[0]["id"], "api-7");
+    assert_eq!(list[0]["data"]["address"], "10.1.2.3");
+    assert_eq!(list[0]["data"]["port"], 8443);
+    assert_eq!(list[0]["data"]["payload"]["zone"], "a");
+    assert!(
+        list[0]["ephemeral_owner"]
+            .as_str()
+            .unwrap()
+            .starts_with("0x"),
+        "Curator registers ephemeral nodes"
+    );
+    drop(registrar.stdin.take());
+    assert!(registrar.wait().unwrap().success());
+}
