@@ -43,9 +43,9 @@ failover() {
   local a_mark=$work/a-$tool-$signal-$round b_mark=$work/b-$tool-$signal-$round
   case $tool in
     zk-elect)
-      "$elect" --zk "$ZK" --session-timeout ${SESSION}s "$path" -c "echo up > $a_mark; exec sleep 1000" & a=$!
+      "$elect" --zk "$ZK" --session-timeout ${SESSION}s --kill-after 400ms "$path" -c "echo up > $a_mark; exec sleep 1000" & a=$!
       wait_file "$a_mark"
-      "$elect" --zk "$ZK" --session-timeout ${SESSION}s "$path" -c "date +%s%N > $b_mark; exec sleep 1000" & b=$! ;;
+      "$elect" --zk "$ZK" --session-timeout ${SESSION}s --kill-after 400ms "$path" -c "date +%s%N > $b_mark; exec sleep 1000" & b=$! ;;
     kazoo)
       python3 scripts/bench/kazoo_elect.py "$ZK" "$path" "echo up > $a_mark; exec sleep 1000" $SESSION & a=$!
       wait_file "$a_mark"

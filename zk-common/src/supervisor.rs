@@ -10,6 +10,42 @@ use nix::unistd::Pid;
 
 use crate::exit::{self, Failure};
 
+/// The flags of a tool that wraps a command (zk-lock, zk-elect, zk-health):
+/// `-c STRING` or `-- CMD ARGS...` after PATH, and `--events`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct WrapArgs {
+    /// Write events as JSON Lines to PATH (- for stderr) when a command is wrapped.
+    #[arg(long, value_name = "PATH")]
+    pub events: Option<String>,
+
+    /// Run STRING with `sh -c` instead of `-- CMD ARGS...`.
+    #[arg(
+        short = 'c',
+        value_name = "STRING",
+        conflicts_with = "command",
+        group = "command_given"
+    )]
+    pub shell: Option<String>,
+
+    /// The command to run (exec'd directly, in its own process group).
+    #[arg(last = true, value_name = "CMD", group = "command_given")]
+    pub command: Vec<OsString>,
+}
+
+impl WrapArgs {
+    /// The command, if one was given.
+    pub fn spec(&self) -> Option<CommandSpec> {
+        CommandSpec::from_args(self.shell.clone(), self.command.clone())
+    }
+
+    /// Where events go: stdout without a command, `--events` with one.
+    pub fn event_sink(&self) -> Result<crate::output::EventSink, Failure> {
+        let events = self.events.as_deref();
+        crate::output::EventSink::open(events, self.spec().is_some())
+            .map_err(|err| Failure::usage(format!("--events {}: {err}", events.unwrap_or(""))))
+    }
+}
+
 /// What to run: `-- CMD ARGS...` execs directly, `-c STRING` runs `sh -c`.
 #[derive(Debug, Clone)]
 pub enum CommandSpec {

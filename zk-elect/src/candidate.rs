@@ -43,13 +43,8 @@ struct Candidate<'a> {
 }
 
 pub async fn run(common: &CommonArgs, args: &CandidateArgs) -> Result<u8> {
-    let spec = CommandSpec::from_args(args.shell.clone(), args.command.clone());
-    let events = EventSink::open(args.events.as_deref(), spec.is_some()).map_err(|err| {
-        Failure::usage(format!(
-            "--events {}: {err}",
-            args.events.as_deref().unwrap_or("")
-        ))
-    })?;
+    let spec = args.wrap.spec();
+    let events = args.wrap.event_sink()?;
     let id = args.id.clone().unwrap_or_else(default_id);
     let mut candidate = Candidate {
         common,

@@ -1,9 +1,9 @@
-use std::ffi::OsString;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use zk_common::cli::{parse_duration, parse_path, CommonArgs};
 use zk_common::probe::ProbeArgs;
+use zk_common::supervisor::WrapArgs;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -113,25 +113,11 @@ pub struct CandidateArgs {
     #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
     pub kill_after: Duration,
 
-    /// Write events as JSON Lines to PATH (- for stderr) when a command is wrapped.
-    #[arg(long, value_name = "PATH")]
-    pub events: Option<String>,
-
     #[command(flatten)]
     pub probe: ProbeArgs,
 
-    /// Run STRING with `sh -c` instead of `-- CMD ARGS...`.
-    #[arg(
-        short = 'c',
-        value_name = "STRING",
-        conflicts_with = "command",
-        group = "command_given"
-    )]
-    pub shell: Option<String>,
-
-    /// The command to run while leader.
-    #[arg(last = true, value_name = "CMD", group = "command_given")]
-    pub command: Vec<OsString>,
+    #[command(flatten)]
+    pub wrap: WrapArgs,
 }
 
 #[derive(Args, Debug)]

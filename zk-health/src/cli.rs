@@ -1,4 +1,3 @@
-use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -6,6 +5,7 @@ use clap::{Parser, ValueEnum};
 use serde_json::Value;
 use zk_common::cli::{parse_duration, parse_path, CommonArgs};
 use zk_common::probe::ProbeArgs;
+use zk_common::supervisor::WrapArgs;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -96,17 +96,8 @@ pub struct Cli {
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
 
-    /// Write events as JSON Lines to PATH (- for stderr) when a command is wrapped.
-    #[arg(long, value_name = "PATH")]
-    pub events: Option<String>,
-
-    /// Run STRING with `sh -c` instead of `-- CMD ARGS...`.
-    #[arg(short = 'c', value_name = "STRING", conflicts_with = "command")]
-    pub shell: Option<String>,
-
-    /// The service to start and supervise.
-    #[arg(last = true, value_name = "CMD")]
-    pub command: Vec<OsString>,
+    #[command(flatten)]
+    pub wrap: WrapArgs,
 }
 
 impl zk_common::app::Tool for Cli {

@@ -14,7 +14,7 @@ use zookeeper_client::{
 use zk_common::output::{event, EventSink};
 use zk_common::probe::{Prober, Round};
 use zk_common::signals::Forwarded;
-use zk_common::supervisor::{self, CommandSpec, Supervised};
+use zk_common::supervisor::{self, Supervised};
 use zk_common::{connect, exit, node, Failure};
 
 use crate::cli::{Cli, Format};
@@ -41,13 +41,8 @@ struct Registrar<'a> {
 
 pub async fn run(cli: &Cli) -> Result<u8> {
     let node = node_path(cli)?;
-    let spec = CommandSpec::from_args(cli.shell.clone(), cli.command.clone());
-    let events = EventSink::open(cli.events.as_deref(), spec.is_some()).map_err(|err| {
-        Failure::usage(format!(
-            "--events {}: {err}",
-            cli.events.as_deref().unwrap_or("")
-        ))
-    })?;
+    let spec = cli.wrap.spec();
+    let events = cli.wrap.event_sink()?;
     let mut signals = Forwarded::install()?;
     let mut child = match &spec {
         Some(spec) => Some(supervisor::spawn(

@@ -1,9 +1,9 @@
-use std::ffi::OsString;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
 use zk_common::cli::{parse_duration, parse_path, CommonArgs};
+use zk_common::supervisor::WrapArgs;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -103,17 +103,8 @@ pub struct LockArgs {
     #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
     pub kill_after: Duration,
 
-    /// Write events as JSON Lines to PATH (- for stderr) when a command is wrapped.
-    #[arg(long, value_name = "PATH")]
-    pub events: Option<String>,
-
-    /// Run STRING with `sh -c` instead of `-- CMD ARGS...`.
-    #[arg(short = 'c', value_name = "STRING", conflicts_with = "command")]
-    pub shell: Option<String>,
-
-    /// The command to run while holding the lock.
-    #[arg(last = true, value_name = "CMD")]
-    pub command: Vec<OsString>,
+    #[command(flatten)]
+    pub wrap: WrapArgs,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,10 +143,10 @@ mod tests {
     fn path_command_and_subcommand_parse() {
         let cli = Cli::try_parse_from(["zk-lock", "/l", "--", "echo", "hi"]).unwrap();
         assert_eq!(cli.lock.path.as_deref(), Some("/l"));
-        assert_eq!(cli.lock.command, ["echo", "hi"]);
+        assert_eq!(cli.lock.wrap.command, ["echo", "hi"]);
         let cli =
             Cli::try_parse_from(["zk-lock", "--timeout", "1s", "/l", "-c", "echo hi"]).unwrap();
-        assert_eq!(cli.lock.shell.as_deref(), Some("echo hi"));
+        assert_eq!(cli.lock.wrap.shell.as_deref(), Some("echo hi"));
         let cli = Cli::try_parse_from(["zk-lock", "holders", "/l"]).unwrap();
         assert!(matches!(cli.command, Some(Command::Holders(_))));
         let cli = Cli::try_parse_from(["zk-lock", "--zk", "h:1", "holders", "/l", "-q"]).unwrap();

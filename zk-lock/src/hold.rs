@@ -17,13 +17,8 @@ use crate::cli::{Layout, LockArgs};
 
 pub async fn run(common: &CommonArgs, args: &LockArgs) -> Result<u8> {
     let path = args.path.clone().unwrap_or_default();
-    let spec = CommandSpec::from_args(args.shell.clone(), args.command.clone());
-    let mut events = EventSink::open(args.events.as_deref(), spec.is_some()).map_err(|err| {
-        Failure::usage(format!(
-            "--events {}: {err}",
-            args.events.as_deref().unwrap_or("")
-        ))
-    })?;
+    let spec = args.wrap.spec();
+    let mut events = args.wrap.event_sink()?;
     let data = node_data(args, spec.as_ref());
 
     let client = connect::connect(&common.connect).await?;
