@@ -11,25 +11,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/zookeeper.sh install >/dev/null
-missing=()
-command -v etcd >/dev/null || missing+=(etcd-server)
-command -v etcdctl >/dev/null || missing+=(etcd-client)
-((${#missing[@]} == 0)) || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-python3 -c 'import kazoo' 2>/dev/null || pip install -q kazoo
 
 ZK=$(scripts/zookeeper.sh start 3)
 cargo build --release --quiet -p zk-elect
 elect=$PWD/target/release/zk-elect
 work=$(mktemp -d)
-etcd --name bench --data-dir "$work/etcd" --listen-client-urls http://127.0.0.1:23790 \
-  --advertise-client-urls http://127.0.0.1:23790 --listen-peer-urls http://127.0.0.1:23800 \
-  --initial-advertise-peer-urls http://127.0.0.1:23800 --initial-cluster bench=http://127.0.0.1:23800 \
-  > "$work/etcd.log" 2>&1 &
-etcd_pid=$!
-trap 'kill $etcd_pid 2>/dev/null || true; pkill -f "$work" 2>/dev/null || true; rm -rf "$work"' EXIT
-export ETCDCTL_API=3
-etcdctl="etcdctl --endpoints=http://127.0.0.1:23790"
-for _ in $(seq 100); do $etcdctl endpoint health >/dev/null 2>&1 && break; sleep 0.1; done
+# Leaders' commands are `sleep 999.123`, so leftovers (kazoo does not take
+# its command with it when killed) can be found and ended.
+trap 'kill ${etcd_pid:-} 2>/dev/null || true; pkill -f "$work" 2>/dev/null || true; pkill -f "sleep 999.123" || true; rm -rf "$work"' EXIT
+. scripts/bench/etcd.sh
 ROUNDS=${ROUNDS:-10}
 SESSION=2   # seconds, for zk-elect and kazoo crash failover
 
@@ -43,13 +33,13 @@ failover() {
   local a_mark=$work/a-$tool-$signal-$round b_mark=$work/b-$tool-$signal-$round
   case $tool in
     zk-elect)
-      "$elect" --zk "$ZK" --session-timeout ${SESSION}s --kill-after 400ms "$path" -c "echo up > $a_mark; exec sleep 1000" & a=$!
+      "$elect" --zk "$ZK" --session-timeout ${SESSION}s --kill-after 400ms "$path" -c "echo up > $a_mark; exec sleep 999.123" & a=$!
       wait_file "$a_mark"
-      "$elect" --zk "$ZK" --session-timeout ${SESSION}s --kill-after 400ms "$path" -c "date +%s%N > $b_mark; exec sleep 1000" & b=$! ;;
+      "$elect" --zk "$ZK" --session-timeout ${SESSION}s --kill-after 400ms "$path" -c "date +%s%N > $b_mark; exec sleep 999.123" & b=$! ;;
     kazoo)
-      python3 scripts/bench/kazoo_elect.py "$ZK" "$path" "echo up > $a_mark; exec sleep 1000" $SESSION & a=$!
+      python3 scripts/bench/kazoo_elect.py "$ZK" "$path" "echo up > $a_mark; exec sleep 999.123" $SESSION & a=$!
       wait_file "$a_mark"
-      python3 scripts/bench/kazoo_elect.py "$ZK" "$path" "date +%s%N > $b_mark; exec sleep 1000" $SESSION & b=$! ;;
+      python3 scripts/bench/kazoo_elect.py "$ZK" "$path" "date +%s%N > $b_mark; exec sleep 999.123" $SESSION & b=$! ;;
     etcdctl)
       (exec $etcdctl elect "elect-$round" a > "$a_mark") & a=$!
       wait_file "$a_mark"
@@ -75,12 +65,12 @@ done
 
 # Resident memory of an idle candidate waiting behind a leader.
 rss() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }
-"$elect" --zk "$ZK" /bench/rss -c 'exec sleep 1000' & leader=$!
+"$elect" --zk "$ZK" /bench/rss -c 'exec sleep 999.123' & leader=$!
 sleep 0.5
-"$elect" --zk "$ZK" /bench/rss -c 'exec sleep 1000' & idle=$!
-python3 scripts/bench/kazoo_elect.py "$ZK" /bench/rss-kazoo "exec sleep 1000" & kl=$!
+"$elect" --zk "$ZK" /bench/rss -c 'exec sleep 999.123' & idle=$!
+python3 scripts/bench/kazoo_elect.py "$ZK" /bench/rss-kazoo "exec sleep 999.123" & kl=$!
 sleep 0.5
-python3 scripts/bench/kazoo_elect.py "$ZK" /bench/rss-kazoo "exec sleep 1000" & kidle=$!
+python3 scripts/bench/kazoo_elect.py "$ZK" /bench/rss-kazoo "exec sleep 999.123" & kidle=$!
 $etcdctl elect rss a > /dev/null & el=$!
 sleep 0.5
 $etcdctl elect rss b > /dev/null & eidle=$!
@@ -89,7 +79,7 @@ echo "zk-elect $(rss $idle)" >> "$work/rss"
 echo "kazoo $(rss $kidle)" >> "$work/rss"
 echo "etcdctl $(rss $eidle)" >> "$work/rss"
 kill $leader $idle $kl $kidle $el $eidle 2>/dev/null || true
-pkill -f "exec sleep 1000" 2>/dev/null || true
+pkill -f "exec sleep 999.123" 2>/dev/null || true
 
 python3 - "$work" <<'PY'
 import os, statistics, sys

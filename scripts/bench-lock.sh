@@ -12,26 +12,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/zookeeper.sh install >/dev/null
-missing=()
-command -v hyperfine >/dev/null || missing+=(hyperfine)
-command -v etcd >/dev/null || missing+=(etcd-server)
-command -v etcdctl >/dev/null || missing+=(etcd-client)
-((${#missing[@]} == 0)) || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-python3 -c 'import kazoo' 2>/dev/null || pip install -q kazoo
+command -v hyperfine >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine >/dev/null
 
 ZK=$(scripts/zookeeper.sh start 3)
 cargo build --release --quiet -p zk-lock
 lock=$PWD/target/release/zk-lock
 work=$(mktemp -d)
-etcd --name bench --data-dir "$work/etcd" --listen-client-urls http://127.0.0.1:23790 \
-  --advertise-client-urls http://127.0.0.1:23790 --listen-peer-urls http://127.0.0.1:23800 \
-  --initial-advertise-peer-urls http://127.0.0.1:23800 --initial-cluster bench=http://127.0.0.1:23800 \
-  > "$work/etcd.log" 2>&1 &
-etcd_pid=$!
-trap 'kill $etcd_pid 2>/dev/null; rm -rf "$work"' EXIT
-export ETCDCTL_API=3
-etcdctl="etcdctl --endpoints=http://127.0.0.1:23790"
-for _ in $(seq 100); do $etcdctl endpoint health >/dev/null 2>&1 && break; sleep 0.1; done
+trap 'kill ${etcd_pid:-} 2>/dev/null || true; pkill -f "$work" 2>/dev/null || true; rm -rf "$work"' EXIT
+. scripts/bench/etcd.sh
 kazoo="python3 scripts/bench/kazoo_lock.py"
 
 echo "== 1. uncontended, whole process"
