@@ -21,8 +21,8 @@ pub async fn run(common: &CommonArgs, args: &LockArgs) -> Result<u8> {
     let mut events = args.wrap.event_sink()?;
     let data = node_data(args, spec.as_ref());
 
-    let client = connect::connect(&common.connect).await?;
-    let result = locked(common, args, &path, spec, &mut events, &client, &data).await;
+    let mut client = connect::connect(&common.connect).await?;
+    let result = locked(common, args, &path, spec, &mut events, &mut client, &data).await;
     // Closing the session deletes our node in the same step: the release,
     // and the clean-up after a timeout, a signal or an error.
     connect::close(client).await;
@@ -42,42 +42,45 @@ async fn locked(
     path: &str,
     spec: Option<CommandSpec>,
     events: &mut EventSink,
-    client: &Client,
+    client: &mut Client,
     data: &[u8],
 ) -> Result<(u8, Option<Map<String, Value>>)> {
-    let window = SafeWindow::new(client.session_timeout(), args.kill_after)?;
+    // Refuse an impossible safe window before queueing at all.
+    let mut window = SafeWindow::new(client.session_timeout(), args.kill_after)?;
     let queue = queue(path, args);
-    let acquire = async {
-        let ticket = queue.join(client, data, common.connect.acls()).await?;
-        tracing::debug!("queued as {}", ticket.node);
-        if args.nonblock {
-            if let Turn::After(blocker) = queue.turn(client, &ticket).await? {
-                let held_by = blocker.rsplit('/').next().unwrap_or_default().to_string();
-                return Err(Failure::not_acquired(format!(
-                    "{path} is busy (held before us by {held_by})"
-                ))
-                .into());
-            }
-        } else {
-            let _spinner = Waiting::start(format!("waiting for the lock {path}"), common.log.quiet);
-            queue.wait_turn(client, &ticket).await?;
-        }
-        anyhow::Ok(ticket)
-    };
     let deadline = async {
         match args.timeout {
             Some(timeout) => tokio::time::sleep(timeout).await,
             None => std::future::pending().await,
         }
     };
-    let ticket = tokio::select! {
-        ticket = acquire => ticket?,
-        () = deadline => {
-            let timeout = humantime::format_duration(args.timeout.unwrap_or_default());
-            return Err(Failure::not_acquired(format!("timed out after {timeout} waiting for the lock {path}")).into());
+    tokio::pin!(deadline);
+    let stop = zk_common::signals::stop_requested();
+    tokio::pin!(stop);
+    let ticket = loop {
+        let outcome = tokio::select! {
+            ticket = acquire(common, args, path, &queue, client, data) => ticket,
+            () = &mut deadline => {
+                let timeout = humantime::format_duration(args.timeout.unwrap_or_default());
+                return Err(Failure::not_acquired(format!("timed out after {timeout} waiting for the lock {path}")).into());
+            }
+            code = &mut stop => return Ok((code, None)),
+        };
+        match outcome {
+            Ok(ticket) => break ticket,
+            // A long outage can expire the session of a waiter; its place in
+            // the queue is gone with it, so it queues again, as the cron job
+            // waiting for the lock would want.
+            Err(err) if client.state().is_terminated() && !args.nonblock => {
+                tracing::warn!("{err:#}; queueing again for {path} with a new session");
+                let fresh = connect::connect(&common.connect).await?;
+                window = SafeWindow::new(fresh.session_timeout(), args.kill_after)?;
+                connect::close(std::mem::replace(client, fresh)).await;
+            }
+            Err(err) => return Err(err),
         }
-        code = zk_common::signals::stop_requested() => return Ok((code, None)),
     };
+    let client: &Client = client;
 
     let session_id = zk_common::node::session_hex(client.session_id().0);
     tracing::info!(
@@ -114,6 +117,33 @@ async fn locked(
         );
     }
     Ok((code, Some(last)))
+}
+
+/// Joins the queue and waits for our turn (or, with --nonblock, checks it
+/// once).
+async fn acquire(
+    common: &CommonArgs,
+    args: &LockArgs,
+    path: &str,
+    queue: &Queue,
+    client: &Client,
+    data: &[u8],
+) -> Result<Ticket> {
+    let ticket = queue.join(client, data, common.connect.acls()).await?;
+    tracing::debug!("queued as {}", ticket.node);
+    if args.nonblock {
+        if let Turn::After(blocker) = queue.turn(client, &ticket).await? {
+            let held_by = blocker.rsplit('/').next().unwrap_or_default().to_string();
+            return Err(Failure::not_acquired(format!(
+                "{path} is busy (held before us by {held_by})"
+            ))
+            .into());
+        }
+    } else {
+        let _spinner = Waiting::start(format!("waiting for the lock {path}"), common.log.quiet);
+        queue.wait_turn(client, &ticket).await?;
+    }
+    Ok(ticket)
 }
 
 /// The node name says which Curator recipe we look like: `lock-` for

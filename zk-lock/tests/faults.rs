@@ -216,3 +216,42 @@ fn fault_a_frozen_holder_is_stopped_on_waking_and_its_token_is_lower() {
         "the stale holder's fencing token {a} must be lower than the new holder's {b}"
     );
 }
+
+#[test]
+fn fault_a_waiter_whose_session_expired_queues_again_and_gets_the_lock() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-waiter-expired");
+    let holder = lock().zk(&connect).spawn(&["/l"]);
+    assert_eq!(holder.next_json(T)["event"], "acquired");
+    let waiter = lock()
+        .zk(&connect)
+        .spawn(&["--session-timeout", "1s", "-v", "/l"]);
+    let queued = |n: usize| {
+        let deadline = Instant::now() + T;
+        loop {
+            let holders = lock().zk(&connect).run(&["holders", "/l"]).json();
+            if holders.as_array().unwrap().len() == n {
+                return holders;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the queue never had {n} nodes: {holders}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let before = queued(2);
+    // Frozen past its session timeout, the waiter loses its place.
+    zk_testkit::pause(waiter.pid());
+    queued(1);
+    zk_testkit::resume(waiter.pid());
+    waiter.wait_stderr("queueing again", T);
+    let after = queued(2);
+    assert_ne!(
+        after[1]["session_id"], before[1]["session_id"],
+        "it queued again with a new session"
+    );
+    let mut holder = holder;
+    holder.close_stdin();
+    assert_eq!(waiter.next_json(T)["event"], "acquired");
+}
