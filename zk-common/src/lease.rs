@@ -75,6 +75,9 @@ impl SafeWindow {
 /// Why ownership ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lost {
+    /// This process was stopped or starved for longer than the grace (a
+    /// SIGSTOP, a VM pause): the server may have expired us meanwhile.
+    Stalled(Duration),
     /// The session expired or was closed.
     SessionEnded(SessionState),
     /// Someone deleted our node.
@@ -88,6 +91,10 @@ impl Lost {
         match self {
             Lost::SessionEnded(state) => format!("session ended ({state:?})"),
             Lost::NodeDeleted => "the owning node was deleted".into(),
+            Lost::Stalled(d) => format!(
+                "this process was paused for {}, longer than the safe window allows",
+                humantime::format_duration(*d)
+            ),
             Lost::Disconnected(d) => {
                 format!(
                     "disconnected from ZooKeeper for {} (the safe window)",
@@ -128,6 +135,11 @@ pub async fn watch_ownership(client: &Client, node: &str, window: SafeWindow) ->
         // Wait for something that calls for checking the node again.
         loop {
             tokio::select! {
+                // The client library measures silence by its own clock of
+                // replies; a process frozen past the safe window (SIGSTOP, a
+                // paused VM) would only learn of it after reconnecting. A
+                // tick that comes far too late tells us at once.
+                stalled = stall(window) => return Lost::Stalled(stalled),
                 event = &mut node_event => match event {
                     Some(event) if event.event_type == EventType::NodeDeleted => return Lost::NodeDeleted,
                     Some(event) if event.event_type == EventType::Session && event.session_state.is_terminated() => {
@@ -147,7 +159,10 @@ pub async fn watch_ownership(client: &Client, node: &str, window: SafeWindow) ->
                         );
                         deadline = Some(Instant::now() + window.grace);
                     }
-                    SessionState::SyncConnected | SessionState::ConnectedReadOnly => {
+                    // A read-only server is cut off from the quorum: it does
+                    // not keep our session alive, so the clock runs on.
+                    SessionState::ConnectedReadOnly => {}
+                    SessionState::SyncConnected => {
                         if deadline.take().is_some() {
                             tracing::info!("reconnected within the safe window; checking {node} again");
                         }
@@ -158,6 +173,21 @@ pub async fn watch_ownership(client: &Client, node: &str, window: SafeWindow) ->
                 _ = sleep_until(deadline) => return Lost::Disconnected(window.grace),
             }
         }
+    }
+}
+
+/// Resolves with the stall when a tick every T/20 arrives more than the
+/// grace late.
+async fn stall(window: SafeWindow) -> Duration {
+    let period = (window.session_timeout / 20).max(Duration::from_millis(10));
+    let mut expected = Instant::now() + period;
+    loop {
+        tokio::time::sleep_until(expected).await;
+        let late = Instant::now().saturating_duration_since(expected);
+        if late >= window.grace {
+            return late;
+        }
+        expected = Instant::now() + period;
     }
 }
 
@@ -192,6 +222,41 @@ mod tests {
         assert_eq!(window.margin, Duration::from_millis(100));
         assert_eq!(window.kill_after, Duration::from_millis(225));
         assert_eq!(window.grace, Duration::from_millis(225));
+    }
+
+    fn short_window() -> SafeWindow {
+        SafeWindow {
+            session_timeout: Duration::from_millis(400),
+            kill_after: Duration::from_millis(50),
+            margin: Duration::from_millis(100),
+            grace: Duration::from_millis(60),
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_tick_that_comes_far_too_late_is_a_stall() {
+        let stalled = tokio::select! {
+            stalled = stall(short_window()) => Some(stalled),
+            () = async {
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                // Blocks the only runtime thread, as SIGSTOP would.
+                std::thread::sleep(Duration::from_millis(200));
+                std::future::pending::<()>().await
+            } => None,
+        };
+        assert!(
+            stalled.is_some_and(|d| d >= Duration::from_millis(60)),
+            "{stalled:?}"
+        );
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn ticks_on_time_are_no_stall() {
+        let outcome = tokio::time::timeout(Duration::from_millis(300), stall(short_window())).await;
+        assert!(
+            outcome.is_err(),
+            "a stall was reported without one: {outcome:?}"
+        );
     }
 
     #[test]
