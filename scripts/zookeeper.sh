@@ -26,8 +26,8 @@ election_base=$((base + 1707))   # 3888
 admin_base=${ZK_ADMIN_BASE_PORT:-$((base + 5900))}  # 8081
 tick=500
 jar=/usr/share/java/zookeeper.jar
-classpath="$jar:/usr/share/java/servlet-api.jar:/usr/share/java/slf4j-simple.jar"
-packages=(zookeeper default-jre-headless libservlet-api-java libslf4j-java
+classpath="$jar:/usr/share/java/servlet-api.jar:/usr/share/java/slf4j-simple.jar:/usr/share/java/netty-codec.jar:/usr/share/java/netty-resolver.jar:/usr/share/java/netty-transport-native-unix-common.jar"
+packages=(zookeeper default-jre-headless libservlet-api-java libslf4j-java libnetty-java openssl
           libcurator-client-java libcurator-framework-java libcurator-recipes-java libcurator-discovery-java)
 
 die() { echo "zookeeper.sh: $*" >&2; exit 1; }

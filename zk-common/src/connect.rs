@@ -85,6 +85,12 @@ fn connector(args: &ConnectArgs) -> Result<zookeeper_client::Connector> {
 }
 
 fn tls_options(args: &ConnectArgs) -> Result<TlsOptions> {
+    if args.tls_ca.is_none() {
+        return Err(Failure::usage(
+            "TLS to ZooKeeper needs --tls-ca (the CA certificate that signed the servers' certificates)",
+        )
+        .into());
+    }
     let read = |path: &std::path::Path| {
         std::fs::read_to_string(path)
             .map_err(|err| Failure::usage(format!("cannot read {}: {err}", path.display())))

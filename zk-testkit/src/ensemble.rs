@@ -18,6 +18,10 @@ const ZOOKEEPER_JAR: &str = "/usr/share/java/zookeeper.jar";
 const EXTRA_JARS: &[&str] = &[
     "/usr/share/java/servlet-api.jar",
     "/usr/share/java/slf4j-simple.jar",
+    // The Netty jars zookeeper.jar's manifest leaves out, for the TLS port.
+    "/usr/share/java/netty-codec.jar",
+    "/usr/share/java/netty-resolver.jar",
+    "/usr/share/java/netty-transport-native-unix-common.jar",
 ];
 
 /// Tick of every test server: sessions from 1 s (2 ticks) are allowed, so
@@ -333,7 +337,7 @@ pub fn four_letter(address: &str, word: &str) -> Result<String> {
 }
 
 /// `count` distinct free loopback ports, all held until all are chosen.
-fn free_ports(count: usize) -> Result<Vec<u16>> {
+pub fn free_ports(count: usize) -> Result<Vec<u16>> {
     let listeners: Vec<TcpListener> = (0..count)
         .map(|_| TcpListener::bind("127.0.0.1:0"))
         .collect::<std::io::Result<_>>()?;

@@ -22,7 +22,9 @@ mod process;
 mod proxy;
 mod zk;
 
-pub use ensemble::{exclusive, four_letter, shared, zookeeper_available, Ensemble, Shared};
+pub use ensemble::{
+    exclusive, four_letter, free_ports, shared, zookeeper_available, Ensemble, Shared,
+};
 pub use java::JavaClient;
 pub use process::{pause, resume, wait_for_file, Running, Tool};
 pub use proxy::Proxy;
