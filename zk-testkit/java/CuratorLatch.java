@@ -1,6 +1,6 @@
 // A Curator LeaderLatch participant that shares an election with zk-elect.
-// While waiting it prints "SEES <id>" whenever the leader (as Curator reads
-// it) changes; once leader it appends "enter <id> <nanos>" to LOG, holds for
+// While waiting it prints "SEES <id>" whenever another participant leads
+// (as Curator reads it); once leader it appends "enter <id> <nanos>" to LOG, holds for
 // HOLD_MS, appends "exit <id> <nanos>", resigns (closes the latch) and exits.
 //
 //   java CuratorLatch CONNECT PATH ID HOLD_MS LOG
@@ -35,7 +35,8 @@ public class CuratorLatch {
             while (!latch.await(20, TimeUnit.MILLISECONDS)) {
                 try {
                     String leader = latch.getLeader().getId();
-                    if (!leader.isEmpty() && !leader.equals(seen)) {
+                    // Itself as leader is reported by LEADER below, once await() returns.
+                    if (!leader.isEmpty() && !leader.equals(seen) && !leader.equals(id)) {
                         System.out.println("SEES " + leader);
                         System.out.flush();
                         seen = leader;
