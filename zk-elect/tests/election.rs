@@ -64,10 +64,12 @@ fn intervals(log: &Path) -> Vec<(i64, u128, u128)> {
         .collect()
 }
 
+/// A 4 s session: short enough for SIGKILL rounds, long enough that a busy
+/// CI machine does not stall a leader past its safe window (0.9 s here).
 fn spawn_candidate(connect: &str, path: &str, id: &str, log: &Path) -> Running {
     elect().zk(connect).env("ZK_ID", id).spawn(&[
         "--session-timeout",
-        "2s",
+        "4s",
         "--id",
         id,
         path,
