@@ -127,6 +127,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .map_err(|err| format!("{err} (write durations like 250ms, 10s, 2m)"))
 }
 
+/// A JSON argument (`--data`, `--payload`), refused with the parser's reason.
+pub fn parse_json(s: &str) -> Result<serde_json::Value, String> {
+    serde_json::from_str(s).map_err(|err| format!("not JSON: {err}"))
+}
+
 /// A ZooKeeper path argument, validated before anything is sent.
 pub fn parse_path(s: &str) -> Result<String, String> {
     crate::path::validate(s)

@@ -54,19 +54,22 @@ pub async fn run_command(
     }
 }
 
+/// Resolves when stdin reaches EOF (or fails): how a tool holding something
+/// without a command is told to let go.
+pub async fn stdin_closed() {
+    let mut stdin = tokio::io::stdin();
+    let mut buf = [0u8; 512];
+    while let Ok(n) = stdin.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+    }
+}
+
 /// Holds on with no command until stdin closes or we are told to stop.
 pub async fn hold(client: &Client, node: &str, window: SafeWindow) -> (u8, Option<Lost>) {
-    let stdin_closed = async {
-        let mut stdin = tokio::io::stdin();
-        let mut buf = [0u8; 512];
-        while let Ok(n) = stdin.read(&mut buf).await {
-            if n == 0 {
-                break;
-            }
-        }
-    };
     tokio::select! {
-        () = stdin_closed => (exit::OK, None),
+        () = stdin_closed() => (exit::OK, None),
         _ = crate::signals::stop_requested() => (exit::OK, None),
         lost = watch_ownership(client, node, window) => (exit::OWNERSHIP_LOST, Some(lost)),
     }

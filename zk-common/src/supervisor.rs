@@ -157,6 +157,15 @@ impl Supervised {
     }
 }
 
+/// Waits for the command if there is one; never resolves without one, so
+/// it can sit in a `select!` either way.
+pub async fn wait_if_any(child: &mut Option<Supervised>) -> u8 {
+    match child.as_mut() {
+        Some(child) => child.wait().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The exit status of a finished child as a shell reports it.
 pub fn status_code(status: std::io::Result<ExitStatus>) -> u8 {
     use std::os::unix::process::ExitStatusExt;

@@ -1,11 +1,8 @@
 //! A candidate: wait for health, join, wait to be elected, fence, lead
 //! (run the command, or just hold on), and resign or lose leadership.
 
-use std::time::Duration;
-
 use anyhow::{Context, Result};
 use serde_json::{json, Map, Value};
-use tokio::io::AsyncReadExt;
 use zookeeper_client::{Client, CreateMode, Error as ZkError};
 
 use zk_common::cli::CommonArgs;
@@ -16,7 +13,7 @@ use zk_common::probe::Prober;
 use zk_common::progress::Waiting;
 use zk_common::queue::{Queue, Rule, Ticket, LATCH};
 use zk_common::signals::Forwarded;
-use zk_common::supervisor::{self, CommandSpec, Supervised};
+use zk_common::supervisor::{self, wait_if_any, CommandSpec, Supervised};
 use zk_common::{connect, exit, node, Failure};
 
 use crate::cli::CandidateArgs;
@@ -129,7 +126,7 @@ impl Candidate<'_> {
                     }
                 }
                 signal = self.signals.recv() => return Some(128 + signal as u8),
-                code = wait_warm(&mut self.warm) => return Some(code),
+                code = wait_if_any(&mut self.warm) => return Some(code),
             }
         }
     }
@@ -151,7 +148,7 @@ impl Candidate<'_> {
                 format!("waiting to lead {}", self.path),
                 self.common.log.quiet,
             );
-            let deadline = sleep_or_forever(self.args.timeout);
+            let deadline = zk_common::progress::sleep_or_forever(self.args.timeout);
             let unhealthy = next_unhealthy(&mut self.prober);
             tokio::select! {
                 elected = queue.wait_turn(client, &ticket) => elected?,
@@ -169,7 +166,7 @@ impl Candidate<'_> {
                     self.event_with_reason("unhealthy", &reason);
                     return Ok(Outcome::Rejoin);
                 }
-                code = wait_warm(&mut self.warm) => return Ok(Outcome::Exit(code)),
+                code = wait_if_any(&mut self.warm) => return Ok(Outcome::Exit(code)),
             }
         }
 
@@ -268,22 +265,17 @@ impl Candidate<'_> {
         tokio::pin!(unhealthy);
         let holds_stdin = self.spec.is_none();
         let stdin_closed = async {
-            if !holds_stdin {
-                return std::future::pending().await;
-            }
-            let mut stdin = tokio::io::stdin();
-            let mut buf = [0u8; 512];
-            while let Ok(n) = stdin.read(&mut buf).await {
-                if n == 0 {
-                    break;
-                }
+            if holds_stdin {
+                zk_common::owner::stdin_closed().await
+            } else {
+                std::future::pending().await
             }
         };
         tokio::pin!(stdin_closed);
         loop {
             tokio::select! {
-                code = wait_child(&mut command) => return Ok(Leadership::Resigned(code)),
-                code = wait_warm(&mut self.warm) => return Ok(Leadership::Resigned(code)),
+                code = wait_if_any(&mut command) => return Ok(Leadership::Resigned(code)),
+                code = wait_if_any(&mut self.warm) => return Ok(Leadership::Resigned(code)),
                 () = &mut stdin_closed => return Ok(Leadership::Resigned(exit::OK)),
                 signal = self.signals.recv() => {
                     match (command.as_ref(), self.warm.as_ref()) {
@@ -390,18 +382,6 @@ enum Leadership {
     Lost(String),
 }
 
-async fn wait_child(child: &mut Option<Supervised>) -> u8 {
-    match child.as_mut() {
-        Some(child) => child.wait().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// The warm command exiting ends the candidate with its status.
-async fn wait_warm(warm: &mut Option<Supervised>) -> u8 {
-    wait_child(warm).await
-}
-
 /// Resolves with the failing round's reason when health is lost; never
 /// without probes.
 async fn next_unhealthy(prober: &mut Option<Prober>) -> String {
@@ -414,13 +394,6 @@ async fn next_unhealthy(prober: &mut Option<Prober>) -> String {
         if !change.healthy {
             return change.round.reason;
         }
-    }
-}
-
-async fn sleep_or_forever(timeout: Option<Duration>) {
-    match timeout {
-        Some(timeout) => tokio::time::sleep(timeout).await,
-        None => std::future::pending().await,
     }
 }
 

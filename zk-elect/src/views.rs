@@ -86,12 +86,7 @@ pub async fn leader(common: &CommonArgs, args: &LeaderArgs) -> Result<u8> {
             }
         }
     };
-    let deadline = async {
-        match args.timeout {
-            Some(timeout) => tokio::time::sleep(timeout).await,
-            None => std::future::pending().await,
-        }
-    };
+    let deadline = zk_common::progress::sleep_or_forever(args.timeout);
     let leader = tokio::select! {
         leader = find => leader?,
         () = deadline => {

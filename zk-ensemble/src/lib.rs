@@ -137,12 +137,7 @@ async fn wait(connect: &ConnectArgs, args: &WaitArgs, quiet: bool) -> Result<u8>
             tokio::time::sleep_until(started + args.interval).await;
         }
     };
-    let deadline = async {
-        match args.timeout {
-            Some(timeout) => tokio::time::sleep(timeout).await,
-            None => std::future::pending().await,
-        }
-    };
+    let deadline = zk_common::progress::sleep_or_forever(args.timeout);
     tokio::select! {
         doc = until_met => {
             drop(spinner);

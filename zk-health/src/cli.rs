@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use serde_json::Value;
-use zk_common::cli::{parse_duration, parse_path, CommonArgs};
+use zk_common::cli::{parse_duration, parse_json, parse_path, CommonArgs};
 use zk_common::probe::ProbeArgs;
 use zk_common::supervisor::WrapArgs;
 
@@ -110,10 +110,6 @@ impl zk_common::app::Tool for Cli {
 pub enum Format {
     Plain,
     Curator,
-}
-
-fn parse_json(s: &str) -> Result<Value, String> {
-    serde_json::from_str(s).map_err(|err| format!("not JSON: {err}"))
 }
 
 /// An id is one path component.

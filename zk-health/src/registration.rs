@@ -14,7 +14,7 @@ use zookeeper_client::{
 use zk_common::output::{event, EventSink};
 use zk_common::probe::{Prober, Round};
 use zk_common::signals::Forwarded;
-use zk_common::supervisor::{self, Supervised};
+use zk_common::supervisor::{self, wait_if_any, Supervised};
 use zk_common::{connect, exit, node, Failure};
 
 use crate::cli::{Cli, Format};
@@ -91,7 +91,7 @@ pub async fn run(cli: &Cli) -> Result<u8> {
             if let Err(err) = registrar.register().await {
                 if exit::code_for(&err) != exit::UNAVAILABLE {
                     registrar.close().await;
-                    stop(&mut child, cli).await;
+                    stop(&mut child).await;
                     return Err(err);
                 }
                 tracing::warn!("{err:#}; retrying");
@@ -132,7 +132,7 @@ pub async fn run(cli: &Cli) -> Result<u8> {
             () = tick => None,
             event = node_event => Some(Woke::Node(event)),
             new_state = state_change => Some(Woke::State(new_state)),
-            code = wait_child(&mut child) => {
+            code = wait_if_any(&mut child) => {
                 registrar.deregister("the command exited").await;
                 break code;
             }
@@ -153,7 +153,7 @@ pub async fn run(cli: &Cli) -> Result<u8> {
             }
             () = timeout => {
                 registrar.close().await;
-                stop(&mut child, cli).await;
+                stop(&mut child).await;
                 let timeout = humantime::format_duration(cli.timeout.unwrap_or_default());
                 return Err(Failure::not_acquired(format!("{} not registered within {timeout}", registrar.node)).into());
             }
@@ -179,14 +179,7 @@ enum Woke {
     State(SessionState),
 }
 
-async fn wait_child(child: &mut Option<Supervised>) -> u8 {
-    match child.as_mut() {
-        Some(child) => child.wait().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn stop(child: &mut Option<Supervised>, _cli: &Cli) {
+async fn stop(child: &mut Option<Supervised>) {
     if let Some(child) = child.as_mut() {
         child.stop(std::time::Duration::from_secs(2)).await;
     }

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
-use zk_common::cli::{parse_duration, parse_path, CommonArgs};
+use zk_common::cli::{parse_duration, parse_json, parse_path, CommonArgs};
 use zk_common::supervisor::WrapArgs;
 
 const EXAMPLES: &str = "\
@@ -124,10 +124,6 @@ pub struct HoldersArgs {
     /// holders stored, else 1].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_holders: Option<u32>,
-}
-
-fn parse_json(s: &str) -> Result<Value, String> {
-    serde_json::from_str(s).map_err(|err| format!("not JSON: {err}"))
 }
 
 #[cfg(test)]

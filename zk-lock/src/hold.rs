@@ -48,12 +48,7 @@ async fn locked(
     // Refuse an impossible safe window before queueing at all.
     let mut window = SafeWindow::new(client.session_timeout(), args.kill_after)?;
     let queue = queue(path, args);
-    let deadline = async {
-        match args.timeout {
-            Some(timeout) => tokio::time::sleep(timeout).await,
-            None => std::future::pending().await,
-        }
-    };
+    let deadline = zk_common::progress::sleep_or_forever(args.timeout);
     tokio::pin!(deadline);
     let stop = zk_common::signals::stop_requested();
     tokio::pin!(stop);

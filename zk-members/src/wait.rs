@@ -34,12 +34,7 @@ pub async fn run(connect_args: &ConnectArgs, args: &WaitArgs, quiet: bool) -> Re
             ));
         }
     };
-    let deadline = async {
-        match args.timeout {
-            Some(timeout) => tokio::time::sleep(timeout).await,
-            None => std::future::pending().await,
-        }
-    };
+    let deadline = zk_common::progress::sleep_or_forever(args.timeout);
     tokio::select! {
         met = until_met => {
             drop(spinner);
