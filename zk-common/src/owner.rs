@@ -3,10 +3,11 @@
 
 use anyhow::Result;
 use tokio::io::AsyncReadExt;
-use zookeeper_client::Client;
 
 use crate::exit;
-use crate::lease::{watch_ownership, Lost, SafeWindow};
+use nix::sys::signal::Signal;
+
+use crate::lease::{LeaseClock, Lost, Ownership, SafeWindow};
 use crate::queue::Ticket;
 use crate::supervisor::{self, CommandSpec};
 
@@ -25,33 +26,63 @@ pub fn command_env(
     ]
 }
 
-/// Runs the command while watching ownership; forwards our signals to its
-/// process group; stops it when ownership is lost.
+/// Runs the command while ownership lasts; forwards our signals to its
+/// process group; stops it when ownership is lost. Job control stops the
+/// command with us and resumes it only if the lease survived the stop.
 pub async fn run_command(
-    client: &Client,
-    node: &str,
+    ownership: Ownership,
     window: SafeWindow,
     spec: &CommandSpec,
     env: &[(&str, String)],
 ) -> Result<(u8, Option<Lost>)> {
     let mut signals = crate::signals::Forwarded::install()?;
+    let mut job_control = crate::signals::JobControl::install()?;
     let mut child = supervisor::spawn(spec, env)?;
-    let ownership = watch_ownership(client, node, window);
-    tokio::pin!(ownership);
+    let clock = ownership.clock();
+    let mut ownership = ownership;
+    let lost = ownership.lost();
+    tokio::pin!(lost);
     loop {
         tokio::select! {
+            biased;
+            lost = &mut lost => {
+                tracing::error!("lost ownership: {}", lost.reason());
+                child.stop(window.kill_after).await;
+                return Ok((exit::OWNERSHIP_LOST, Some(lost)));
+            }
             code = child.wait() => return Ok((code, None)),
             signal = signals.recv() => {
                 tracing::info!("forwarding {signal} to the command");
                 child.signal(signal);
             }
-            lost = &mut ownership => {
-                tracing::error!("lost ownership of {node}: {}", lost.reason());
-                child.stop(window.kill_after).await;
-                return Ok((exit::OWNERSHIP_LOST, Some(lost)));
+            () = job_control.stop_requested() => {
+                if let Some(lost) = suspend(&child, &clock) {
+                    tracing::error!("lost ownership: {}", lost.reason());
+                    return Ok(({ child.wait().await; exit::OWNERSHIP_LOST }, Some(lost)));
+                }
             }
         }
     }
+}
+
+/// Ctrl-Z: stops the command's group, then ourselves. On SIGCONT the
+/// command resumes only if the lease has not run out meanwhile; otherwise
+/// it is killed while still stopped, before it runs another instruction.
+pub fn suspend(child: &supervisor::Supervised, clock: &LeaseClock) -> Option<Lost> {
+    child.signal(Signal::SIGSTOP);
+    let stopped_at = tokio::time::Instant::now();
+    crate::signals::stop_self();
+    let stopped_for = stopped_at.elapsed();
+    if clock.expired() {
+        child.signal(Signal::SIGKILL);
+        return Some(Lost::Stalled(stopped_for));
+    }
+    tracing::info!(
+        "resumed after {}; the lease still holds",
+        humantime::format_duration(stopped_for)
+    );
+    child.signal(Signal::SIGCONT);
+    None
 }
 
 /// Resolves when stdin reaches EOF (or fails): how a tool holding something
@@ -67,10 +98,10 @@ pub async fn stdin_closed() {
 }
 
 /// Holds on with no command until stdin closes or we are told to stop.
-pub async fn hold(client: &Client, node: &str, window: SafeWindow) -> (u8, Option<Lost>) {
+pub async fn hold(mut ownership: Ownership) -> (u8, Option<Lost>) {
     tokio::select! {
         () = stdin_closed() => (exit::OK, None),
         _ = crate::signals::stop_requested() => (exit::OK, None),
-        lost = watch_ownership(client, node, window) => (exit::OWNERSHIP_LOST, Some(lost)),
+        lost = ownership.lost() => (exit::OWNERSHIP_LOST, Some(lost)),
     }
 }

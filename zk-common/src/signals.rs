@@ -52,3 +52,31 @@ impl Forwarded {
         }
     }
 }
+
+/// SIGTSTP (Ctrl-Z), caught so the tool can stop its command's process
+/// group with itself: the command runs in a group of its own, which the
+/// terminal's job control does not reach.
+pub struct JobControl {
+    tstp: tokio::signal::unix::Signal,
+}
+
+impl JobControl {
+    pub fn install() -> std::io::Result<JobControl> {
+        Ok(JobControl {
+            tstp: signal(SignalKind::from_raw(nix::libc::SIGTSTP))?,
+        })
+    }
+
+    /// The next Ctrl-Z.
+    pub async fn stop_requested(&mut self) {
+        self.tstp.recv().await;
+    }
+}
+
+/// Stops this process as the default action of SIGTSTP would; returns once
+/// SIGCONT resumes it.
+pub fn stop_self() {
+    if let Err(err) = nix::sys::signal::raise(nix::sys::signal::Signal::SIGSTOP) {
+        tracing::warn!("cannot stop ourselves: {err}");
+    }
+}

@@ -5,14 +5,17 @@ use anyhow::{Context, Result};
 use serde_json::{json, Map, Value};
 use zookeeper_client::{Client, CreateMode, Error as ZkError};
 
+use std::future::Future;
+use std::pin::Pin;
 use zk_common::cli::CommonArgs;
-use zk_common::lease::{watch_ownership, SafeWindow};
+
+use zk_common::lease::{self, LeaseClock, Lost, SafeWindow};
 use zk_common::output::{event, EventSink};
 use zk_common::owner::command_env;
 use zk_common::probe::Prober;
 use zk_common::progress::Waiting;
 use zk_common::queue::{Queue, Rule, Ticket, LATCH};
-use zk_common::signals::Forwarded;
+use zk_common::signals::{Forwarded, JobControl};
 use zk_common::supervisor::{self, wait_if_any, CommandSpec, Supervised};
 use zk_common::{connect, exit, node, Failure};
 
@@ -54,13 +57,13 @@ pub async fn run(common: &CommonArgs, args: &CandidateArgs) -> Result<u8> {
         signals: Forwarded::install()?,
         warm: None,
     };
-    if args.warm {
-        if let Some(spec) = &candidate.spec {
+    loop {
+        // A warm command runs on every candidate; after a loss it was
+        // stopped, and a rejoining candidate starts it again.
+        if let (true, None, Some(spec)) = (args.warm, &candidate.warm, &candidate.spec) {
             let env = [("ZK_CONNECT", common.connect.connect.clone())];
             candidate.warm = Some(supervisor::spawn(spec, &env)?);
         }
-    }
-    loop {
         if let Some(code) = candidate.wait_until_healthy().await {
             return Ok(candidate.finish(code).await);
         }
@@ -171,41 +174,33 @@ impl Candidate<'_> {
         }
 
         let session_id = node::session_hex(client.session_id().0);
-        if let Some(fence) = &self.args.fence {
-            if let Err(reason) = self.fence(client, fence).await {
-                self.event_with_reason("fence_failed", &reason);
-                eprintln!(
-                    "zk-elect: resigning from {}: fencing the previous leader failed: {reason}",
-                    self.path
-                );
-                return Ok(Outcome::Exit(exit::CONDITION_FALSE));
-            }
-        }
-        // The breadcrumb only serves fencing; without --fence it would cost
-        // two writes on every handover for nobody to read.
-        if self.args.fence.is_some() {
-            self.write_breadcrumb(client, &ticket, &session_id).await;
-        }
-        tracing::info!(
-            "elected at {} as {} (fencing token {})",
-            self.path,
-            ticket.node,
-            ticket.token
-        );
-        let mut elected = event("elected");
-        elected.insert("node".into(), ticket.node.clone().into());
-        elected.insert("token".into(), ticket.token.into());
-        elected.insert("session_id".into(), session_id.clone().into());
-        self.emit(elected);
         let env = command_env(&self.common.connect.connect, &ticket, &session_id);
-        if let Some(hook) = &self.args.on_elected {
-            run_hook("--on-elected", hook, &env).await;
+        // Elected by the server we talk to; only the leader can say our
+        // session still lives (that server may be cut off from it).
+        let ownership = match lease::own(client, &ticket.node, window).await {
+            Ok(ownership) => ownership,
+            Err(lost) => return Ok(self.lost(&lost.reason(), &env).await),
+        };
+        let clock = ownership.clock();
+        let mut ownership = ownership;
+        let lost = ownership.lost();
+        tokio::pin!(lost);
+        // Fencing, the breadcrumb and the hook all run under the lease: a
+        // partition during a slow hook must not start the command late.
+        let took_office = tokio::select! {
+            biased;
+            lost = &mut lost => Err(lost),
+            took = self.take_office(client, &ticket, &session_id, &env) => Ok(took),
+        };
+        match took_office {
+            Err(lost) => {
+                self.stop_warm(window).await;
+                return Ok(self.lost(&lost.reason(), &env).await);
+            }
+            Ok(Some(outcome)) => return Ok(outcome),
+            Ok(None) => {}
         }
-        if let (Some(warm), Some(signal)) = (self.warm.as_ref(), self.args.signal_elected) {
-            warm.signal(signal);
-        }
-
-        let end = self.lead(client, &ticket, window, &env).await?;
+        let end = self.lead(lost, &clock, window, &env).await?;
         match end {
             Leadership::Resigned(code) => {
                 if self.args.fence.is_some() {
@@ -218,17 +213,68 @@ impl Candidate<'_> {
                 self.demoted(&env).await;
                 Ok(Outcome::Exit(code))
             }
-            Leadership::Lost(reason) => {
-                eprintln!("zk-elect: lost leadership of {}: {reason}", self.path);
-                self.event_with_reason("lost", &reason);
-                self.demoted(&env).await;
-                Ok(if self.args.rejoin {
-                    Outcome::Rejoin
-                } else {
-                    Outcome::Exit(exit::OWNERSHIP_LOST)
-                })
-            }
+            Leadership::Lost(reason) => Ok(self.lost(&reason, &env).await),
         }
+    }
+
+    /// Fences the previous leader, leaves our breadcrumb, announces, runs
+    /// `--on-elected`. `Some` when we must resign instead of leading.
+    async fn take_office(
+        &mut self,
+        client: &Client,
+        ticket: &Ticket,
+        session_id: &str,
+        env: &[(&str, String)],
+    ) -> Option<Outcome> {
+        if let Some(fence) = &self.args.fence {
+            if let Err(reason) = self.fence(client, fence).await {
+                self.event_with_reason("fence_failed", &reason);
+                eprintln!(
+                    "zk-elect: resigning from {}: fencing the previous leader failed: {reason}",
+                    self.path
+                );
+                return Some(Outcome::Exit(exit::CONDITION_FALSE));
+            }
+            // The breadcrumb only serves fencing; without --fence it would
+            // cost two writes on every handover for nobody to read.
+            self.write_breadcrumb(client, ticket, session_id).await;
+        }
+        tracing::info!(
+            "elected at {} as {} (fencing token {})",
+            self.path,
+            ticket.node,
+            ticket.token
+        );
+        let mut elected = event("elected");
+        elected.insert("node".into(), ticket.node.clone().into());
+        elected.insert("token".into(), ticket.token.into());
+        elected.insert("session_id".into(), session_id.into());
+        self.emit(elected);
+        if let Some(hook) = &self.args.on_elected {
+            run_hook("--on-elected", hook, env).await;
+        }
+        if let (Some(warm), Some(signal)) = (self.warm.as_ref(), self.args.signal_elected) {
+            warm.signal(signal);
+        }
+        None
+    }
+
+    /// Leadership is gone: say so, run the demotion hooks, rejoin or exit.
+    async fn lost(&mut self, reason: &str, env: &[(&str, String)]) -> Outcome {
+        eprintln!("zk-elect: lost leadership of {}: {reason}", self.path);
+        self.event_with_reason("lost", reason);
+        self.demoted(env).await;
+        if self.args.rejoin {
+            Outcome::Rejoin
+        } else {
+            Outcome::Exit(exit::OWNERSHIP_LOST)
+        }
+    }
+
+    /// A warm command told it leads must not outlive the lease either: it
+    /// is stopped like a leader's command, and started again on rejoin.
+    async fn stop_warm(&mut self, window: SafeWindow) {
+        stop_warm(&mut self.warm, self.args.signal_demoted, window).await;
     }
 
     fn event_with_reason(&mut self, name: &str, reason: &str) {
@@ -250,8 +296,8 @@ impl Candidate<'_> {
     /// lost or the health check fails.
     async fn lead(
         &mut self,
-        client: &Client,
-        ticket: &Ticket,
+        mut lost: Pin<&mut impl Future<Output = Lost>>,
+        clock: &LeaseClock,
         window: SafeWindow,
         env: &[(&str, String)],
     ) -> Result<Leadership> {
@@ -259,8 +305,7 @@ impl Candidate<'_> {
             (Some(spec), false) => Some(supervisor::spawn(spec, env)?),
             _ => None,
         };
-        let ownership = watch_ownership(client, &ticket.node, window);
-        tokio::pin!(ownership);
+        let mut job_control = JobControl::install()?;
         let unhealthy = next_unhealthy(&mut self.prober);
         tokio::pin!(unhealthy);
         let holds_stdin = self.spec.is_none();
@@ -274,6 +319,14 @@ impl Candidate<'_> {
         tokio::pin!(stdin_closed);
         loop {
             tokio::select! {
+                biased;
+                lost = lost.as_mut() => {
+                    if let Some(child) = command.as_mut() {
+                        child.stop(window.kill_after).await;
+                    }
+                    stop_warm(&mut self.warm, self.args.signal_demoted, window).await;
+                    return Ok(Leadership::Lost(lost.reason()));
+                }
                 code = wait_if_any(&mut command) => return Ok(Leadership::Resigned(code)),
                 code = wait_if_any(&mut self.warm) => return Ok(Leadership::Resigned(code)),
                 () = &mut stdin_closed => return Ok(Leadership::Resigned(exit::OK)),
@@ -286,16 +339,29 @@ impl Candidate<'_> {
                         (None, None) => return Ok(Leadership::Resigned(exit::OK)),
                     }
                 }
-                lost = &mut ownership => {
-                    if let Some(child) = command.as_mut() {
-                        child.stop(window.kill_after).await;
+                () = job_control.stop_requested() => {
+                    let running = command.as_ref().or(self.warm.as_ref());
+                    let stalled = match running {
+                        Some(child) => zk_common::owner::suspend(child, clock),
+                        None => {
+                            let stopped_at = tokio::time::Instant::now();
+                            zk_common::signals::stop_self();
+                            clock.expired().then_some(Lost::Stalled(stopped_at.elapsed()))
+                        }
+                    };
+                    if let Some(stalled) = stalled {
+                        if let Some(child) = command.as_mut() {
+                            child.wait().await;
+                        }
+                        stop_warm(&mut self.warm, self.args.signal_demoted, window).await;
+                        return Ok(Leadership::Lost(stalled.reason()));
                     }
-                    return Ok(Leadership::Lost(lost.reason()));
                 }
                 reason = &mut unhealthy => {
                     if let Some(child) = command.as_mut() {
                         child.stop(window.kill_after).await;
                     }
+                    stop_warm(&mut self.warm, self.args.signal_demoted, window).await;
                     return Ok(Leadership::Lost(format!("health check failing: {reason}")));
                 }
             }
@@ -304,8 +370,10 @@ impl Candidate<'_> {
 
     /// Where the last leader left its mark (as ZKFC's ActiveBreadCrumb): a
     /// persistent node beside the candidates, deleted on a clean resignation.
+    /// Beside the election directory, not in it: Curator's
+    /// `LeaderLatch.getParticipants()` lists every child as a participant.
     fn breadcrumb(&self) -> String {
-        zk_common::path::join(&self.path, "leader-breadcrumb")
+        format!("{}.leader-breadcrumb", self.path.trim_end_matches('/'))
     }
 
     async fn fence(&self, client: &Client, fence: &str) -> Result<(), String> {
@@ -376,6 +444,21 @@ impl Candidate<'_> {
     }
 }
 
+/// See [`Candidate::stop_warm`]; a function of the fields it needs, so it
+/// can run while the prober is borrowed.
+async fn stop_warm(
+    warm: &mut Option<Supervised>,
+    signal_demoted: Option<nix::sys::signal::Signal>,
+    window: SafeWindow,
+) {
+    if let Some(mut warm) = warm.take() {
+        if let Some(signal) = signal_demoted {
+            warm.signal(signal);
+        }
+        warm.stop(window.kill_after).await;
+    }
+}
+
 enum Leadership {
     /// The command exited, or we were told to stop: a clean resignation.
     Resigned(u8),
@@ -404,13 +487,34 @@ async fn run_hook(flag: &str, hook: &str, env: &[(&str, String)]) {
     cmd.arg("-c")
         .arg(hook)
         .stdin(std::process::Stdio::null())
-        .stdout(std::io::stderr());
+        .stdout(std::io::stderr())
+        .process_group(0)
+        .kill_on_drop(true);
     for (key, value) in env {
         cmd.env(key, value);
     }
-    match cmd.status().await {
+    let mut child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(err) => return tracing::warn!("cannot run {flag} hook: {err}"),
+    };
+    // Dropped when leadership is lost mid-hook: the hook's whole group goes.
+    let _group = KillGroupOnDrop(child.id());
+    match child.wait().await {
         Ok(status) if status.success() => {}
         Ok(status) => tracing::warn!("{flag} hook exited with {status}"),
-        Err(err) => tracing::warn!("cannot run {flag} hook: {err}"),
+        Err(err) => tracing::warn!("waiting for the {flag} hook: {err}"),
+    }
+}
+
+/// SIGKILL to a hook's process group when its run is abandoned (or done:
+/// the group is then empty, unless the hook left something behind).
+struct KillGroupOnDrop(Option<u32>);
+
+impl Drop for KillGroupOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            let group = nix::unistd::Pid::from_raw(pid as i32);
+            let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+        }
     }
 }

@@ -5,7 +5,7 @@ use serde_json::{json, Map, Value};
 use zookeeper_client::Client;
 
 use zk_common::cli::CommonArgs;
-use zk_common::lease::{Lost, SafeWindow};
+use zk_common::lease::{self, Lost, SafeWindow};
 use zk_common::output::{event, EventSink};
 use zk_common::owner;
 use zk_common::progress::Waiting;
@@ -78,6 +78,12 @@ async fn locked(
     let client: &Client = client;
 
     let session_id = zk_common::node::session_hex(client.session_id().0);
+    // Our turn came from the server we talk to; only the leader can say our
+    // session still lives (that server may be cut off from it).
+    let ownership = match lease::own(client, &ticket.node, window).await {
+        Ok(ownership) => ownership,
+        Err(lost) => return Ok(lost_before_start(path, &ticket, &lost)),
+    };
     tracing::info!(
         "acquired {path} as {} (fencing token {})",
         ticket.node,
@@ -91,9 +97,9 @@ async fn locked(
     let (code, lost) = match spec {
         Some(spec) => {
             let env = owner::command_env(&common.connect.connect, &ticket, &session_id);
-            owner::run_command(client, &ticket.node, window, &spec, &env).await?
+            owner::run_command(ownership, window, &spec, &env).await?
         }
-        None => owner::hold(client, &ticket.node, window).await,
+        None => owner::hold(ownership).await,
     };
     let mut last = match &lost {
         Some(lost) => {
@@ -112,6 +118,19 @@ async fn locked(
         );
     }
     Ok((code, Some(last)))
+}
+
+/// The lock was granted but never confirmed through the leader: nothing
+/// ran, and the caller exits as if lost.
+fn lost_before_start(path: &str, ticket: &Ticket, lost: &Lost) -> (u8, Option<Map<String, Value>>) {
+    eprintln!(
+        "zk-lock: lost the lock {path} before the command started: {}",
+        lost.reason()
+    );
+    let mut e = event("lost");
+    e.insert("reason".into(), lost.reason().into());
+    describe(&mut e, path, ticket);
+    (zk_common::exit::OWNERSHIP_LOST, Some(e))
 }
 
 /// Joins the queue and waits for our turn (or, with --nonblock, checks it
