@@ -38,6 +38,9 @@ where
     let mut cmd = command::<T>();
     let name = cmd.get_name().to_string();
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(crate::watchdog::ARG) {
+        return crate::watchdog::run(args.get(2).map(String::as_str));
+    }
     if args.get(1).map(String::as_str) == Some("--generate") {
         return generate(&mut cmd, args.get(2).map(String::as_str));
     }

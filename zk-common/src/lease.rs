@@ -53,7 +53,7 @@
 //! always precedes D. And it covers a frozen process (SIGSTOP, a paused VM):
 //! on waking, the deadline has passed and fires before anything else.
 //! What it cannot cover is the time this process is frozen while the
-//! command runs on: see `watchdog` for that.
+//! command runs on: see [`crate::watchdog`] for that.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -65,6 +65,7 @@ use tokio::time::Instant;
 use zookeeper_client::{Client, EventType, OneshotWatcher, SessionState, WatchedEvent};
 
 use crate::exit::Failure;
+use crate::watchdog::Watchdog;
 
 /// The arithmetic above, for one negotiated session timeout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,13 +166,36 @@ impl Lost {
 pub struct LeaseClock {
     confirmed: Arc<Mutex<Instant>>,
     grace: Duration,
+    kill_after: Duration,
+    watchdog: Arc<Mutex<Option<Watchdog>>>,
 }
 
 impl LeaseClock {
-    fn new(confirmed: Instant, grace: Duration) -> LeaseClock {
+    fn new(confirmed: Instant, window: SafeWindow) -> LeaseClock {
         LeaseClock {
             confirmed: Arc::new(Mutex::new(confirmed)),
-            grace,
+            grace: window.grace,
+            kill_after: window.kill_after,
+            watchdog: Arc::default(),
+        }
+    }
+
+    /// Hands the lease to a dead-man's switch too: from now on it kills the
+    /// command when we would have, even if we cannot.
+    pub fn guard_with(&self, mut watchdog: Watchdog) {
+        watchdog.feed(self.deadline() + self.kill_after);
+        *self.watchdog.lock().unwrap_or_else(|p| p.into_inner()) = Some(watchdog);
+    }
+
+    /// The command has been reaped; the switch may go.
+    pub fn disarm(&self) {
+        let watchdog = self
+            .watchdog
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(watchdog) = watchdog {
+            watchdog.disarm();
         }
     }
 
@@ -190,8 +214,19 @@ impl LeaseClock {
 
     /// Only ever moves forward: rounds may complete out of order.
     fn confirm(&self, sent: Instant) {
-        let mut confirmed = self.confirmed.lock().unwrap_or_else(|p| p.into_inner());
-        *confirmed = (*confirmed).max(sent);
+        let deadline = {
+            let mut confirmed = self.confirmed.lock().unwrap_or_else(|p| p.into_inner());
+            *confirmed = (*confirmed).max(sent);
+            *confirmed + self.grace
+        };
+        if let Some(watchdog) = self
+            .watchdog
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
+            watchdog.feed(deadline + self.kill_after);
+        }
     }
 }
 
@@ -245,7 +280,7 @@ pub async fn confirm_first(
     loop {
         let round = confirm_round(client.clone(), node.to_string(), false);
         match tokio::time::timeout_at(give_up, round).await {
-            Ok(Round::Confirmed(sent, _)) => return Ok(LeaseClock::new(sent, window.grace)),
+            Ok(Round::Confirmed(sent, _)) => return Ok(LeaseClock::new(sent, window)),
             Ok(Round::Lost(lost)) => return Err(lost),
             Ok(Round::Unanswered) => tokio::time::sleep(Duration::from_millis(50)).await,
             Err(_) => return Err(Lost::Unconfirmed(window.grace)),
@@ -478,10 +513,19 @@ mod tests {
         assert!(err.message.contains("--session-timeout"));
     }
 
+    fn window(grace: Duration) -> SafeWindow {
+        SafeWindow {
+            session_timeout: grace * 4,
+            kill_after: grace,
+            margin: grace,
+            grace,
+        }
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn the_lease_only_moves_forward() {
         let start = Instant::now();
-        let clock = LeaseClock::new(start, Duration::from_millis(100));
+        let clock = LeaseClock::new(start, window(Duration::from_millis(100)));
         clock.confirm(start + Duration::from_millis(50));
         clock.confirm(start + Duration::from_millis(10));
         assert_eq!(clock.deadline(), start + Duration::from_millis(150));
@@ -489,7 +533,7 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_lease_not_confirmed_within_the_grace_has_expired() {
-        let clock = LeaseClock::new(Instant::now(), Duration::from_millis(30));
+        let clock = LeaseClock::new(Instant::now(), window(Duration::from_millis(30)));
         assert!(!clock.expired());
         // Blocks the only runtime thread, as SIGSTOP would.
         std::thread::sleep(Duration::from_millis(40));

@@ -23,5 +23,6 @@ pub mod queue;
 pub mod signals;
 pub mod supervisor;
 mod unix;
+pub mod watchdog;
 
 pub use exit::Failure;

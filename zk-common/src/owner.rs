@@ -29,28 +29,37 @@ pub fn command_env(
 /// Runs the command while ownership lasts; forwards our signals to its
 /// process group; stops it when ownership is lost. Job control stops the
 /// command with us and resumes it only if the lease survived the stop.
+/// With `watchdog`, a dead-man's switch enforces the lease as well.
 pub async fn run_command(
     ownership: Ownership,
     window: SafeWindow,
     spec: &CommandSpec,
     env: &[(&str, String)],
+    watchdog: bool,
 ) -> Result<(u8, Option<Lost>)> {
+    // Handlers first, so no signal sent right after the spawn is missed.
     let mut signals = crate::signals::Forwarded::install()?;
     let mut job_control = crate::signals::JobControl::install()?;
     let mut child = supervisor::spawn(spec, env)?;
     let clock = ownership.clock();
+    if watchdog {
+        if let Err(err) = guard(&clock, &child) {
+            child.stop(window.kill_after).await;
+            return Err(err);
+        }
+    }
     let mut ownership = ownership;
     let lost = ownership.lost();
     tokio::pin!(lost);
-    loop {
+    let outcome = loop {
         tokio::select! {
             biased;
             lost = &mut lost => {
                 tracing::error!("lost ownership: {}", lost.reason());
                 child.stop(window.kill_after).await;
-                return Ok((exit::OWNERSHIP_LOST, Some(lost)));
+                break (exit::OWNERSHIP_LOST, Some(lost));
             }
-            code = child.wait() => return Ok((code, None)),
+            code = child.wait() => break (code, None),
             signal = signals.recv() => {
                 tracing::info!("forwarding {signal} to the command");
                 child.signal(signal);
@@ -58,11 +67,22 @@ pub async fn run_command(
             () = job_control.stop_requested() => {
                 if let Some(lost) = suspend(&child, &clock) {
                     tracing::error!("lost ownership: {}", lost.reason());
-                    return Ok(({ child.wait().await; exit::OWNERSHIP_LOST }, Some(lost)));
+                    child.wait().await;
+                    break (exit::OWNERSHIP_LOST, Some(lost));
                 }
             }
         }
-    }
+    };
+    clock.disarm();
+    Ok(outcome)
+}
+
+/// Starts the dead-man's switch for a running command.
+pub fn guard(clock: &LeaseClock, child: &supervisor::Supervised) -> Result<()> {
+    let watchdog = crate::watchdog::Watchdog::start(child.pid())
+        .map_err(|err| anyhow::anyhow!("cannot start the --watchdog guard: {err}"))?;
+    clock.guard_with(watchdog);
+    Ok(())
 }
 
 /// Ctrl-Z: stops the command's group, then ourselves. On SIGCONT the

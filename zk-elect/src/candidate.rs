@@ -296,7 +296,7 @@ impl Candidate<'_> {
     /// lost or the health check fails.
     async fn lead(
         &mut self,
-        mut lost: Pin<&mut impl Future<Output = Lost>>,
+        lost: Pin<&mut impl Future<Output = Lost>>,
         clock: &LeaseClock,
         window: SafeWindow,
         env: &[(&str, String)],
@@ -306,6 +306,26 @@ impl Candidate<'_> {
             _ => None,
         };
         let mut job_control = JobControl::install()?;
+        if self.args.watchdog {
+            if let Some(child) = command.as_ref().or(self.warm.as_ref()) {
+                zk_common::owner::guard(clock, child)?;
+            }
+        }
+        let led = self
+            .lead_until_done(lost, clock, window, &mut command, &mut job_control)
+            .await;
+        clock.disarm();
+        led
+    }
+
+    async fn lead_until_done(
+        &mut self,
+        mut lost: Pin<&mut impl Future<Output = Lost>>,
+        clock: &LeaseClock,
+        window: SafeWindow,
+        command: &mut Option<Supervised>,
+        job_control: &mut JobControl,
+    ) -> Result<Leadership> {
         let unhealthy = next_unhealthy(&mut self.prober);
         tokio::pin!(unhealthy);
         let holds_stdin = self.spec.is_none();
@@ -327,7 +347,7 @@ impl Candidate<'_> {
                     stop_warm(&mut self.warm, self.args.signal_demoted, window).await;
                     return Ok(Leadership::Lost(lost.reason()));
                 }
-                code = wait_if_any(&mut command) => return Ok(Leadership::Resigned(code)),
+                code = wait_if_any(command) => return Ok(Leadership::Resigned(code)),
                 code = wait_if_any(&mut self.warm) => return Ok(Leadership::Resigned(code)),
                 () = &mut stdin_closed => return Ok(Leadership::Resigned(exit::OK)),
                 signal = self.signals.recv() => {

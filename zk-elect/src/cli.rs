@@ -113,6 +113,12 @@ pub struct CandidateArgs {
     #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
     pub kill_after: Duration,
 
+    /// Also run a dead-man's switch: a guard process that SIGKILLs the command's
+    /// process group when this tool stops confirming leadership (frozen by `kill -STOP`,
+    /// a debugger, memory starvation) or dies without releasing it.
+    #[arg(long)]
+    pub watchdog: bool,
+
     #[command(flatten)]
     pub probe: ProbeArgs,
 

@@ -97,7 +97,7 @@ async fn locked(
     let (code, lost) = match spec {
         Some(spec) => {
             let env = owner::command_env(&common.connect.connect, &ticket, &session_id);
-            owner::run_command(ownership, window, &spec, &env).await?
+            owner::run_command(ownership, window, &spec, &env, args.watchdog).await?
         }
         None => owner::hold(ownership).await,
     };

@@ -124,3 +124,44 @@ fn a_short_ctrl_z_stops_and_resumes_the_command_with_the_tool() {
     holder.signal(Signal::SIGTERM);
     assert_eq!(holder.wait(T).code(), Some(143));
 }
+
+#[test]
+fn with_watchdog_a_tool_frozen_alone_cannot_leave_its_command_running() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-watchdog");
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+    let mut holder = lock().zk(&connect).spawn(&[
+        "--session-timeout",
+        "2s",
+        "--watchdog",
+        "/l",
+        "-c",
+        &heartbeat(&path("a"), &path("a.pid")),
+    ]);
+    let command: i32 = wait_for_file(&path("a.pid"), T).trim().parse().unwrap();
+    wait_until("the holder beats", || !stamps(&path("a")).is_empty());
+    let mut contender =
+        lock()
+            .zk(&connect)
+            .spawn(&["/l", "-c", &heartbeat(&path("b"), &path("b.pid"))]);
+
+    // SIGSTOP of the tool alone: nothing in it can act, only the guard.
+    zk_testkit::pause(holder.pid());
+    wait_until("the contender beats", || !stamps(&path("b")).is_empty());
+    // A zombie: killed, and not yet reaped by its frozen parent.
+    assert!(
+        matches!(state(command), None | Some('Z')),
+        "the guard must have killed the frozen tool's command"
+    );
+    let last_a = *stamps(&path("a")).iter().max().unwrap();
+    let first_b = *stamps(&path("b")).iter().min().unwrap();
+    assert!(
+        last_a < first_b,
+        "two holders at once: the frozen holder's command beat at {last_a}, after the contender's first beat at {first_b}"
+    );
+    zk_testkit::resume(holder.pid());
+    assert_eq!(holder.wait(T).code(), Some(79));
+    contender.signal(Signal::SIGTERM);
+    contender.wait(T);
+}
