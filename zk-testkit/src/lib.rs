@@ -26,7 +26,7 @@ pub use ensemble::{
     exclusive, four_letter, free_ports, shared, zookeeper_available, Ensemble, Shared,
 };
 pub use java::JavaClient;
-pub use process::{pause, resume, wait_for_file, Running, Tool};
+pub use process::{heartbeat_command, heartbeats, pause, resume, wait_for_file, Running, Tool};
 pub use proxy::Proxy;
 pub use zk::Zk;
 
