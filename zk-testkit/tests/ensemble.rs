@@ -123,6 +123,14 @@ fn fault_an_isolated_follower_misses_writes_stops_serving_and_heals() {
     // Still serving from its own state, the follower never sees the write.
     assert_eq!(ensemble.mode(follower).as_deref(), Some("follower"));
     assert!(!on_follower.exists("/during").unwrap());
+    // What tells a client the truth: a sync is answered by the leader only.
+    let sync = on_follower.block_on(async {
+        tokio::time::timeout(Duration::from_secs(2), on_follower.client().sync("/")).await
+    });
+    assert!(
+        sync.is_err(),
+        "a sync through an isolated follower must go unanswered: {sync:?}"
+    );
     // After syncLimit (10 s) it gives up on the leader and, with no peer to
     // elect, stops serving.
     let deadline = Instant::now() + Duration::from_secs(30);
