@@ -1,7 +1,9 @@
 //! Real ZooKeeper for tests: no mock ever stands in for the server.
 //!
 //! - [`Ensemble`] starts N real servers on free loopback ports, kills,
-//!   restarts, pauses and resumes them, and stops them all on drop.
+//!   restarts, pauses and resumes them, and stops them all on drop;
+//!   [`Ensemble::start_partitionable`] ones can also isolate a server from
+//!   its peers while its clients still reach it, and heal it.
 //! - [`shared`] is one ensemble per test process (or the one CI started,
 //!   named by `ZK_TEST_CONNECT`); each test gets its own chroot from
 //!   [`Shared::chroot`], so tests can run in parallel without a JVM each.
@@ -9,7 +11,9 @@
 //! - [`Proxy`] sits between a client and a server and can cut or blackhole
 //!   the connection: partitions without root.
 //! - [`Zk`] is a small blocking client for test setup and assertions.
-//! - [`Tool`] runs our binaries and reads their JSON Lines.
+//! - [`Tool`] runs our binaries and reads their JSON Lines;
+//!   [`heartbeat_command`] is a command whose timestamps show whether two
+//!   commands ever ran at once.
 //! - [`JavaClient`] compiles and runs small Curator programs for interop.
 
 // Test support: a failure to set up is a failed test, so panicking with a
@@ -26,7 +30,7 @@ pub use ensemble::{
     exclusive, four_letter, free_ports, shared, zookeeper_available, Ensemble, Shared,
 };
 pub use java::JavaClient;
-pub use process::{pause, resume, wait_for_file, Running, Tool};
+pub use process::{heartbeat_command, heartbeats, pause, resume, wait_for_file, Running, Tool};
 pub use proxy::Proxy;
 pub use zk::Zk;
 

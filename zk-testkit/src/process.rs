@@ -305,3 +305,43 @@ impl Drop for Running {
         let _ = self.child.wait();
     }
 }
+
+/// A shell command (for `-c`) that appends a timestamp in nanoseconds to
+/// `file` every 20 ms for as long as it runs, to judge from what commands
+/// recorded whether two of them ran at once. Every heartbeat in a test
+/// process comes from one clock: CLOCK_MONOTONIC (through perl), which no
+/// NTP step can move, or `date +%s%N` where perl is missing. The loop ends
+/// by itself once the file's directory is gone, so a failed test whose
+/// tool was SIGKILLed leaves no loop behind.
+pub fn heartbeat_command(file: &std::path::Path) -> String {
+    static MONOTONIC: OnceLock<bool> = OnceLock::new();
+    let monotonic = *MONOTONIC.get_or_init(|| {
+        Command::new("perl")
+            .args(["-MTime::HiRes=clock_gettime,CLOCK_MONOTONIC", "-e", "1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    let dir = file.parent().expect("a file in a directory").display();
+    let file = file.display();
+    if monotonic {
+        format!(
+            "exec perl -MTime::HiRes=clock_gettime,sleep,CLOCK_MONOTONIC -e \
+             'while (-d $ARGV[1]) {{ open(my $f, \">>\", $ARGV[0]) or exit 1; \
+             printf $f \"%.0f\\n\", clock_gettime(CLOCK_MONOTONIC) * 1e9; close($f); sleep(0.02) }}' \
+             '{file}' '{dir}'"
+        )
+    } else {
+        format!("while [ -d '{dir}' ]; do date +%s%N >> '{file}'; sleep 0.02; done")
+    }
+}
+
+/// The timestamps a [`heartbeat_command`] wrote to `file`, in order.
+pub fn heartbeats(file: &std::path::Path) -> Vec<u128> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}

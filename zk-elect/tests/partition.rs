@@ -1,0 +1,110 @@
+//! zk-elect when the leader's server is cut off from its peers but not
+//! from the leader: the follower answers the leader's pings from its own
+//! state while ZooKeeper's leader expires the session and another
+//! candidate is elected. Only a confirmation through ZooKeeper's leader
+//! can tell our leader in time.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use zk_testkit::{
+    exclusive, heartbeat_command, heartbeats, require_zookeeper, wait_for_file, Ensemble, Tool,
+};
+
+fn elect() -> Tool {
+    Tool::new(env!("CARGO_BIN_EXE_zk-elect"))
+}
+
+const T: Duration = Duration::from_secs(60);
+
+#[test]
+fn fault_follower_cut_off_from_the_leader_never_gives_two_leaders() {
+    require_zookeeper!();
+    let _one_at_a_time = exclusive();
+    // An isolated follower serves on for syncLimit (10 s), far past the
+    // leader's 4 s session.
+    let mut ensemble = Ensemble::start_partitionable(3).unwrap();
+    let zk_leader = ensemble.leader().expect("a leader");
+    let follower = (0..3).find(|&i| i != zk_leader).unwrap();
+    let others = (0..3)
+        .filter(|&i| i != follower)
+        .map(|i| ensemble.address(i))
+        .collect::<Vec<_>>()
+        .join(",");
+    let dir = tempfile::tempdir().unwrap();
+    let (events, led, next) = (
+        dir.path().join("events"),
+        dir.path().join("leader"),
+        dir.path().join("candidate"),
+    );
+
+    let mut leader = elect().zk(&ensemble.address(follower)).spawn(&[
+        "--session-timeout",
+        "4s",
+        "--id",
+        "a",
+        "--events",
+        events.to_str().unwrap(),
+        "/e",
+        "-c",
+        &heartbeat_command(&led),
+    ]);
+    wait_for_file(&led, T);
+    let _candidate = elect().zk(&others).spawn(&[
+        "--session-timeout",
+        "4s",
+        "--id",
+        "b",
+        "/e",
+        "-c",
+        &heartbeat_command(&next),
+    ]);
+    // The candidate stands behind the leader before the cut.
+    let deadline = Instant::now() + T;
+    while elect()
+        .zk(&others)
+        .run(&["candidates", "/e"])
+        .json()
+        .as_array()
+        .map_or(0, Vec::len)
+        < 2
+    {
+        assert!(Instant::now() < deadline, "the candidate never stood");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    ensemble.isolate(follower).unwrap();
+    let cut = Instant::now();
+    wait_for_file(&next, T);
+    eprintln!(
+        "the candidate was elected {:?} after the cut",
+        cut.elapsed()
+    );
+    let status = leader.wait(T);
+    eprintln!(
+        "the old leader exited ({status}) {:?} after the cut",
+        cut.elapsed()
+    );
+
+    let last_led = *heartbeats(&led).iter().max().unwrap();
+    let first_next = *heartbeats(&next).iter().min().unwrap();
+    let log = std::fs::read_to_string(&events).unwrap_or_default();
+    if last_led >= first_next {
+        eprintln!(
+            "two leaders: the old leader's command ran {} ms after the new one's started",
+            (last_led - first_next) / 1_000_000
+        );
+    } else {
+        eprintln!(
+            "the old leader's command was last seen {} ms before the new one's started",
+            (first_next - last_led) / 1_000_000
+        );
+    }
+    assert!(
+        last_led < first_next,
+        "the old leader's command ran until {last_led}, after the new one's started at \
+         {first_next}: two leaders for {} ms; old leader's events:\n{log}",
+        (last_led - first_next) / 1_000_000
+    );
+    assert_eq!(status.code(), Some(79), "events:\n{log}");
+}
