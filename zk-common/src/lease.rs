@@ -262,7 +262,13 @@ async fn confirm_round(client: Client, node: String, want_watch: bool) -> Round 
             Round::Confirmed(sent, watcher)
         }
         (Ok(()), Ok(_)) => Round::Lost(Lost::NodeDeleted),
-        (Err(err), _) | (_, Err(err)) if crate::exit::is_transient(&err) => Round::Unanswered,
+        // A read-only server refuses the sync: it cannot confirm, and the
+        // deadline decides.
+        (Err(err), _) | (_, Err(err))
+            if crate::exit::is_transient(&err) || err == zookeeper_client::Error::NotReadOnly =>
+        {
+            Round::Unanswered
+        }
         (Err(_), _) | (_, Err(_)) => Round::Lost(Lost::SessionEnded(client.state())),
     }
 }
