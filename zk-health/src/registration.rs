@@ -366,18 +366,32 @@ impl Registrar<'_> {
         };
     }
 
+    /// Takes our node away by closing our session, never by deleting the
+    /// path.
+    ///
+    /// A delete names a path, not a node, and cannot tell ours from a
+    /// successor's: `--takeover` in another instance may have replaced our
+    /// node by then, and zookeeper-client keeps a request made while it is
+    /// disconnected in its queue and sends it after it reconnects to the
+    /// same session, seconds later. A versioned delete does not help (the
+    /// successor's fresh node has version 0, as ours had), nor does reading
+    /// the stat first and checking `ephemeral_owner`: our session being
+    /// alive does not stop another session from deleting our node and
+    /// creating its own between our read and our delete. ZooKeeper has no
+    /// "delete if owned by" operation; closing the session is one: the server
+    /// removes exactly the ephemeral nodes this session owns, atomically
+    /// (or expires the session, with the same effect), whenever the close
+    /// reaches it. We register again, later, with a new session.
     async fn deregister(&mut self, reason: &str) {
         if !self.registered {
             return;
         }
-        if let Some(client) = &self.client {
-            match client.delete(&self.node, None).await {
-                Ok(()) | Err(ZkError::NoNode) => {}
-                Err(err) => tracing::warn!("deleting {}: {err}", self.node),
-            }
-        }
         self.registered = false;
         self.node_event = None;
+        self.state = None;
+        if let Some(client) = self.client.take() {
+            close_and_wait(client).await;
+        }
         self.emit_deregistered(reason);
     }
 
@@ -453,6 +467,27 @@ impl Registrar<'_> {
         if let Some(client) = self.client.take() {
             connect::close(client).await;
         }
+    }
+}
+
+/// Closes the session and waits until the client reports it ended: closed
+/// by the server, or expired (the client gives up on a session 1.4 session
+/// timeouts after it last heard from the server; the server has expired it
+/// by then). Only then are our ephemeral nodes surely gone. While the client
+/// is disconnected its `closeSession` waits in its queue for the reconnect.
+async fn close_and_wait(client: Client) {
+    let session = client.session_id();
+    let bound = client.session_timeout() * 2;
+    let mut state = client.state_watcher();
+    drop(client);
+    tracing::info!("closing session {session}, so the server removes our node");
+    let ended = async {
+        while !state.peek_state().is_terminated() {
+            state.changed().await;
+        }
+    };
+    if tokio::time::timeout(bound, ended).await.is_err() {
+        tracing::warn!("closing session {session} not confirmed; the server will expire it");
     }
 }
 
