@@ -283,7 +283,11 @@ impl Registrar<'_> {
         let data = node_data(self.cli);
         let acls = self.cli.common.connect.acls();
         let node = self.node.clone();
-        let takeover = self.cli.takeover;
+        // --takeover replaces a stale node once, at start: until our first
+        // registration. A registration replaced later has lost to a newer
+        // instance and waits for its node to go, so two instances started
+        // with --takeover for one id settle on the newer one, not flap.
+        let takeover = self.cli.takeover && !self.ever_registered;
         let client = self.session().await?.clone();
         let session = client.session_id().0;
         loop {
@@ -315,15 +319,32 @@ impl Registrar<'_> {
                     if stat.ephemeral_owner == session {
                         break; // our own create, retried after a lost reply
                     }
+                    if takeover && stat.ephemeral_owner == 0 {
+                        return Err(Failure::usage(format!(
+                            "{node} is a persistent node; --takeover replaces only another session's ephemeral node"
+                        ))
+                        .into());
+                    }
                     if takeover {
                         tracing::warn!(
                             "taking over {node} from session {}",
                             node::session_hex(stat.ephemeral_owner)
                         );
-                        match client.delete(&node, Some(stat.version)).await {
-                            Ok(()) | Err(ZkError::NoNode) | Err(ZkError::BadVersion) => continue,
+                        // Delete and create in one transaction, so no other
+                        // instance can slip its own create in between and be
+                        // deleted in turn. The version is all ZooKeeper can
+                        // check; a node that changed since our read fails it
+                        // (or is gone) and we look again.
+                        let mut replace = client.new_multi_writer();
+                        replace.add_delete(&node, Some(stat.version))?;
+                        replace.add_create(&node, &data, &CreateMode::Ephemeral.with_acls(acls))?;
+                        match replace.commit().await.map_err(ZkError::from) {
+                            Ok(_) => break,
+                            Err(ZkError::NoNode | ZkError::BadVersion | ZkError::NodeExists) => {
+                                continue
+                            }
                             Err(err) => {
-                                return Err(err).with_context(|| format!("deleting {node}"))
+                                return Err(err).with_context(|| format!("taking over {node}"))
                             }
                         }
                     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use zk_testkit::{require_zookeeper, shared, Proxy, Running, Tool, Zk};
+use zookeeper_client::Stat;
 
 const T: Duration = Duration::from_secs(30);
 
@@ -31,6 +32,14 @@ fn events_for(process: &Running, quiet: Duration) -> Vec<String> {
         names.push(e["event"].as_str().unwrap_or_default().to_string());
     }
     names
+}
+
+/// The node's stat as the leader has it: a plain read may come from a
+/// follower that has not applied the latest change yet.
+fn stat(zk: &Zk, path: &str) -> Result<Stat, zookeeper_client::Error> {
+    zk.block_on(zk.client().sync(path))?;
+    zk.block_on(zk.client().check_stat(path))?
+        .ok_or(zookeeper_client::Error::NoNode)
 }
 
 fn session_of(e: &Value) -> i64 {
@@ -76,7 +85,7 @@ fn a_late_deregistration_leaves_the_successors_node_alone() {
     ]);
     let a_registered = next_event(&a, "registered");
     assert_eq!(
-        zk.get("/s/x").unwrap().1.ephemeral_owner,
+        stat(&zk, "/s/x").unwrap().ephemeral_owner,
         session_of(&a_registered)
     );
 
@@ -96,14 +105,14 @@ fn a_late_deregistration_leaves_the_successors_node_alone() {
         .zk(&connect)
         .spawn(&["/s", "--id", "x", "--takeover", "--interval", "100ms"]);
     let b_registered = next_event(&b, "registered");
-    let (_, b_stat) = zk.get("/s/x").unwrap();
+    let b_stat = stat(&zk, "/s/x").unwrap();
     assert_eq!(b_stat.ephemeral_owner, session_of(&b_registered));
 
     // A's link comes back; whatever A had queued reaches the server now.
     proxy.restore();
     proxy.reset();
     next_event(&a, "deregistered");
-    let after = zk.get("/s/x").map(|(_, stat)| stat);
+    let after = stat(&zk, "/s/x");
     assert!(
         after.as_ref().is_ok_and(
             |stat| stat.czxid == b_stat.czxid && stat.ephemeral_owner == b_stat.ephemeral_owner
@@ -115,4 +124,61 @@ fn a_late_deregistration_leaves_the_successors_node_alone() {
         !b_events.iter().any(|e| e == "deregistered"),
         "B lost its registration: {b_events:?}"
     );
+}
+
+/// `--takeover` replaces a node once, at start. The instance it replaced has
+/// lost: it waits for the newer one to go instead of taking the node back.
+#[test]
+fn two_takeover_instances_settle_on_the_newer_one() {
+    require_zookeeper!();
+    let connect = shared().chroot("health-takeover-settles");
+    let zk = Zk::connect(&connect).unwrap();
+    let args = ["/s", "--id", "x", "--takeover", "--interval", "100ms"];
+    let a = health().zk(&connect).spawn(&args);
+    next_event(&a, "registered");
+    let mut b = health().zk(&connect).spawn(&args);
+    let b_registered = next_event(&b, "registered");
+    assert_eq!(
+        next_event(&a, "deregistered")["reason"],
+        "the node was deleted by someone else"
+    );
+    a.wait_stderr("held by another live session", T);
+    let b_stat = stat(&zk, "/s/x").unwrap();
+    assert_eq!(b_stat.ephemeral_owner, session_of(&b_registered));
+
+    // Many probe rounds later B still holds the very node it created.
+    let b_events = events_for(&b, Duration::from_secs(2));
+    assert!(
+        !b_events.iter().any(|e| e == "deregistered"),
+        "A took the node back: B saw {b_events:?}"
+    );
+    let after = stat(&zk, "/s/x");
+    assert!(
+        after.as_ref().is_ok_and(|stat| stat.czxid == b_stat.czxid),
+        "B's node {b_stat:?} was replaced: {after:?}"
+    );
+
+    // When B goes, A registers again.
+    b.signal(nix::sys::signal::Signal::SIGTERM);
+    b.wait(T);
+    let again = next_event(&a, "registered");
+    assert_eq!(
+        stat(&zk, "/s/x").unwrap().ephemeral_owner,
+        session_of(&again)
+    );
+}
+
+#[test]
+fn takeover_refuses_a_persistent_node() {
+    require_zookeeper!();
+    let connect = shared().chroot("health-takeover-persistent");
+    let zk = Zk::connect(&connect).unwrap();
+    zk.create_all("/s/x").unwrap();
+    let mut process = health()
+        .zk(&connect)
+        .spawn(&["/s", "--id", "x", "--takeover"]);
+    process.wait_stderr("is a persistent node", T);
+    assert_eq!(process.wait(T).code(), Some(2));
+    let stat = stat(&zk, "/s/x").unwrap();
+    assert_eq!(stat.ephemeral_owner, 0, "the persistent node stays");
 }
