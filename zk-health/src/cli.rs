@@ -88,7 +88,8 @@ pub struct Cli {
     #[arg(long, value_name = "DUR", default_value = "0s", value_parser = parse_duration)]
     pub drain: Duration,
 
-    /// If PATH/ID belongs to another live session, delete it instead of waiting for it to go.
+    /// If PATH/ID is another live session's ephemeral node when we first register, replace it
+    /// (once, at start) instead of waiting for it to go; never later, and never a persistent node.
     #[arg(long)]
     pub takeover: bool,
 

@@ -283,7 +283,11 @@ impl Registrar<'_> {
         let data = node_data(self.cli);
         let acls = self.cli.common.connect.acls();
         let node = self.node.clone();
-        let takeover = self.cli.takeover;
+        // --takeover replaces a stale node once, at start: until our first
+        // registration. A registration replaced later has lost to a newer
+        // instance and waits for its node to go, so two instances started
+        // with --takeover for one id settle on the newer one, not flap.
+        let takeover = self.cli.takeover && !self.ever_registered;
         let client = self.session().await?.clone();
         let session = client.session_id().0;
         loop {
@@ -315,15 +319,32 @@ impl Registrar<'_> {
                     if stat.ephemeral_owner == session {
                         break; // our own create, retried after a lost reply
                     }
+                    if takeover && stat.ephemeral_owner == 0 {
+                        return Err(Failure::usage(format!(
+                            "{node} is a persistent node; --takeover replaces only another session's ephemeral node"
+                        ))
+                        .into());
+                    }
                     if takeover {
                         tracing::warn!(
                             "taking over {node} from session {}",
                             node::session_hex(stat.ephemeral_owner)
                         );
-                        match client.delete(&node, Some(stat.version)).await {
-                            Ok(()) | Err(ZkError::NoNode) | Err(ZkError::BadVersion) => continue,
+                        // Delete and create in one transaction, so no other
+                        // instance can slip its own create in between and be
+                        // deleted in turn. The version is all ZooKeeper can
+                        // check; a node that changed since our read fails it
+                        // (or is gone) and we look again.
+                        let mut replace = client.new_multi_writer();
+                        replace.add_delete(&node, Some(stat.version))?;
+                        replace.add_create(&node, &data, &CreateMode::Ephemeral.with_acls(acls))?;
+                        match replace.commit().await.map_err(ZkError::from) {
+                            Ok(_) => break,
+                            Err(ZkError::NoNode | ZkError::BadVersion | ZkError::NodeExists) => {
+                                continue
+                            }
                             Err(err) => {
-                                return Err(err).with_context(|| format!("deleting {node}"))
+                                return Err(err).with_context(|| format!("taking over {node}"))
                             }
                         }
                     }
@@ -366,18 +387,32 @@ impl Registrar<'_> {
         };
     }
 
+    /// Takes our node away by closing our session, never by deleting the
+    /// path.
+    ///
+    /// A delete names a path, not a node, and cannot tell ours from a
+    /// successor's: `--takeover` in another instance may have replaced our
+    /// node by then, and zookeeper-client keeps a request made while it is
+    /// disconnected in its queue and sends it after it reconnects to the
+    /// same session, seconds later. A versioned delete does not help (the
+    /// successor's fresh node has version 0, as ours had), nor does reading
+    /// the stat first and checking `ephemeral_owner`: our session being
+    /// alive does not stop another session from deleting our node and
+    /// creating its own between our read and our delete. ZooKeeper has no
+    /// "delete if owned by" operation; closing the session is one: the server
+    /// removes exactly the ephemeral nodes this session owns, atomically
+    /// (or expires the session, with the same effect), whenever the close
+    /// reaches it. We register again, later, with a new session.
     async fn deregister(&mut self, reason: &str) {
         if !self.registered {
             return;
         }
-        if let Some(client) = &self.client {
-            match client.delete(&self.node, None).await {
-                Ok(()) | Err(ZkError::NoNode) => {}
-                Err(err) => tracing::warn!("deleting {}: {err}", self.node),
-            }
-        }
         self.registered = false;
         self.node_event = None;
+        self.state = None;
+        if let Some(client) = self.client.take() {
+            close_and_wait(client).await;
+        }
         self.emit_deregistered(reason);
     }
 
@@ -453,6 +488,27 @@ impl Registrar<'_> {
         if let Some(client) = self.client.take() {
             connect::close(client).await;
         }
+    }
+}
+
+/// Closes the session and waits until the client reports it ended: closed
+/// by the server, or expired (the client gives up on a session 1.4 session
+/// timeouts after it last heard from the server; the server has expired it
+/// by then). Only then are our ephemeral nodes surely gone. While the client
+/// is disconnected its `closeSession` waits in its queue for the reconnect.
+async fn close_and_wait(client: Client) {
+    let session = client.session_id();
+    let bound = client.session_timeout() * 2;
+    let mut state = client.state_watcher();
+    drop(client);
+    tracing::info!("closing session {session}, so the server removes our node");
+    let ended = async {
+        while !state.peek_state().is_terminated() {
+            state.changed().await;
+        }
+    };
+    if tokio::time::timeout(bound, ended).await.is_err() {
+        tracing::warn!("closing session {session} not confirmed; the server will expire it");
     }
 }
 
