@@ -19,4 +19,9 @@ ZK_TEST_CONNECT=$(scripts/zookeeper.sh start 3)
 export ZK_TEST_CONNECT
 echo "shared test ensemble: $ZK_TEST_CONNECT"
 
-cargo test --workspace --locked "$@"
+# With arguments (-p CRATE, --test NAME) only what they select runs.
+if [ $# -eq 0 ]; then
+  cargo test --workspace --locked
+else
+  cargo test --locked "$@"
+fi

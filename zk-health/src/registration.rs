@@ -13,7 +13,7 @@ use zookeeper_client::{
 
 use zk_common::output::{event, EventSink};
 use zk_common::probe::{Prober, Round};
-use zk_common::signals::Forwarded;
+use zk_common::signals::{Forwarded, JobControl};
 use zk_common::supervisor::{self, wait_if_any, Supervised};
 use zk_common::{connect, exit, node, Failure};
 
@@ -44,6 +44,7 @@ pub async fn run(cli: &Cli) -> Result<u8> {
     let spec = cli.wrap.spec();
     let events = cli.wrap.event_sink()?;
     let mut signals = Forwarded::install()?;
+    let mut job_control = JobControl::install()?;
     let mut child = match &spec {
         Some(spec) => Some(supervisor::spawn(
             spec,
@@ -135,6 +136,19 @@ pub async fn run(cli: &Cli) -> Result<u8> {
             code = wait_if_any(&mut child) => {
                 registrar.deregister("the command exited").await;
                 break code;
+            }
+            // Ctrl-Z stops the command with us (it has a process group of
+            // its own) and SIGCONT resumes both: a registration is not
+            // exclusive, so nothing is lost by a stop.
+            () = job_control.stop_requested() => {
+                if let Some(child) = child.as_ref() {
+                    child.signal(nix::sys::signal::Signal::SIGSTOP);
+                }
+                zk_common::signals::stop_self();
+                if let Some(child) = child.as_ref() {
+                    child.signal(nix::sys::signal::Signal::SIGCONT);
+                }
+                None
             }
             signal = signals.recv() => {
                 registrar.deregister(&format!("received {signal}")).await;

@@ -1,0 +1,49 @@
+//! Ctrl-Z stops the wrapped command with zk-health (it runs in a process
+//! group of its own, which the terminal's job control does not reach), and
+//! SIGCONT resumes both.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use zk_testkit::{require_zookeeper, shared, wait_for_file, Tool};
+
+const T: Duration = Duration::from_secs(30);
+
+/// The state letter of a process in /proc (T: stopped).
+fn state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(')').next()?.trim().chars().next()
+}
+
+fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + T;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn ctrl_z_stops_the_command_with_the_tool_and_sigcont_resumes_both() {
+    require_zookeeper!();
+    let connect = shared().chroot("health-ctrl-z");
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    let script = format!(
+        "echo $$ > {}; while :; do sleep 0.02; done",
+        pid_file.display()
+    );
+    let mut process = Tool::new(env!("CARGO_BIN_EXE_zk-health"))
+        .zk(&connect)
+        .spawn(&["/s", "--id", "a", "-c", &script]);
+    let command: i32 = wait_for_file(&pid_file, T).trim().parse().unwrap();
+    process.signal(Signal::SIGTSTP);
+    until("the command is stopped with the tool", || {
+        state(command) == Some('T') && state(process.pid() as i32) == Some('T')
+    });
+    process.signal(Signal::SIGCONT);
+    until("the command runs again", || state(command) != Some('T'));
+    process.signal(Signal::SIGTERM);
+    assert_eq!(process.wait(T).code(), Some(143));
+}
