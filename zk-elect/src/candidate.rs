@@ -145,32 +145,8 @@ impl Candidate<'_> {
         joined.insert("node".into(), ticket.node.clone().into());
         self.emit(joined);
 
-        // Waiting to be elected.
-        {
-            let _spinner = Waiting::start(
-                format!("waiting to lead {}", self.path),
-                self.common.log.quiet,
-            );
-            let deadline = zk_common::progress::sleep_or_forever(self.args.timeout);
-            let unhealthy = next_unhealthy(&mut self.prober);
-            tokio::select! {
-                elected = queue.wait_turn(client, &ticket) => elected?,
-                () = deadline => {
-                    let timeout = humantime::format_duration(self.args.timeout.unwrap_or_default());
-                    return Err(Failure::not_acquired(format!("not elected at {} within {timeout}", self.path)).into());
-                }
-                signal = self.signals.recv() => {
-                    return Ok(Outcome::Exit(match self.warm.as_mut() {
-                        Some(warm) => { warm.signal(signal); warm.wait().await }
-                        None => 128 + signal as u8,
-                    }));
-                }
-                reason = unhealthy => {
-                    self.event_with_reason("unhealthy", &reason);
-                    return Ok(Outcome::Rejoin);
-                }
-                code = wait_if_any(&mut self.warm) => return Ok(Outcome::Exit(code)),
-            }
+        if let Some(outcome) = self.await_election(client, &queue, &ticket).await? {
+            return Ok(outcome);
         }
 
         let session_id = node::session_hex(client.session_id().0);
@@ -214,6 +190,40 @@ impl Candidate<'_> {
                 Ok(Outcome::Exit(code))
             }
             Leadership::Lost(reason) => Ok(self.lost(&reason, &env).await),
+        }
+    }
+
+    /// Waits to be elected. `Some` when the candidacy ends first (a
+    /// timeout is an error).
+    async fn await_election(
+        &mut self,
+        client: &Client,
+        queue: &Queue,
+        ticket: &Ticket,
+    ) -> Result<Option<Outcome>> {
+        let _spinner = Waiting::start(
+            format!("waiting to lead {}", self.path),
+            self.common.log.quiet,
+        );
+        let deadline = zk_common::progress::sleep_or_forever(self.args.timeout);
+        let unhealthy = next_unhealthy(&mut self.prober);
+        tokio::select! {
+            elected = queue.wait_turn(client, ticket) => elected.map(|()| None),
+            () = deadline => {
+                let timeout = humantime::format_duration(self.args.timeout.unwrap_or_default());
+                Err(Failure::not_acquired(format!("not elected at {} within {timeout}", self.path)).into())
+            }
+            signal = self.signals.recv() => {
+                Ok(Some(Outcome::Exit(match self.warm.as_mut() {
+                    Some(warm) => { warm.signal(signal); warm.wait().await }
+                    None => 128 + signal as u8,
+                })))
+            }
+            reason = unhealthy => {
+                self.event_with_reason("unhealthy", &reason);
+                Ok(Some(Outcome::Rejoin))
+            }
+            code = wait_if_any(&mut self.warm) => Ok(Some(Outcome::Exit(code))),
         }
     }
 
