@@ -25,18 +25,22 @@
 //! - that reply reported every message of ours the follower had seen, and
 //!   we send at least every T/5 (the client library pings after 3 idle
 //!   ticks of T/20, checked once a tick; our syncs are more frequent), so
-//!   τ >= S - tickTime/2 - T/5;
+//!   τ >= S - tickTime/2 - T/5 - P, where P is the longest time this
+//!   process was stalled (stopped, starved) during the session timeout
+//!   before S, when nothing was sent: [`watch_stalls`] measures it, and a
+//!   confirmation counts P less (a waiter frozen and woken just as its
+//!   turn comes cannot start on the strength of one fresh `sync`);
 //! - ZooKeeper negotiates T >= 2 tickTime (its default minSessionTimeout),
 //!   so tickTime/2 <= T/4 and τ >= S - 9/20 T;
 //! - the read after the `sync` sees the leader's state as of the `sync`, so
 //!   the session had not been closed by then (a closed session's touches
 //!   would not count).
 //!
-//! So the leader cannot expire us before `S + 11/20 T`, and another owner
-//! cannot exist before then. The command must be dead by that instant:
+//! So the leader cannot expire us before `S - P + 11/20 T`, and another
+//! owner cannot exist before then. The command must be dead by that instant:
 //!
 //! ```text
-//! SIGTERM at S + grace, SIGKILL kill_after later, where
+//! SIGTERM at S - P + grace, SIGKILL kill_after later, where
 //! grace  = 11/20 T - margin - kill_after
 //! margin = max(100 ms, T / 10)   (clock rates, scheduling, the last round trip)
 //! ```
@@ -164,9 +168,12 @@ impl Lost {
 /// outside it (job control: may a stopped command be resumed?).
 #[derive(Debug, Clone)]
 pub struct LeaseClock {
+    /// The anchor: the send time of the best confirmation, less the stalls
+    /// before it.
     confirmed: Arc<Mutex<Instant>>,
     grace: Duration,
     kill_after: Duration,
+    session_timeout: Duration,
     watchdog: Arc<Mutex<Option<Watchdog>>>,
 }
 
@@ -176,8 +183,24 @@ impl LeaseClock {
             confirmed: Arc::new(Mutex::new(confirmed)),
             grace: window.grace,
             kill_after: window.kill_after,
+            session_timeout: window.session_timeout,
             watchdog: Arc::default(),
         }
+        .anchored(confirmed)
+    }
+
+    /// Counts a confirmation sent at `sent` less the longest stall of this
+    /// process in the session timeout before it (see the module comment).
+    fn anchored(self, sent: Instant) -> LeaseClock {
+        let anchor = self.anchor_of(sent);
+        *self.confirmed.lock().unwrap_or_else(|p| p.into_inner()) = anchor;
+        self
+    }
+
+    fn anchor_of(&self, sent: Instant) -> Instant {
+        let since = sent.checked_sub(self.session_timeout).unwrap_or(sent);
+        let stalled = longest_stall_since(since);
+        sent.checked_sub(stalled).unwrap_or(sent)
     }
 
     /// Hands the lease to a dead-man's switch too: from now on it kills the
@@ -214,9 +237,10 @@ impl LeaseClock {
 
     /// Only ever moves forward: rounds may complete out of order.
     fn confirm(&self, sent: Instant) {
+        let anchor = self.anchor_of(sent);
         let deadline = {
             let mut confirmed = self.confirmed.lock().unwrap_or_else(|p| p.into_inner());
-            *confirmed = (*confirmed).max(sent);
+            *confirmed = (*confirmed).max(anchor);
             *confirmed + self.grace
         };
         if let Some(watchdog) = self
@@ -228,6 +252,56 @@ impl LeaseClock {
             watchdog.feed(deadline + self.kill_after);
         }
     }
+}
+
+/// Stalls of this process (end, length), newest last: what
+/// [`watch_stalls`] saw.
+static STALLS: Mutex<Vec<(Instant, Duration)>> = Mutex::new(Vec::new());
+
+/// Starts watching for stalls of this process (SIGSTOP, a paused VM, a
+/// starved runtime): a tick every T/40 that arrives late records the
+/// lateness. Call it right after connecting, before queueing, so a stall
+/// while waiting is seen. Idempotent.
+pub fn watch_stalls(window: &SafeWindow) {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    let period = (window.session_timeout / 40).max(Duration::from_millis(10));
+    STARTED.call_once(|| {
+        tokio::spawn(async move {
+            let mut expected = Instant::now() + period;
+            loop {
+                tokio::time::sleep_until(expected).await;
+                let now = Instant::now();
+                let late = now.saturating_duration_since(expected);
+                if late > period {
+                    record_stall(now, late + period);
+                }
+                expected = now + period;
+            }
+        });
+    });
+}
+
+fn record_stall(at: Instant, length: Duration) {
+    tracing::debug!(
+        "this process was stalled for {}",
+        humantime::format_duration(length)
+    );
+    let mut stalls = STALLS.lock().unwrap_or_else(|p| p.into_inner());
+    if stalls.len() >= 64 {
+        stalls.remove(0);
+    }
+    stalls.push((at, length));
+}
+
+/// The longest stall that ended after `since`.
+fn longest_stall_since(since: Instant) -> Duration {
+    let stalls = STALLS.lock().unwrap_or_else(|p| p.into_inner());
+    stalls
+        .iter()
+        .filter(|(end, _)| *end > since)
+        .map(|(_, length)| *length)
+        .max()
+        .unwrap_or_default()
 }
 
 /// What one confirmation round found.
@@ -528,17 +602,57 @@ mod tests {
         }
     }
 
+    /// Stalls are recorded process-wide: tests that record or count them
+    /// take turns.
+    static STALL_TESTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
     #[tokio::test(flavor = "current_thread")]
-    async fn the_lease_only_moves_forward() {
+    async fn the_lease_only_moves_forward_and_counts_stalls_against_it() {
+        let _turn = STALL_TESTS.lock().await;
+        STALLS.lock().unwrap().clear();
         let start = Instant::now();
         let clock = LeaseClock::new(start, window(Duration::from_millis(100)));
         clock.confirm(start + Duration::from_millis(50));
         clock.confirm(start + Duration::from_millis(10));
         assert_eq!(clock.deadline(), start + Duration::from_millis(150));
+
+        // A stall before a confirmation shortens what it is worth.
+        let later = start + Duration::from_millis(300);
+        record_stall(later - Duration::from_millis(20), Duration::from_millis(70));
+        clock.confirm(later);
+        assert_eq!(
+            clock.deadline(),
+            later - Duration::from_millis(70) + Duration::from_millis(100)
+        );
+        // One the whole session timeout (400 ms) ago no longer counts.
+        let much_later = later + Duration::from_millis(500);
+        clock.confirm(much_later);
+        assert_eq!(clock.deadline(), much_later + Duration::from_millis(100));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_process_stall_is_recorded() {
+        let _turn = STALL_TESTS.lock().await;
+        STALLS.lock().unwrap().clear();
+        let window =
+            SafeWindow::new(Duration::from_millis(800), Duration::from_millis(50)).unwrap();
+        watch_stalls(&window);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let before = Instant::now();
+        // Blocks the only runtime thread, as SIGSTOP would.
+        std::thread::sleep(Duration::from_millis(150));
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert!(
+            longest_stall_since(before) >= Duration::from_millis(100),
+            "{:?}",
+            longest_stall_since(before)
+        );
     }
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_lease_not_confirmed_within_the_grace_has_expired() {
+        let _turn = STALL_TESTS.lock().await;
+        STALLS.lock().unwrap().clear();
         let clock = LeaseClock::new(Instant::now(), window(Duration::from_millis(30)));
         assert!(!clock.expired());
         // Blocks the only runtime thread, as SIGSTOP would.

@@ -137,6 +137,7 @@ impl Candidate<'_> {
     /// One candidacy on one session.
     async fn stand(&mut self, client: &Client) -> Result<Outcome> {
         let window = SafeWindow::new(client.session_timeout(), self.args.kill_after)?;
+        lease::watch_stalls(&window);
         let queue = Queue::new(&self.path, LATCH, Rule::First);
         let ticket = queue
             .join(client, self.id.as_bytes(), self.common.connect.acls())

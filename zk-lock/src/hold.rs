@@ -47,6 +47,7 @@ async fn locked(
 ) -> Result<(u8, Option<Map<String, Value>>)> {
     // Refuse an impossible safe window before queueing at all.
     let mut window = SafeWindow::new(client.session_timeout(), args.kill_after)?;
+    lease::watch_stalls(&window);
     let queue = queue(path, args);
     let deadline = zk_common::progress::sleep_or_forever(args.timeout);
     tokio::pin!(deadline);
