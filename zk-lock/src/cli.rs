@@ -20,9 +20,12 @@ Examples:
 
 The command gets ZK_CONNECT, ZK_NODE, ZK_FENCING_TOKEN (strictly increasing
 from one holder to the next) and ZK_SESSION_ID in its environment. If the
-lock is lost while it runs (session expired, node deleted, or disconnected
-past the safe window), the command's process group gets SIGTERM, SIGKILL
-after --kill-after, and zk-lock exits 79.";
+lock is lost while it runs (session expired, node deleted, or ZooKeeper's
+leader has not confirmed the session within the safe window), the command's
+process group gets SIGTERM, SIGKILL after --kill-after, and zk-lock exits 79.
+Ctrl-Z stops the command with zk-lock; on resume it runs on only if the lock
+survived the stop. --watchdog adds a guard process that kills the command
+even if zk-lock itself is frozen (kill -STOP) or killed.";
 
 /// Run a command while holding a distributed lock in ZooKeeper: flock(1) for a cluster.
 ///
