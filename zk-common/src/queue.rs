@@ -385,7 +385,9 @@ fn classify(names: impl IntoIterator<Item = String>, marker: &str) -> (Vec<Entry
             _ => foreign.push(name),
         }
     }
-    entries.sort_by_key(|e| e.sequence);
+    // A foreign node can copy a sequence number; the name breaks the tie the
+    // same way for every contender, whatever order the server listed them in.
+    entries.sort_by(|a, b| (a.sequence, &a.name).cmp(&(b.sequence, &b.name)));
     foreign.sort();
     (entries, foreign)
 }
@@ -465,6 +467,19 @@ mod tests {
         assert_eq!(order, [1, 2, 3, 4]);
         let writers: Vec<_> = entries.iter().map(Entry::is_writer).collect();
         assert_eq!(writers, [false, false, true, true]);
+    }
+
+    #[test]
+    fn a_copied_sequence_sorts_the_same_whatever_the_listing_order() {
+        let a = names(&["_c_b-lock-0000000005", "lock-0000000005"]);
+        let b: Vec<String> = a.iter().rev().cloned().collect();
+        let order = |listed| -> Vec<String> {
+            sorted_entries("/l", listed, MUTEX)
+                .into_iter()
+                .map(|e| e.name)
+                .collect()
+        };
+        assert_eq!(order(a), order(b));
     }
 
     #[test]
