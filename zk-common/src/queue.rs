@@ -5,6 +5,13 @@
 //! - `InterProcessMutex`, `LeaderSelector`: `_c_<uuid>-lock-<seq>`
 //! - `InterProcessReadWriteLock`: `_c_<uuid>-__READ__<seq>`, `_c_<uuid>-__WRIT__<seq>`
 //! - `LeaderLatch`: `_c_<uuid>-latch-<seq>`
+//! - zk-lock's semaphore of N: `_c_<uuid>-sem<N>-lock-<seq>`, which a mutex
+//!   sees as a holder ahead; a semaphore shares a directory only with
+//!   semaphores of the same N (the later contender of a mix refuses)
+//!
+//! A child takes part if its name ends in a marker and exactly 10 ASCII
+//! digits, as Curator decides; any other child is foreign: ignored, with a
+//! warning, so that no name anyone can create stops a contender.
 //!
 //! The `_c_<uuid>` prefix is Curator's "protection": if the connection
 //! breaks while the create is in flight, the node can be found again by its
