@@ -5,6 +5,13 @@
 //! - `InterProcessMutex`, `LeaderSelector`: `_c_<uuid>-lock-<seq>`
 //! - `InterProcessReadWriteLock`: `_c_<uuid>-__READ__<seq>`, `_c_<uuid>-__WRIT__<seq>`
 //! - `LeaderLatch`: `_c_<uuid>-latch-<seq>`
+//! - zk-lock's semaphore of N: `_c_<uuid>-sem<N>-lock-<seq>`, which a mutex
+//!   sees as a holder ahead; a semaphore shares a directory only with
+//!   semaphores of the same N (the later contender of a mix refuses)
+//!
+//! A child takes part if its name ends in a marker and exactly 10 ASCII
+//! digits, as Curator decides; any other child is foreign: ignored, with a
+//! warning, so that no name anyone can create stops a contender.
 //!
 //! The `_c_<uuid>` prefix is Curator's "protection": if the connection
 //! breaks while the create is in flight, the node can be found again by its
@@ -15,10 +22,13 @@
 //! single node watch can tell, so it watches the directory's children, as
 //! Curator's `InterProcessSemaphoreV2` does.
 
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
 use anyhow::{Context, Result};
 use zookeeper_client::{Acls, Client, CreateMode, Error as ZkError};
 
-use crate::exit::is_transient;
+use crate::exit::{is_transient, Failure};
 use crate::path::join;
 
 /// Who may proceed, given the queue before us.
@@ -36,6 +46,73 @@ pub const MUTEX: &str = "lock-";
 pub const LATCH: &str = "latch-";
 pub const READ: &str = "__READ__";
 pub const WRITE: &str = "__WRIT__";
+/// Marks a semaphore's node, `_c_<uuid>-sem<N>-lock-<seq>`: it still ends in
+/// `lock-<seq>`, so a Curator mutex sees it as a holder ahead (safe), and
+/// every zk-lock can tell a semaphore of N from a mutex by the name alone.
+const SEMAPHORE: &str = "sem";
+
+/// What a participant's node name says it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Mutex,
+    Semaphore(usize),
+    Read,
+    Write,
+    Latch,
+}
+
+impl Kind {
+    /// Whether it keeps readers out: every lock node but a reader's.
+    pub fn is_writer(self) -> bool {
+        !matches!(self, Kind::Read | Kind::Latch)
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Kind::Mutex => "an exclusive lock".into(),
+            Kind::Semaphore(n) => format!("a semaphore of {n}"),
+            Kind::Read => "a shared (read) lock".into(),
+            Kind::Write => "an exclusive (write) lock".into(),
+            Kind::Latch => "an election".into(),
+        }
+    }
+}
+
+/// Parses a child name: a participant ends with a recipe's marker and
+/// exactly 10 ASCII digits (the server's sequence), whatever comes before,
+/// as Curator accepts nodes without its `_c_<uuid>-` protection. Anything
+/// else is foreign. Splits only before ASCII bytes, so no name can panic it.
+pub fn parse(name: &str) -> Option<(Kind, i64)> {
+    let split = name.len().checked_sub(10)?;
+    let digits = name.get(split..)?;
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let sequence = digits.parse().ok()?;
+    let head = name.get(..split)?;
+    let kind = if let Some(rest) = head.strip_suffix(MUTEX) {
+        semaphore_size(rest).map_or(Kind::Mutex, Kind::Semaphore)
+    } else if head.ends_with(READ) {
+        Kind::Read
+    } else if head.ends_with(WRITE) {
+        Kind::Write
+    } else if head.ends_with(LATCH) {
+        Kind::Latch
+    } else {
+        return None;
+    };
+    Some((kind, sequence))
+}
+
+/// N from the `sem<N>-` segment just before `lock-`, if there is one.
+fn semaphore_size(head: &str) -> Option<usize> {
+    let segment = head.strip_suffix('-')?.rsplit('-').next()?;
+    let digits = segment.strip_prefix(SEMAPHORE)?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok().filter(|&n| n > 0)
+}
 
 /// One queue: a directory, the node name, and the rule.
 #[derive(Debug, Clone)]
@@ -43,7 +120,9 @@ pub struct Queue {
     pub dir: String,
     name: &'static str,
     rule: Rule,
-    uuid: String,
+    /// Foreign nodes already warned about, so a waiter that lists the
+    /// directory again and again warns once per node.
+    warned: Arc<Mutex<BTreeSet<String>>>,
 }
 
 /// Our place in the queue.
@@ -58,8 +137,12 @@ pub struct Ticket {
 /// The result of asking whether it is our turn.
 pub enum Turn {
     Ours,
-    /// Not yet; this node must go first.
-    After(String),
+    /// Not yet: `wait_for` must go first; `holder` (full path) is the first
+    /// in the queue, the one holding now.
+    After {
+        wait_for: String,
+        holder: String,
+    },
 }
 
 /// One participant, as listed.
@@ -67,7 +150,13 @@ pub enum Turn {
 pub struct Entry {
     pub name: String,
     pub sequence: i64,
-    pub is_writer: bool,
+    pub kind: Kind,
+}
+
+impl Entry {
+    pub fn is_writer(&self) -> bool {
+        self.kind.is_writer()
+    }
 }
 
 impl Queue {
@@ -76,29 +165,33 @@ impl Queue {
             dir: dir.into(),
             name,
             rule,
-            uuid: uuid::Uuid::new_v4().to_string(),
+            warned: Arc::default(),
         }
     }
 
-    /// The names that take part in this queue. Locks form one queue over
-    /// mutex, read and write nodes, so every zk-lock on a path excludes
-    /// every other whichever layout each chose; elections are latches.
-    fn participates(&self, child: &str) -> bool {
-        match self.name {
-            LATCH => child.contains(LATCH),
-            _ => child.contains(MUTEX) || child.contains(READ) || child.contains(WRITE),
+    /// The kind of our own nodes.
+    fn kind(&self) -> Kind {
+        match (self.rule, self.name) {
+            (Rule::FirstN(n), _) => Kind::Semaphore(n),
+            (_, LATCH) => Kind::Latch,
+            (_, READ) => Kind::Read,
+            (_, WRITE) => Kind::Write,
+            _ => Kind::Mutex,
         }
     }
 
     /// Creates our node (and the directory, as container nodes the server
-    /// removes once empty, as Curator does).
+    /// removes once empty, as Curator does). A fresh uuid per join, so a
+    /// join on a new session can never mistake an old session's node for
+    /// its own.
     pub async fn join(&self, client: &Client, data: &[u8], acls: Acls<'_>) -> Result<Ticket> {
-        let prefix = format!(
-            "{}/_c_{}-{}",
-            self.dir.trim_end_matches('/'),
-            self.uuid,
-            self.name
-        );
+        let uuid = uuid::Uuid::new_v4().to_string();
+        let size = match self.rule {
+            Rule::FirstN(n) => format!("{SEMAPHORE}{n}-"),
+            _ => String::new(),
+        };
+        let dir = self.dir.trim_end_matches('/');
+        let prefix = format!("{dir}/_c_{uuid}-{size}{}", self.name);
         let ephemeral = CreateMode::EphemeralSequential.with_acls(acls);
         loop {
             match client.create(&prefix, data, &ephemeral).await {
@@ -111,7 +204,7 @@ impl Queue {
                 Err(ZkError::NoNode) => self.make_dir(client, acls).await?,
                 Err(err) if is_transient(&err) => {
                     // Did the create reach the server before the connection broke?
-                    if let Some(ticket) = self.find_ours(client).await? {
+                    if let Some(ticket) = self.find_ours(client, &uuid).await? {
                         return Ok(ticket);
                     }
                 }
@@ -135,22 +228,31 @@ impl Queue {
         }
     }
 
-    async fn find_ours(&self, client: &Client) -> Result<Option<Ticket>> {
-        let mine = format!("_c_{}-", self.uuid);
+    /// Our node from a create whose reply was lost: one with our uuid that
+    /// this session owns, as Curator's protected mode checks. A node with
+    /// our uuid owned by another session is not ours to adopt.
+    pub(crate) async fn find_ours(&self, client: &Client, uuid: &str) -> Result<Option<Ticket>> {
+        let mine = format!("_c_{uuid}-");
         let children = retry(|| client.list_children(&self.dir))
             .await
             .with_context(|| format!("listing {}", self.dir))?;
-        let Some(name) = children.into_iter().find(|c| c.starts_with(&mine)) else {
-            return Ok(None);
-        };
-        let node = join(&self.dir, &name);
-        match retry(|| client.check_stat(&node)).await? {
-            Some(stat) => Ok(Some(Ticket {
-                node,
-                token: stat.czxid,
-            })),
-            None => Ok(None),
+        let session = client.session_id().0;
+        for name in children {
+            if !name.starts_with(&mine) || parse(&name).is_none() {
+                continue;
+            }
+            let node = join(&self.dir, &name);
+            match retry(|| client.check_stat(&node)).await? {
+                Some(stat) if stat.ephemeral_owner == session => {
+                    return Ok(Some(Ticket {
+                        node,
+                        token: stat.czxid,
+                    }))
+                }
+                _ => tracing::debug!("{node} carries our uuid but is not this session's"),
+            }
         }
+        Ok(None)
     }
 
     /// The participants in queue order.
@@ -158,9 +260,17 @@ impl Queue {
         let children = retry(|| client.list_children(&self.dir))
             .await
             .with_context(|| format!("listing {}", self.dir))?;
-        Ok(sorted_entries(
-            children.into_iter().filter(|c| self.participates(c)),
-        ))
+        Ok(self.entries_of(children))
+    }
+
+    /// Our participants among `children`; warns about foreign nodes not
+    /// warned about before.
+    fn entries_of(&self, children: Vec<String>) -> Vec<Entry> {
+        let (entries, mut foreign) = classify(children, self.name);
+        let mut warned = self.warned.lock().unwrap_or_else(|e| e.into_inner());
+        foreign.retain(|name| warned.insert(name.clone()));
+        warn_foreign(&self.dir, self.name, &foreign);
+        entries
     }
 
     /// Whether `ticket` may proceed now, and if not, which node to wait for.
@@ -172,20 +282,47 @@ impl Queue {
     fn turn_among(&self, entries: &[Entry], ticket: &Ticket) -> Result<Turn> {
         let ours = ticket.node.rsplit('/').next().unwrap_or_default();
         let Some(index) = entries.iter().position(|e| e.name == ours) else {
-            anyhow::bail!(crate::exit::Failure::new(
+            anyhow::bail!(Failure::new(
                 crate::exit::OWNERSHIP_LOST,
                 format!("our queue node {} vanished while waiting", ticket.node)
             ));
         };
+        self.refuse_mixed(&entries[..index])?;
         let blocker = match self.rule {
             Rule::First => index.checked_sub(1),
             Rule::FirstN(n) => index.checked_sub(n),
-            Rule::Reader => entries[..index].iter().position(|e| e.is_writer),
+            Rule::Reader => entries[..index].iter().position(Entry::is_writer),
         };
         Ok(match blocker {
             None => Turn::Ours,
-            Some(i) => Turn::After(join(&self.dir, &entries[i].name)),
+            Some(i) => Turn::After {
+                wait_for: join(&self.dir, &entries[i].name),
+                holder: join(&self.dir, &entries[0].name),
+            },
         })
+    }
+
+    /// A semaphore counts a mutex holder as one of its N and would run
+    /// beside it; a mutex would wait behind a semaphore's extra holders
+    /// while they run together. So a semaphore shares a directory only with
+    /// semaphores of the same size. Only nodes ahead of ours are checked:
+    /// the later contender refuses, the earlier is left alone.
+    fn refuse_mixed(&self, ahead: &[Entry]) -> Result<()> {
+        let ours = self.kind();
+        let clash = |theirs: Kind| match ours {
+            Kind::Semaphore(_) => theirs != ours,
+            _ => matches!(theirs, Kind::Semaphore(_)),
+        };
+        let Some(other) = ahead.iter().find(|e| clash(e.kind)) else {
+            return Ok(());
+        };
+        anyhow::bail!(Failure::usage(format!(
+            "{} is in use as {} ({}); refusing to take it as {}",
+            self.dir,
+            other.kind.describe(),
+            other.name.escape_debug(),
+            ours.describe()
+        )))
     }
 
     /// Waits until `ticket` may proceed. Cancel it to give up; the caller
@@ -195,22 +332,20 @@ impl Queue {
             let watched = if let Rule::FirstN(_) = self.rule {
                 match client.get_and_watch_children(&self.dir).await {
                     Ok((children, _, watcher)) => {
-                        let entries =
-                            sorted_entries(children.into_iter().filter(|c| self.participates(c)));
-                        match self.turn_among(&entries, ticket)? {
+                        match self.turn_among(&self.entries_of(children), ticket)? {
                             Turn::Ours => return Ok(()),
-                            Turn::After(_) => Ok(Some(watcher)),
+                            Turn::After { .. } => Ok(Some(watcher)),
                         }
                     }
                     Err(err) => Err(err),
                 }
             } else {
-                let Turn::After(blocker) = self.turn(client, ticket).await? else {
+                let Turn::After { wait_for, .. } = self.turn(client, ticket).await? else {
                     return Ok(());
                 };
-                tracing::debug!("waiting for {blocker}");
+                tracing::debug!("waiting for {wait_for}");
                 client
-                    .check_and_watch_stat(&blocker)
+                    .check_and_watch_stat(&wait_for)
                     .await
                     .map(|(stat, watcher)| stat.map(|_| watcher))
             };
@@ -219,7 +354,7 @@ impl Queue {
                 Ok(Some(watcher)) => {
                     let event = watcher.changed().await;
                     if event.session_state.is_terminated() {
-                        anyhow::bail!(crate::exit::Failure::unavailable(format!(
+                        anyhow::bail!(Failure::unavailable(format!(
                             "ZooKeeper session ended while waiting at {} ({:?})",
                             self.dir, event.session_state
                         )));
@@ -234,21 +369,69 @@ impl Queue {
     }
 }
 
-/// Participants sorted by their sequence number (the last 10 digits), which
-/// the server assigns in creation order whatever the name before it.
-pub fn sorted_entries(names: impl Iterator<Item = String>) -> Vec<Entry> {
-    let mut entries: Vec<Entry> = names
-        .filter_map(|name| {
-            let digits = name.len().checked_sub(10).map(|i| &name[i..])?;
-            let sequence = digits.parse::<i64>().ok()?;
-            Some(Entry {
-                is_writer: name.contains(WRITE) || name.contains(MUTEX),
-                sequence,
+/// Whether a kind takes part in the queue of nodes named `marker`. Locks
+/// form one queue over mutex, semaphore, read and write nodes, so every
+/// zk-lock on a path excludes every other whichever layout each chose;
+/// elections are latches.
+fn same_family(kind: Kind, marker: &str) -> bool {
+    (kind == Kind::Latch) == (marker == LATCH)
+}
+
+/// Splits `names` into the participants of the `marker` queue, sorted by
+/// sequence (the server assigns it in creation order whatever the name
+/// before it), and the foreign rest.
+fn classify(names: impl IntoIterator<Item = String>, marker: &str) -> (Vec<Entry>, Vec<String>) {
+    let (mut entries, mut foreign) = (Vec::new(), Vec::new());
+    for name in names {
+        match parse(&name) {
+            Some((kind, sequence)) if same_family(kind, marker) => entries.push(Entry {
                 name,
-            })
-        })
+                sequence,
+                kind,
+            }),
+            _ => foreign.push(name),
+        }
+    }
+    // A foreign node can copy a sequence number; the name breaks the tie the
+    // same way for every contender, whatever order the server listed them in.
+    entries.sort_by(|a, b| (a.sequence, &a.name).cmp(&(b.sequence, &b.name)));
+    foreign.sort();
+    (entries, foreign)
+}
+
+/// One warning per listing that names the foreign nodes (escaped: a name
+/// is anyone's input), a few of them if there are many.
+fn warn_foreign(dir: &str, marker: &str, foreign: &[String]) {
+    const SHOWN: usize = 10;
+    if foreign.is_empty() {
+        return;
+    }
+    let mut names: Vec<String> = foreign
+        .iter()
+        .take(SHOWN)
+        .map(|n| format!("\"{}\"", n.escape_debug()))
         .collect();
-    entries.sort_by_key(|e| e.sequence);
+    if foreign.len() > SHOWN {
+        names.push(format!("and {} more", foreign.len() - SHOWN));
+    }
+    let what = if marker == LATCH { "election" } else { "lock" };
+    tracing::warn!(
+        "ignoring {} node(s) in {dir} that are not {what} participants: {}",
+        foreign.len(),
+        names.join(", ")
+    );
+}
+
+/// The participants of the `marker` queue (`MUTEX` for any lock, `LATCH`
+/// for an election) among the children of `dir`, in queue order. Foreign
+/// nodes are left out, with one warning naming them.
+pub fn sorted_entries(
+    dir: &str,
+    names: impl IntoIterator<Item = String>,
+    marker: &str,
+) -> Vec<Entry> {
+    let (entries, foreign) = classify(names, marker);
+    warn_foreign(dir, marker, &foreign);
     entries
 }
 
@@ -273,19 +456,215 @@ where
 mod tests {
     use super::*;
 
+    fn names(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
     #[test]
     fn entries_sort_by_sequence_whatever_the_prefix() {
-        let names = [
+        let listed = names(&[
             "_c_b-__WRIT__0000000003",
             "_c_z-__READ__0000000001",
             "_c_c-lock-0000000004",
             "_c_a-__READ__0000000002",
             "junk",
-        ];
-        let entries = sorted_entries(names.iter().map(|s| s.to_string()));
+        ]);
+        let entries = sorted_entries("/l", listed, MUTEX);
         let order: Vec<_> = entries.iter().map(|e| e.sequence).collect();
         assert_eq!(order, [1, 2, 3, 4]);
-        let writers: Vec<_> = entries.iter().map(|e| e.is_writer).collect();
+        let writers: Vec<_> = entries.iter().map(Entry::is_writer).collect();
         assert_eq!(writers, [false, false, true, true]);
+    }
+
+    #[test]
+    fn a_copied_sequence_sorts_the_same_whatever_the_listing_order() {
+        let a = names(&["_c_b-lock-0000000005", "lock-0000000005"]);
+        let b: Vec<String> = a.iter().rev().cloned().collect();
+        let order = |listed| -> Vec<String> {
+            sorted_entries("/l", listed, MUTEX)
+                .into_iter()
+                .map(|e| e.name)
+                .collect()
+        };
+        assert_eq!(order(a), order(b));
+    }
+
+    #[test]
+    fn participants_end_in_a_marker_and_ten_ascii_digits() {
+        let uuid = "_c_8f3e2a10-7b7c-4c1e-9d7e-0123456789ab-";
+        for (name, expected) in [
+            (format!("{uuid}lock-0000000007"), Some((Kind::Mutex, 7))),
+            // Curator's own mutex accepts unprotected nodes.
+            ("lock-0000000000".into(), Some((Kind::Mutex, 0))),
+            (
+                format!("{uuid}sem3-lock-0000000012"),
+                Some((Kind::Semaphore(3), 12)),
+            ),
+            (
+                "sem12-lock-0000000001".into(),
+                Some((Kind::Semaphore(12), 1)),
+            ),
+            (format!("{uuid}__READ__0000000001"), Some((Kind::Read, 1))),
+            (format!("{uuid}__WRIT__0000000001"), Some((Kind::Write, 1))),
+            (
+                format!("{uuid}latch-9999999999"),
+                Some((Kind::Latch, 9999999999)),
+            ),
+            // A segment that only ends in "sem<N>" is no size.
+            ("xsem3-lock-0000000001".into(), Some((Kind::Mutex, 1))),
+            ("sem-lock-0000000001".into(), Some((Kind::Mutex, 1))),
+            ("sem0-lock-0000000001".into(), Some((Kind::Mutex, 1))),
+            ("sem+3-lock-0000000001".into(), Some((Kind::Mutex, 1))),
+            ("lock-é123456789".into(), None),
+            ("_c_x-lock-é123456789".into(), None),
+            ("_c_x-lock-é12345678".into(), None),
+            ("lock-12345678901".into(), None),
+            ("lock-+123456789".into(), None),
+            ("lock-000000001a".into(), None),
+            ("lock-١٢٣٤٥٦٧٨٩٠".into(), None),
+            ("0000000001".into(), None),
+            ("junk-0000000001".into(), None),
+            ("lock-".into(), None),
+            ("é".into(), None),
+            (String::new(), None),
+        ] {
+            assert_eq!(parse(&name), expected, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn a_queue_takes_its_own_family_only() {
+        let listed = names(&[
+            "_c_a-latch-0000000002",
+            "_c_b-lock-0000000001",
+            "_c_c-__READ__0000000003",
+        ]);
+        let latches = sorted_entries("/e", listed.clone(), LATCH);
+        assert_eq!(latches.len(), 1);
+        assert_eq!(latches[0].kind, Kind::Latch);
+        let (locks, foreign) = classify(listed, MUTEX);
+        assert_eq!(locks.len(), 2);
+        assert_eq!(foreign, ["_c_a-latch-0000000002"]);
+    }
+
+    fn ticket(name: &str) -> Ticket {
+        Ticket {
+            node: format!("/l/{name}"),
+            token: 0,
+        }
+    }
+
+    #[test]
+    fn semaphores_and_mutexes_refuse_each_other_and_other_sizes() {
+        let mutex_first = sorted_entries(
+            "/l",
+            names(&["_c_a-lock-0000000001", "_c_b-sem3-lock-0000000002"]),
+            MUTEX,
+        );
+        let semaphore = Queue::new("/l", MUTEX, Rule::FirstN(3));
+        let refused = semaphore
+            .turn_among(&mutex_first, &ticket("_c_b-sem3-lock-0000000002"))
+            .err()
+            .and_then(|e| e.downcast::<Failure>().ok())
+            .map(|f| f.code);
+        assert_eq!(refused, Some(crate::exit::USAGE));
+
+        let semaphore_first = sorted_entries(
+            "/l",
+            names(&["_c_a-sem2-lock-0000000001", "_c_b-lock-0000000002"]),
+            MUTEX,
+        );
+        for queue in [
+            Queue::new("/l", MUTEX, Rule::First),
+            Queue::new("/l", READ, Rule::Reader),
+            Queue::new("/l", WRITE, Rule::First),
+            Queue::new("/l", MUTEX, Rule::FirstN(3)),
+        ] {
+            assert!(
+                queue
+                    .turn_among(&semaphore_first, &ticket("_c_b-lock-0000000002"))
+                    .is_err(),
+                "{queue:?}"
+            );
+        }
+        // The earlier one is left alone; the later one refuses.
+        let earlier = Queue::new("/l", MUTEX, Rule::FirstN(2));
+        let turn = earlier.turn_among(&semaphore_first, &ticket("_c_a-sem2-lock-0000000001"));
+        assert!(matches!(turn, Ok(Turn::Ours)));
+    }
+
+    #[test]
+    fn the_holder_is_the_first_in_line_not_the_node_ahead() {
+        let listed = names(&[
+            "_c_a-lock-0000000001",
+            "_c_b-lock-0000000002",
+            "_c_c-lock-0000000003",
+        ]);
+        let entries = sorted_entries("/l", listed, MUTEX);
+        let queue = Queue::new("/l", MUTEX, Rule::First);
+        let Ok(Turn::After { wait_for, holder }) =
+            queue.turn_among(&entries, &ticket("_c_c-lock-0000000003"))
+        else {
+            panic!("the third must wait");
+        };
+        assert_eq!(wait_for, "/l/_c_b-lock-0000000002");
+        assert_eq!(holder, "/l/_c_a-lock-0000000001");
+    }
+
+    /// After a lost create reply, only a node this session owns is ours:
+    /// one with our uuid from another session (a dead one of ours, or
+    /// anyone's copy of the name) must not be adopted.
+    #[test]
+    fn a_lost_create_adopts_only_this_sessions_node() {
+        zk_testkit::require_zookeeper!();
+        let connect = zk_testkit::shared().chroot("queue-find-ours");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let ours = Client::connector().connect(&connect).await.unwrap();
+            let other = Client::connector().connect(&connect).await.unwrap();
+            let queue = Queue::new("/l", MUTEX, Rule::First);
+            let acls = Acls::anyone_all();
+            let first = queue.join(&ours, b"", acls).await.unwrap();
+            let second = queue.join(&ours, b"", acls).await.unwrap();
+            let uuid_of = |node: &str| node.get(5..41).map(str::to_string);
+            assert_ne!(
+                uuid_of(&first.node),
+                uuid_of(&second.node),
+                "a fresh uuid per join"
+            );
+
+            let uuid = uuid::Uuid::new_v4().to_string();
+            let prefix = format!("/l/_c_{uuid}-lock-");
+            let ephemeral = CreateMode::EphemeralSequential.with_acls(acls);
+            other.create(&prefix, b"", &ephemeral).await.unwrap();
+            let adopted = queue.find_ours(&ours, &uuid).await.unwrap();
+            assert!(adopted.is_none(), "adopted {:?}", adopted.map(|t| t.node));
+
+            let (_, sequence) = ours.create(&prefix, b"", &ephemeral).await.unwrap();
+            let adopted = queue.find_ours(&ours, &uuid).await.unwrap();
+            assert_eq!(adopted.map(|t| t.node), Some(format!("{prefix}{sequence}")));
+        });
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_never_panics(name in "\\PC*", tail in "[0-9é١]{0,12}") {
+            let _ = parse(&name);
+            let _ = parse(&format!("{name}lock-{tail}"));
+            let _ = parse(&format!("{name}sem{tail}-lock-{tail}"));
+            let _ = sorted_entries("/l", [name.clone(), format!("{name}{tail}")], MUTEX);
+        }
+
+        #[test]
+        fn any_prefix_with_a_marker_and_ten_digits_takes_part(
+            prefix in "\\PC*",
+            sequence in 0i64..=9_999_999_999,
+        ) {
+            let name = format!("{prefix}latch-{sequence:010}");
+            proptest::prop_assert_eq!(parse(&name), Some((Kind::Latch, sequence)));
+        }
     }
 }

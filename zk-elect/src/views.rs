@@ -12,15 +12,15 @@ use zk_common::{connect, exit, output, Failure};
 
 use crate::cli::{LeaderArgs, PathArg};
 
-/// The candidates in queue order, as view records, from a group listing.
-/// Only latch nodes take part (Curator's layout); the first leads.
-pub fn candidates_of(members: &[Value]) -> Vec<Value> {
+/// The candidates in queue order, as view records, from a listing of the
+/// group at `dir`. Only latch nodes take part (Curator's layout); the first
+/// leads. Anything else is ignored, with a warning.
+pub fn candidates_of(dir: &str, members: &[Value]) -> Vec<Value> {
     let names = members
         .iter()
         .filter_map(|m| m["id"].as_str())
-        .filter(|n| n.contains(LATCH))
         .map(String::from);
-    sorted_entries(names)
+    sorted_entries(dir, names, LATCH)
         .into_iter()
         .filter_map(|entry| members.iter().find(|m| m["id"] == entry.name.as_str()))
         .enumerate()
@@ -65,7 +65,7 @@ pub async fn candidates(common: &CommonArgs, args: &PathArg) -> Result<u8> {
         .await?
         .unwrap_or_default();
     connect::close(client).await;
-    output::document(&Value::Array(candidates_of(&members)))?;
+    output::document(&Value::Array(candidates_of(&args.path, &members)))?;
     Ok(exit::OK)
 }
 
@@ -80,7 +80,7 @@ pub async fn leader(common: &CommonArgs, args: &LeaderArgs) -> Result<u8> {
     let find = async {
         loop {
             let members = follow.next().await?.members.unwrap_or_default();
-            let leader = candidates_of(&members).into_iter().next();
+            let leader = candidates_of(&args.path, &members).into_iter().next();
             if leader.is_some() || !args.wait {
                 return anyhow::Ok(leader);
             }
@@ -113,7 +113,7 @@ pub async fn watch(common: &CommonArgs, args: &PathArg) -> Result<u8> {
         let mut last: Option<Option<Value>> = None;
         loop {
             let members = follow.next().await?.members.unwrap_or_default();
-            let leader = candidates_of(&members).into_iter().next();
+            let leader = candidates_of(&args.path, &members).into_iter().next();
             let same = match (&last, &leader) {
                 (Some(Some(a)), Some(b)) => a["node"] == b["node"],
                 (Some(None), None) => true,
@@ -148,7 +148,7 @@ mod tests {
             json!({"id": "_c_a-latch-0000000003", "path": "/e/_c_a-latch-0000000003",
                    "data": {"host": "10.0.0.1", "port": 80}, "czxid": 5}),
         ];
-        let candidates = candidates_of(&members);
+        let candidates = candidates_of("/e", &members);
         assert_eq!(candidates.len(), 2);
         assert_eq!(candidates[0]["id"], json!({"host": "10.0.0.1", "port": 80}));
         assert_eq!(candidates[0]["leader"], true);

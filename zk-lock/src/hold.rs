@@ -147,12 +147,12 @@ async fn acquire(
     let ticket = queue.join(client, data, common.connect.acls()).await?;
     tracing::debug!("queued as {}", ticket.node);
     if args.nonblock {
-        if let Turn::After(blocker) = queue.turn(client, &ticket).await? {
-            let held_by = blocker.rsplit('/').next().unwrap_or_default().to_string();
-            return Err(Failure::not_acquired(format!(
-                "{path} is busy (held before us by {held_by})"
-            ))
-            .into());
+        if let Turn::After { holder, .. } = queue.turn(client, &ticket).await? {
+            // Escaped: a foreign holder's name is anyone's input.
+            let held_by = holder.rsplit('/').next().unwrap_or_default().escape_debug();
+            return Err(
+                Failure::not_acquired(format!("{path} is busy (held by {held_by})")).into(),
+            );
         }
     } else {
         let _spinner = Waiting::start(format!("waiting for the lock {path}"), common.log.quiet);

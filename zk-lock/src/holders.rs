@@ -2,10 +2,10 @@
 
 use anyhow::{Context, Result};
 use serde_json::{Map, Value};
-use zookeeper_client::Error as ZkError;
+use zookeeper_client::{Error as ZkError, Stat};
 
 use zk_common::cli::CommonArgs;
-use zk_common::queue::{sorted_entries, READ};
+use zk_common::queue::{sorted_entries, Entry, Kind, MUTEX};
 use zk_common::{connect, exit, node, output};
 
 use crate::cli::HoldersArgs;
@@ -20,11 +20,8 @@ pub async fn run(common: &CommonArgs, args: &HoldersArgs) -> Result<u8> {
         }
         Err(err) => return Err(err).with_context(|| format!("listing {}", args.path)),
     };
-    let entries = sorted_entries(
-        children
-            .into_iter()
-            .filter(|c| c.starts_with("_c_") || c.contains("lock-")),
-    );
+    // Participants only: junk in the directory holds nothing.
+    let entries = sorted_entries(&args.path, children, MUTEX);
     let paths: Vec<String> = entries
         .iter()
         .map(|e| zk_common::path::join(&args.path, &e.name))
@@ -38,7 +35,7 @@ pub async fn run(common: &CommonArgs, args: &HoldersArgs) -> Result<u8> {
             Err(err) => return Err(err).with_context(|| format!("reading {path}")),
         }
     }
-    // zk-lock --max-holders N stores N in its node.
+    // A semaphore's node names its size; older zk-locks stored N in the data.
     let max_holders = args.max_holders.map(|n| n as usize).unwrap_or_else(|| {
         found
             .iter()
@@ -54,59 +51,68 @@ pub async fn run(common: &CommonArgs, args: &HoldersArgs) -> Result<u8> {
     let mut records = Vec::new();
     let mut writer_seen = false;
     for (position, (entry, path, data, stat)) in found.into_iter().enumerate() {
-        let reader = entry.name.contains(READ);
-        let holding = if reader {
-            !writer_seen
-        } else {
-            position < max_holders
+        let holding = match entry.kind {
+            Kind::Read => !writer_seen,
+            Kind::Semaphore(n) => position < args.max_holders.map_or(n, |n| n as usize),
+            _ => position < max_holders,
         };
-        writer_seen |= !reader;
-        let mut record = Map::new();
-        let parsed = node::record(path, &entry.name, &data, &stat);
-        let id = parsed
-            .get("data")
-            .and_then(|d| d.get("id"))
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            // Curator stores the holder's IP address as plain text.
-            .or_else(|| {
-                parsed
-                    .get("data")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            })
-            .unwrap_or_else(|| entry.name.clone());
-        record.insert("id".into(), id.into());
-        record.insert(
-            "state".into(),
-            if holding { "holding" } else { "waiting" }.into(),
-        );
-        record.insert("kind".into(), kind(&entry.name).into());
-        record.insert("node".into(), path.clone().into());
-        record.insert("token".into(), stat.czxid.into());
-        record.insert(
-            "session_id".into(),
-            node::session_hex(stat.ephemeral_owner).into(),
-        );
-        record.insert("since".into(), output::millis_rfc3339(stat.ctime).into());
-        for key in ["data", "data_base64"] {
-            if let Some(value) = parsed.get(key) {
-                record.insert(key.into(), value.clone());
-            }
-        }
-        records.push(Value::Object(record));
+        writer_seen |= entry.is_writer();
+        records.push(Value::Object(record(entry, path, &data, &stat, holding)));
     }
     connect::close(client).await;
     output::document(&Value::Array(records))?;
     Ok(exit::OK)
 }
 
-fn kind(name: &str) -> &'static str {
-    if name.contains(READ) {
-        "read"
-    } else if name.contains(zk_common::queue::WRITE) {
-        "write"
-    } else {
-        "exclusive"
+/// One holder or waiter as `holders` prints it.
+fn record(
+    entry: &Entry,
+    path: &str,
+    data: &[u8],
+    stat: &Stat,
+    holding: bool,
+) -> Map<String, Value> {
+    let mut record = Map::new();
+    let parsed = node::record(path, &entry.name, data, stat);
+    let id = parsed
+        .get("data")
+        .and_then(|d| d.get("id"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        // Curator stores the holder's IP address as plain text.
+        .or_else(|| {
+            parsed
+                .get("data")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| entry.name.clone());
+    record.insert("id".into(), id.into());
+    record.insert(
+        "state".into(),
+        if holding { "holding" } else { "waiting" }.into(),
+    );
+    record.insert("kind".into(), kind(entry).into());
+    record.insert("node".into(), path.into());
+    record.insert("token".into(), stat.czxid.into());
+    record.insert(
+        "session_id".into(),
+        node::session_hex(stat.ephemeral_owner).into(),
+    );
+    record.insert("since".into(), output::millis_rfc3339(stat.ctime).into());
+    for key in ["data", "data_base64"] {
+        if let Some(value) = parsed.get(key) {
+            record.insert(key.into(), value.clone());
+        }
+    }
+    record
+}
+
+fn kind(entry: &Entry) -> &'static str {
+    match entry.kind {
+        Kind::Read => "read",
+        Kind::Write => "write",
+        Kind::Semaphore(_) => "semaphore",
+        Kind::Mutex | Kind::Latch => "exclusive",
     }
 }

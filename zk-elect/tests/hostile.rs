@@ -1,0 +1,92 @@
+//! Foreign and hostile nodes in the election directory: nobody panics, junk
+//! is ignored with one warning, and the election still elects.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use zk_testkit::{require_zookeeper, shared, Tool, Zk};
+use zookeeper_client::CreateMode;
+
+fn elect() -> Tool {
+    Tool::new(env!("CARGO_BIN_EXE_zk-elect"))
+}
+
+const T: Duration = Duration::from_secs(20);
+
+/// Not candidates: multi-byte characters where a naive parser's byte
+/// arithmetic lands mid-character, digits that are not the sequence, junk,
+/// and a lock node (another recipe's).
+const JUNK: [&str; 6] = [
+    "latch-é123456789",
+    "_c_x-latch-é123456789",
+    "latch-12345678901",
+    "_c_x-latch-000000001a",
+    "_c_x-lock-0000000000",
+    "junk",
+];
+
+fn warnings_naming(stderr: &str, name: &str) -> usize {
+    stderr.lines().filter(|l| l.contains(name)).count()
+}
+
+#[test]
+fn junk_in_the_election_directory_is_ignored_with_one_warning() {
+    require_zookeeper!();
+    let connect = shared().chroot("elect-junk");
+    let zk = Zk::connect(&connect).unwrap();
+    zk.create_all("/e").unwrap();
+    for name in JUNK {
+        zk.create(&format!("/e/{name}"), b"x", CreateMode::Persistent)
+            .unwrap();
+    }
+
+    let mut first = elect().zk(&connect).spawn(&["--id", "a", "/e"]);
+    assert_eq!(first.next_json(T)["event"], "candidate");
+    assert_eq!(first.next_json(T)["event"], "elected");
+    let mut second = elect().zk(&connect).spawn(&["--id", "b", "/e"]);
+    assert_eq!(second.next_json(T)["event"], "candidate");
+
+    let candidates = elect().zk(&connect).run(&["candidates", "/e"]);
+    assert_eq!(candidates.code(), 0, "{}", candidates.stderr());
+    let list = candidates.json();
+    let ids: Vec<_> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].clone())
+        .collect();
+    assert_eq!(ids, ["a", "b"], "only candidates: {list}");
+    assert_eq!(list[0]["leader"], true);
+    assert_eq!(
+        warnings_naming(&candidates.stderr(), "latch-é123456789"),
+        1,
+        "one warning per listing: {}",
+        candidates.stderr()
+    );
+    let leader = elect().zk(&connect).run(&["leader", "/e"]);
+    assert_eq!(leader.code(), 0, "{}", leader.stderr());
+    assert_eq!(leader.json()["id"], "a");
+
+    first.close_stdin();
+    assert_eq!(first.next_json(T)["event"], "resigned");
+    assert_eq!(first.wait(T).code(), Some(0));
+    assert_eq!(second.next_json(T)["event"], "elected");
+    second.close_stdin();
+    assert_eq!(second.next_json(T)["event"], "resigned");
+    assert_eq!(second.wait(T).code(), Some(0));
+    for (who, stderr) in [
+        ("first", first.stderr_so_far()),
+        ("second", second.stderr_so_far()),
+    ] {
+        assert_eq!(
+            warnings_naming(&stderr, "latch-é123456789"),
+            1,
+            "{who} warns once: {stderr}"
+        );
+    }
+    let mut left = zk.children("/e").unwrap();
+    let mut junk: Vec<String> = JUNK.iter().map(|s| s.to_string()).collect();
+    left.sort();
+    junk.sort();
+    assert_eq!(left, junk, "no node of ours left behind");
+}

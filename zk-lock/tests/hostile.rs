@@ -1,0 +1,206 @@
+//! Foreign and hostile nodes in the lock directory, and recipes that must
+//! not share one: nobody panics, junk is ignored with one warning, and a
+//! semaphore never runs alongside a mutex on the same path.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use zk_testkit::{require_zookeeper, shared, Tool, Zk};
+use zookeeper_client::CreateMode;
+
+fn lock() -> Tool {
+    Tool::new(env!("CARGO_BIN_EXE_zk-lock"))
+}
+
+const T: Duration = Duration::from_secs(20);
+
+/// Polls `zk-lock holders` until it lists `n` nodes.
+fn wait_for_queue(connect: &str, path: &str, n: usize) -> Value {
+    let deadline = Instant::now() + T;
+    loop {
+        let holders = lock().zk(connect).run(&["holders", path]).json();
+        if holders.as_array().unwrap().len() == n {
+            return holders;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "queue never had {n} nodes: {holders}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Names that are not participants: multi-byte characters where the byte
+/// arithmetic of a naive parser lands mid-character, digits that are not
+/// the sequence, plain junk.
+const JUNK: [&str; 5] = [
+    "lock-é123456789",
+    "_c_x-lock-é123456789",
+    "lock-12345678901",
+    "_c_x-lock-000000001a",
+    "junk",
+];
+
+fn plant_junk(connect: &str) -> Zk {
+    let zk = Zk::connect(connect).unwrap();
+    zk.create_all("/l").unwrap();
+    for name in JUNK {
+        zk.create(&format!("/l/{name}"), b"x", CreateMode::Persistent)
+            .unwrap();
+    }
+    zk
+}
+
+fn warnings_naming(stderr: &str, name: &str) -> usize {
+    stderr.lines().filter(|l| l.contains(name)).count()
+}
+
+#[test]
+fn junk_in_the_lock_directory_is_ignored_with_one_warning() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-junk");
+    let zk = plant_junk(&connect);
+
+    let mut holder = lock().zk(&connect).spawn(&["/l"]);
+    assert_eq!(holder.next_json(T)["event"], "acquired");
+    let mut waiter = lock()
+        .zk(&connect)
+        .spawn(&["--timeout", "20s", "/l", "--", "true"]);
+    let queue = wait_for_queue(&connect, "/l", 2);
+    assert_eq!(queue[0]["state"], "holding");
+    assert_eq!(queue[1]["state"], "waiting");
+
+    let holders = lock().zk(&connect).run(&["holders", "/l"]);
+    assert_eq!(holders.code(), 0, "{}", holders.stderr());
+    assert_eq!(
+        warnings_naming(&holders.stderr(), "lock-é123456789"),
+        1,
+        "one warning per listing: {}",
+        holders.stderr()
+    );
+
+    holder.close_stdin();
+    assert_eq!(holder.wait(T).code(), Some(0));
+    assert_eq!(waiter.wait(T).code(), Some(0), "the waiter got the lock");
+    for (who, stderr) in [
+        ("holder", holder.stderr_so_far()),
+        ("waiter", waiter.stderr_so_far()),
+    ] {
+        assert_eq!(
+            warnings_naming(&stderr, "lock-é123456789"),
+            1,
+            "{who} warns once: {stderr}"
+        );
+    }
+    let mut left = zk.children("/l").unwrap();
+    let mut junk: Vec<String> = JUNK.iter().map(|s| s.to_string()).collect();
+    left.sort();
+    junk.sort();
+    assert_eq!(left, junk, "no node of ours left behind");
+}
+
+#[test]
+fn a_foreign_participant_first_in_line_holds_the_lock() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-foreign-holder");
+    let zk = plant_junk(&connect);
+    // Curator's mutex accepts nodes without the _c_ prefix; sequence 0 sorts first.
+    zk.create("/l/lock-0000000000", b"", CreateMode::Persistent)
+        .unwrap();
+    let busy = lock().zk(&connect).run(&["-n", "/l", "--", "true"]);
+    assert_eq!(busy.code(), 75, "{}", busy.stderr());
+    assert!(
+        busy.stderr().contains("lock-0000000000"),
+        "{}",
+        busy.stderr()
+    );
+    let holders = wait_for_queue(&connect, "/l", 1);
+    assert_eq!(holders[0]["node"], "/l/lock-0000000000");
+    assert_eq!(holders[0]["state"], "holding");
+}
+
+#[test]
+fn nonblock_names_the_holder_not_the_waiter_ahead_of_us() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-nonblock-holder");
+    let holder = lock().zk(&connect).spawn(&["/l"]);
+    let held = holder.next_json(T)["node"].as_str().unwrap().to_string();
+    let _waiter = lock().zk(&connect).spawn(&["/l"]);
+    let queue = wait_for_queue(&connect, "/l", 2);
+    let waiting = queue[1]["node"].as_str().unwrap().to_string();
+
+    let busy = lock().zk(&connect).run(&["-n", "/l", "--", "true"]);
+    assert_eq!(busy.code(), 75, "{}", busy.stderr());
+    let name = |node: &str| node.rsplit('/').next().unwrap().to_string();
+    assert!(
+        busy.stderr().contains(&name(&held)),
+        "names the holder {held}: {}",
+        busy.stderr()
+    );
+    assert!(
+        !busy.stderr().contains(&name(&waiting)),
+        "not the waiter {waiting}: {}",
+        busy.stderr()
+    );
+}
+
+/// The first holds `path`; the second must refuse with exit 2 and leave
+/// only the first's node.
+fn refuses_to_mix(first: &[&str], second: &[&str], first_kind: &str) {
+    let connect = shared().chroot("lock-mix");
+    let mut holder = lock().zk(&connect).spawn(&[first, &["/l"]].concat());
+    assert_eq!(holder.next_json(T)["event"], "acquired");
+    let mixed = lock()
+        .zk(&connect)
+        .run(&[second, &["--timeout", "3s", "/l", "--", "true"]].concat());
+    assert_eq!(
+        mixed.code(),
+        2,
+        "{first:?} then {second:?}: {}",
+        mixed.stderr()
+    );
+    let stderr = mixed.stderr();
+    let message: Vec<&str> = stderr.lines().collect();
+    assert_eq!(message.len(), 1, "one line: {}", mixed.stderr());
+    assert!(message[0].contains("/l"), "{}", message[0]);
+    let holders = wait_for_queue(&connect, "/l", 1);
+    assert_eq!(holders[0]["kind"], first_kind);
+    assert_eq!(holders[0]["state"], "holding");
+    holder.close_stdin();
+    assert_eq!(holder.wait(T).code(), Some(0));
+}
+
+#[test]
+fn a_mutex_refuses_a_path_held_as_a_semaphore() {
+    require_zookeeper!();
+    refuses_to_mix(&["--max-holders", "3"], &[], "semaphore");
+    refuses_to_mix(&["--max-holders", "3"], &["--shared"], "semaphore");
+    refuses_to_mix(&["--max-holders", "3"], &["--layout", "rw"], "semaphore");
+}
+
+#[test]
+fn a_semaphore_refuses_a_path_held_as_a_mutex_or_another_size() {
+    require_zookeeper!();
+    refuses_to_mix(&[], &["--max-holders", "3"], "exclusive");
+    refuses_to_mix(&["--shared"], &["--max-holders", "3"], "read");
+    refuses_to_mix(
+        &["--max-holders", "2"],
+        &["--max-holders", "3"],
+        "semaphore",
+    );
+}
+
+#[test]
+fn semaphore_holders_of_one_size_share() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-semaphore");
+    let a = lock().zk(&connect).spawn(&["--max-holders", "2", "/l"]);
+    assert_eq!(a.next_json(T)["event"], "acquired");
+    let b = lock()
+        .zk(&connect)
+        .run(&["--max-holders", "2", "-n", "/l", "--", "true"]);
+    assert_eq!(b.code(), 0, "{}", b.stderr());
+    let holders = wait_for_queue(&connect, "/l", 1);
+    assert_eq!(holders[0]["kind"], "semaphore");
+}
