@@ -38,10 +38,11 @@ rate() { # SESSION_TIMEOUT ROLE: requests/s of a holder or waiter over $seconds
   "$lock" --zk "$server" --session-timeout "$timeout" "$path" -c "sleep $((seconds + 30)) # $work" >/dev/null 2>&1 &
   local holder=$!
   if [ "$role" = waiter ]; then
-    "$lock" --zk "$server" --session-timeout "$timeout" -v "$path" -c "true # $work" 2>"$work/waiter.log" &
+    local log=$work/waiter-$timeout.log
+    "$lock" --zk "$server" --session-timeout "$timeout" -v "$path" -c "true # $work" 2>"$log" &
     local waiter=$!
-    until grep -q session_id= "$work/waiter.log" 2>/dev/null; do sleep 0.1; done
-    sid=$(sed -n 's/.*session_id=\(0x[0-9a-f]*\).*/\1/p' "$work/waiter.log" | head -1)
+    until grep -q session_id= "$log" 2>/dev/null; do sleep 0.1; done
+    sid=$(sed -n 's/.*session_id=\(0x[0-9a-f]*\).*/\1/p' "$log" | head -1)
   else
     sleep 1
     sid=$("$lock" --zk "$ZK" holders "$path" | sed -n 's/.*"session_id":"\(0x[0-9a-f]*\)".*/\1/p' | head -1)
@@ -67,4 +68,9 @@ args=(-N --warmup 3 --runs 40 -n zk-lock "$lock --zk $ZK /bench/lease-uncontende
 if [ -n "${OLD_ZK_LOCK:-}" ]; then
   args+=(-n zk-lock-before "$OLD_ZK_LOCK --zk $ZK /bench/lease-uncontended-old -- true")
 fi
-hyperfine "${args[@]}"
+hyperfine "${args[@]}" --export-json "$work/uncontended.json" >/dev/null
+python3 - "$work/uncontended.json" <<'PY'
+import json, statistics, sys
+for r in json.load(open(sys.argv[1]))["results"]:
+    print(f"{r['command']:<16} median {statistics.median(r['times']) * 1000:.1f} ms")
+PY
