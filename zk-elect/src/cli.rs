@@ -13,7 +13,9 @@ Examples:
   zk-elect --fence './fence-old-primary \"$ZK_PREV_LEADER_ID\"' /election/pg -- ./serve
   zk-elect --warm --signal-elected USR1 --signal-demoted USR2 /election/cache -- ./replica
   zk-elect leader /election/scheduler | jq -r .id
-  zk-elect leader --is \"$(hostname):$$\" /election/scheduler && run-cron-job   # cron guard
+  # cron guard: each host stands with --id \"$(hostname)\"; only the leader's cron runs the job
+  zk-elect --id \"$(hostname)\" /election/scheduler -- ./scheduler
+  zk-elect leader --is \"$(hostname)\" /election/scheduler && run-cron-job
   zk-elect watch /election/scheduler | jq -c '{event, id}'
 
 The leader's command gets ZK_CONNECT, ZK_NODE, ZK_FENCING_TOKEN (higher for
