@@ -21,7 +21,7 @@ echo "shared test ensemble: $ZK_TEST_CONNECT"
 
 # With arguments (-p CRATE, --test NAME) only what they select runs.
 if [ $# -eq 0 ]; then
-  cargo test --workspace --locked
+  cargo test --workspace --locked --no-fail-fast
 else
   cargo test --locked "$@"
 fi

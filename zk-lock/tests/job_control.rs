@@ -41,6 +41,12 @@ fn state(pid: i32) -> Option<char> {
     stat.rsplit(')').next()?.trim().chars().next()
 }
 
+/// Stopped, or (D) waiting in vfork for a child that the same group stop
+/// caught before it could exec: a shell loop is often found so.
+fn stopped(pid: i32) -> bool {
+    matches!(state(pid), Some('T' | 'D'))
+}
+
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + T;
     while !done() {
@@ -70,9 +76,7 @@ fn ctrl_z_past_the_session_stops_the_command_with_the_tool_and_kills_it_on_resum
             .spawn(&["/l", "-c", &heartbeat(&path("b"), &path("b.pid"))]);
 
     holder.signal(Signal::SIGTSTP);
-    wait_until("the command is stopped with the tool", || {
-        state(command) == Some('T')
-    });
+    wait_until("the command is stopped with the tool", || stopped(command));
     // The tool is stopped past its session: the contender takes over.
     wait_until("the contender beats", || !stamps(&path("b")).is_empty());
     holder.signal(Signal::SIGCONT);
@@ -107,19 +111,20 @@ fn a_short_ctrl_z_stops_and_resumes_the_command_with_the_tool() {
             .spawn(&["/l", "-c", &heartbeat(&path("a"), &path("a.pid"))]);
     let command: i32 = wait_for_file(&path("a.pid"), T).trim().parse().unwrap();
     holder.signal(Signal::SIGTSTP);
-    wait_until("the command is stopped with the tool", || {
-        state(command) == Some('T')
+    let tool = holder.pid() as i32;
+    wait_until("the tool and the command are stopped", || {
+        state(tool) == Some('T') && stopped(command)
     });
-    let stopped = stamps(&path("a")).len();
-    std::thread::sleep(Duration::from_millis(200));
+    let beats = stamps(&path("a")).len();
+    std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
         stamps(&path("a")).len(),
-        stopped,
+        beats,
         "a stopped command must not beat"
     );
     holder.signal(Signal::SIGCONT);
     wait_until("the command beats again", || {
-        stamps(&path("a")).len() > stopped
+        stamps(&path("a")).len() > beats
     });
     holder.signal(Signal::SIGTERM);
     assert_eq!(holder.wait(T).code(), Some(143));
