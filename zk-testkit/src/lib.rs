@@ -11,6 +11,7 @@
 //! - [`Zk`] is a small blocking client for test setup and assertions.
 //! - [`Tool`] runs our binaries and reads their JSON Lines.
 //! - [`JavaClient`] compiles and runs small Curator programs for interop.
+//! - [`nemesis`] checks the histories `zk-nemesis` records under faults.
 
 // Test support: a failure to set up is a failed test, so panicking with a
 // message is the right way to report it.
@@ -18,6 +19,7 @@
 
 mod ensemble;
 mod java;
+pub mod nemesis;
 mod process;
 mod proxy;
 mod zk;
