@@ -139,11 +139,10 @@ pub fn check(ownerships: &[Ownership], capacity: &BTreeMap<String, usize>) -> Fi
         // needs comparing with those starting before it ends.
         for (i, a) in owners.iter().enumerate() {
             for b in owners[i + 1..].iter().take_while(|b| b.first <= a.last) {
-                let conflict = match (a.role, b.role) {
-                    (Role::Lease, Role::Lease) => false,
-                    (Role::Shared, Role::Shared) => false,
-                    _ => true,
-                };
+                let conflict = !matches!(
+                    (a.role, b.role),
+                    (Role::Lease, Role::Lease) | (Role::Shared, Role::Shared)
+                );
                 if conflict && a.overlaps(b) {
                     findings.overlaps.push(json!({
                         "path": path,

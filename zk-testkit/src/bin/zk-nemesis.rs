@@ -50,7 +50,9 @@ fn main() {
     while let Some(arg) = it.next() {
         let mut value = || it.next().cloned().unwrap_or_else(|| usage(arg));
         match arg.as_str() {
-            "--minutes" => opts.seconds = (value().parse::<f64>().unwrap_or_else(|_| usage(arg)) * 60.0) as u64,
+            "--minutes" => {
+                opts.seconds = (value().parse::<f64>().unwrap_or_else(|_| usage(arg)) * 60.0) as u64
+            }
             "--seconds" => opts.seconds = value().parse().unwrap_or_else(|_| usage(arg)),
             "--seed" => opts.seed = Some(value().parse().unwrap_or_else(|_| usage(arg))),
             "--bogus" => opts.bogus = true,
@@ -130,18 +132,90 @@ fn roster(bogus: bool) -> Vec<Spec> {
     use Launch::*;
     use Role::*;
     let mut r = vec![
-        spec("lock-zk-1", "zk-lock-mutex", "/n/lock", Exclusive, Tool("zk-lock", vec![])),
-        spec("lock-zk-2", "zk-lock-mutex", "/n/lock", Exclusive, Tool("zk-lock", vec![])),
-        spec("lock-curator", "curator-mutex", "/n/lock", Exclusive, Java("mutex")),
-        spec("rw-reader-1", "zk-lock-reader", "/n/rw", Shared, Tool("zk-lock", vec!["--shared"])),
-        spec("rw-reader-2", "zk-lock-reader", "/n/rw", Shared, Tool("zk-lock", vec!["--shared"])),
-        spec("rw-writer", "zk-lock-writer", "/n/rw", Exclusive, Tool("zk-lock", vec!["--layout", "rw"])),
-        spec("sem-1", "zk-lock-semaphore", "/n/sem", Lease, Tool("zk-lock", vec!["--max-holders", "2"])),
-        spec("sem-2", "zk-lock-semaphore", "/n/sem", Lease, Tool("zk-lock", vec!["--max-holders", "2"])),
-        spec("sem-3", "zk-lock-semaphore", "/n/sem", Lease, Tool("zk-lock", vec!["--max-holders", "2"])),
-        spec("elect-zk-1", "zk-elect", "/n/elect", Exclusive, Tool("zk-elect", vec!["--id", "elect-zk-1"])),
-        spec("elect-zk-2", "zk-elect", "/n/elect", Exclusive, Tool("zk-elect", vec!["--id", "elect-zk-2"])),
-        spec("elect-curator", "curator-latch", "/n/elect", Exclusive, Java("latch")),
+        spec(
+            "lock-zk-1",
+            "zk-lock-mutex",
+            "/n/lock",
+            Exclusive,
+            Tool("zk-lock", vec![]),
+        ),
+        spec(
+            "lock-zk-2",
+            "zk-lock-mutex",
+            "/n/lock",
+            Exclusive,
+            Tool("zk-lock", vec![]),
+        ),
+        spec(
+            "lock-curator",
+            "curator-mutex",
+            "/n/lock",
+            Exclusive,
+            Java("mutex"),
+        ),
+        spec(
+            "rw-reader-1",
+            "zk-lock-reader",
+            "/n/rw",
+            Shared,
+            Tool("zk-lock", vec!["--shared"]),
+        ),
+        spec(
+            "rw-reader-2",
+            "zk-lock-reader",
+            "/n/rw",
+            Shared,
+            Tool("zk-lock", vec!["--shared"]),
+        ),
+        spec(
+            "rw-writer",
+            "zk-lock-writer",
+            "/n/rw",
+            Exclusive,
+            Tool("zk-lock", vec!["--layout", "rw"]),
+        ),
+        spec(
+            "sem-1",
+            "zk-lock-semaphore",
+            "/n/sem",
+            Lease,
+            Tool("zk-lock", vec!["--max-holders", "2"]),
+        ),
+        spec(
+            "sem-2",
+            "zk-lock-semaphore",
+            "/n/sem",
+            Lease,
+            Tool("zk-lock", vec!["--max-holders", "2"]),
+        ),
+        spec(
+            "sem-3",
+            "zk-lock-semaphore",
+            "/n/sem",
+            Lease,
+            Tool("zk-lock", vec!["--max-holders", "2"]),
+        ),
+        spec(
+            "elect-zk-1",
+            "zk-elect",
+            "/n/elect",
+            Exclusive,
+            Tool("zk-elect", vec!["--id", "elect-zk-1"]),
+        ),
+        spec(
+            "elect-zk-2",
+            "zk-elect",
+            "/n/elect",
+            Exclusive,
+            Tool("zk-elect", vec!["--id", "elect-zk-2"]),
+        ),
+        spec(
+            "elect-curator",
+            "curator-latch",
+            "/n/elect",
+            Exclusive,
+            Java("latch"),
+        ),
     ];
     if bogus {
         r.push(spec("bogus", "bogus-no-lock", "/n/lock", Exclusive, Bogus));
@@ -292,7 +366,11 @@ fn run(opts: &Opts) -> bool {
         let owners = ownerships(&work, &specs);
         waiting = specs
             .iter()
-            .filter(|s| !owners.iter().any(|o| o.contender == s.name && o.first > calm_since))
+            .filter(|s| {
+                !owners
+                    .iter()
+                    .any(|o| o.contender == s.name && o.first > calm_since)
+            })
             .map(|s| s.name.clone())
             .collect();
         if waiting.is_empty() || Instant::now() > deadline {
@@ -493,7 +571,10 @@ fn supervise(env: &Env, slot: &Slot, mut child: Child, term_after: Duration) {
         std::thread::sleep(Duration::from_millis(20));
     };
     *slot.pid.lock().unwrap() = None;
-    let key = match (status.code(), std::os::unix::process::ExitStatusExt::signal(&status)) {
+    let key = match (
+        status.code(),
+        std::os::unix::process::ExitStatusExt::signal(&status),
+    ) {
         (Some(code), _) => code.to_string(),
         (None, Some(sig)) => format!("signal {sig}"),
         _ => "?".into(),
@@ -545,7 +626,9 @@ fn inject(
     match kind {
         "kill_server" => {
             ensemble.kill(server);
-            heal(format!("server {}", server + 1), move |e, _| restart(e, server))
+            heal(format!("server {}", server + 1), move |e, _| {
+                restart(e, server)
+            })
         }
         "kill_leader" => match ensemble.leader() {
             Some(leader) => {
@@ -558,7 +641,9 @@ fn inject(
         },
         "pause_server" => {
             ensemble.pause(server);
-            heal(format!("server {}", server + 1), move |e, _| e.resume(server))
+            heal(format!("server {}", server + 1), move |e, _| {
+                e.resume(server)
+            })
         }
         "cut_link" => {
             let c = (target % specs.len() as u64) as usize;
