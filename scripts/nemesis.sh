@@ -10,6 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/zookeeper.sh install >/dev/null
-# Logs to stderr, so stdout carries only the summary.
-cargo build --locked -p zk-lock -p zk-elect -p zk-testkit --bins >&2
+# The same build as CI's (a subset would unify features differently and
+# rebuild every dependency); its logs go to stderr, stdout is the summary.
+cargo build --workspace --all-targets --locked >&2
 exec target/debug/zk-nemesis "$@"
