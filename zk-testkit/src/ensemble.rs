@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::process::spawn_tied_to_test_process;
+use crate::proxy::Proxy;
 
 const ZOOKEEPER_JAR: &str = "/usr/share/java/zookeeper.jar";
 /// The AdminServer needs the servlet API, which Debian's manifest omits;
@@ -63,12 +64,24 @@ struct Server {
     child: Option<Child>,
 }
 
+/// The proxies on one direction of the link between two servers: `from`
+/// reaches `to`'s quorum and election ports through them.
+struct Link {
+    from: usize,
+    to: usize,
+    quorum: Proxy,
+    election: Proxy,
+}
+
 /// N ZooKeeper servers forming one ensemble on 127.0.0.1. Dropping it kills
 /// every server and removes their data; the servers also die with the test
 /// process if it is killed outright.
 pub struct Ensemble {
     servers: Vec<Server>,
     root: PathBuf,
+    /// Empty unless started with [`Ensemble::start_partitionable`].
+    links: Vec<Link>,
+    isolated: Vec<bool>,
 }
 
 impl Ensemble {
@@ -80,6 +93,22 @@ impl Ensemble {
     /// Like [`Ensemble::start`], with extra `key=value` lines in every
     /// server's configuration (they override the defaults).
     pub fn start_with(n: usize, extra_config: &[&str]) -> Result<Ensemble> {
+        Self::start_inner(n, extra_config, false)
+    }
+
+    /// Like [`Ensemble::start`], but every server reaches its peers' quorum
+    /// and election ports through a [`Proxy`], so that
+    /// [`Ensemble::isolate`] can cut one server off from its peers while
+    /// its client port stays reachable.
+    ///
+    /// `syncLimit` is 20 ticks (10 s): an isolated follower goes on
+    /// answering its clients for 10 s, well after the leader has expired a
+    /// session of a few seconds, which is the window partition tests need.
+    pub fn start_partitionable(n: usize) -> Result<Ensemble> {
+        Self::start_inner(n, &["syncLimit=20"], true)
+    }
+
+    fn start_inner(n: usize, extra_config: &[&str], partitionable: bool) -> Result<Ensemble> {
         assert!(n >= 1);
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let root = std::env::temp_dir().join(format!(
@@ -99,19 +128,38 @@ impl Ensemble {
                 admin: p[3],
             })
             .collect();
-        let members: String = ports
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                format!(
-                    "server.{}=127.0.0.1:{}:{}:participant;127.0.0.1:{}\n",
-                    i + 1,
-                    p.peer,
-                    p.election,
-                    p.client
-                )
-            })
-            .collect();
+        let mut links = Vec::new();
+        if partitionable {
+            for from in 0..n {
+                for (to, p) in ports.iter().enumerate().filter(|&(to, _)| to != from) {
+                    links.push(Link {
+                        from,
+                        to,
+                        quorum: Proxy::start(&format!("127.0.0.1:{}", p.peer))?,
+                        election: Proxy::start_election(&format!("127.0.0.1:{}", p.election))?,
+                    });
+                }
+            }
+        }
+        // Each server's own line is its real bind address; its peers are
+        // where it reaches them, through the link's proxies if there are any.
+        let members = |me: usize| -> String {
+            ports
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let (peer, election) = match links.iter().find(|l| l.from == me && l.to == i) {
+                        Some(link) => (link.quorum.port(), link.election.port()),
+                        None => (p.peer, p.election),
+                    };
+                    format!(
+                        "server.{}=127.0.0.1:{peer}:{election}:participant;127.0.0.1:{}\n",
+                        i + 1,
+                        p.client
+                    )
+                })
+                .collect()
+        };
         let mut servers = Vec::new();
         for (i, p) in ports.iter().enumerate() {
             let id = i + 1;
@@ -129,7 +177,7 @@ impl Ensemble {
                 n == 1,
             );
             config.push_str(&format!("clientPort={}\n", p.client));
-            config.push_str(&members);
+            config.push_str(&members(i));
             for line in extra_config {
                 config.push_str(line);
                 config.push('\n');
@@ -141,7 +189,12 @@ impl Ensemble {
                 child: None,
             });
         }
-        let mut ensemble = Ensemble { servers, root };
+        let mut ensemble = Ensemble {
+            servers,
+            root,
+            links,
+            isolated: vec![false; n],
+        };
         for i in 0..n {
             ensemble.launch(i)?;
         }
@@ -283,6 +336,58 @@ impl Ensemble {
         if let Some(child) = &self.servers[index].child {
             crate::process::resume(child.id());
         }
+    }
+
+    /// Partitions server `index` from its peers, silently: every byte on
+    /// its quorum and election links, both ways, is dropped, as a cut
+    /// network does, while its client port stays reachable. A follower so
+    /// cut off goes on answering its clients from its own state until it
+    /// gives up on the leader after `syncLimit` ticks; the others, if they
+    /// are a majority, go on without it. Needs
+    /// [`Ensemble::start_partitionable`].
+    pub fn isolate(&mut self, index: usize) -> Result<()> {
+        self.check_partitionable(index)?;
+        self.isolated[index] = true;
+        for link in self.links_of(index) {
+            link.quorum.blackhole();
+            link.election.blackhole();
+        }
+        Ok(())
+    }
+
+    /// Ends [`Ensemble::isolate`]: links to peers that are not isolated
+    /// themselves carry bytes again. The connections open across the cut
+    /// lost bytes and are closed, so both ends reconnect, as they would
+    /// after timing out on a real network.
+    pub fn heal(&mut self, index: usize) -> Result<()> {
+        self.check_partitionable(index)?;
+        self.isolated[index] = false;
+        let isolated = self.isolated.clone();
+        for link in self.links_of(index) {
+            if !isolated[link.from] && !isolated[link.to] {
+                link.quorum.reset();
+                link.election.reset();
+                link.quorum.restore();
+                link.election.restore();
+            }
+        }
+        Ok(())
+    }
+
+    fn check_partitionable(&self, index: usize) -> Result<()> {
+        if index >= self.len() {
+            bail!("no server {index} in an ensemble of {}", self.len());
+        }
+        if self.links.is_empty() {
+            bail!("isolating a server needs Ensemble::start_partitionable");
+        }
+        Ok(())
+    }
+
+    fn links_of(&self, index: usize) -> impl Iterator<Item = &Link> {
+        self.links
+            .iter()
+            .filter(move |l| l.from == index || l.to == index)
     }
 
     /// Waits until some server is leader and the given servers all serve.

@@ -21,6 +21,22 @@ struct State {
 
 impl Proxy {
     pub fn start(upstream: &str) -> std::io::Result<Proxy> {
+        Self::start_inner(upstream, false)
+    }
+
+    /// A proxy in front of a ZooKeeper server's leader-election port.
+    ///
+    /// A server that receives an election connection from a peer with a
+    /// lower id drops it and calls back to the address the peer advertised
+    /// in its first message, which is the peer's real port: that call-back
+    /// would bypass every proxy. So the proxy rewrites that first message to
+    /// the older form, which carries the server id alone; the receiver then
+    /// calls back to the address in its own configuration, a proxy too.
+    pub(crate) fn start_election(upstream: &str) -> std::io::Result<Proxy> {
+        Self::start_inner(upstream, true)
+    }
+
+    fn start_inner(upstream: &str, election: bool) -> std::io::Result<Proxy> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let address = listener.local_addr()?;
         let upstream: SocketAddr = upstream.parse().map_err(std::io::Error::other)?;
@@ -46,8 +62,13 @@ impl Proxy {
                     conns.extend(client.try_clone().ok());
                     conns.extend(server.try_clone().ok());
                 }
-                pump(client.try_clone(), server.try_clone(), accept_state.clone());
-                pump(Ok(server), Ok(client), accept_state.clone());
+                pump(
+                    client.try_clone(),
+                    server.try_clone(),
+                    accept_state.clone(),
+                    election,
+                );
+                pump(Ok(server), Ok(client), accept_state.clone(), false);
             }
         });
         Ok(Proxy { address, state })
@@ -56,6 +77,10 @@ impl Proxy {
     /// `127.0.0.1:PORT` for the client to connect to.
     pub fn address(&self) -> String {
         self.address.to_string()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address.port()
     }
 
     /// Closes every open connection (both ends see EOF) and keeps
@@ -90,11 +115,31 @@ impl Drop for Proxy {
     }
 }
 
-fn pump(from: std::io::Result<TcpStream>, to: std::io::Result<TcpStream>, state: Arc<State>) {
+fn pump(
+    from: std::io::Result<TcpStream>,
+    to: std::io::Result<TcpStream>,
+    state: Arc<State>,
+    election_hello: bool,
+) {
     let (Ok(mut from), Ok(mut to)) = (from, to) else {
         return;
     };
     std::thread::spawn(move || {
+        if election_hello {
+            match strip_election_address(&mut from) {
+                Ok(hello) => {
+                    if !state.blackholed.load(Ordering::SeqCst) && to.write_all(&hello).is_err() {
+                        let _ = from.shutdown(Shutdown::Both);
+                        return;
+                    }
+                }
+                Err(_) => {
+                    let _ = to.shutdown(Shutdown::Both);
+                    let _ = from.shutdown(Shutdown::Both);
+                    return;
+                }
+            }
+        }
         let mut buf = [0u8; 16 * 1024];
         loop {
             match from.read(&mut buf) {
@@ -112,4 +157,28 @@ fn pump(from: std::io::Result<TcpStream>, to: std::io::Result<TcpStream>, state:
         let _ = to.shutdown(Shutdown::Both);
         let _ = from.shutdown(Shutdown::Both);
     });
+}
+
+/// Reads the first message a ZooKeeper server sends on an election
+/// connection and returns it without the sender's own address.
+///
+/// The message is a negative protocol version (i64), the sender's id (i64),
+/// and a length-prefixed `host:port`; the older form, which every server
+/// still accepts, is the id alone. Anything else passes through unchanged.
+fn strip_election_address(from: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut version = [0u8; 8];
+    from.read_exact(&mut version)?;
+    if i64::from_be_bytes(version) >= 0 {
+        return Ok(version.to_vec());
+    }
+    let mut sid = [0u8; 8];
+    from.read_exact(&mut sid)?;
+    let mut len = [0u8; 4];
+    from.read_exact(&mut len)?;
+    let len = u32::from_be_bytes(len);
+    if len > 64 * 1024 {
+        return Err(std::io::Error::other("election hello too long"));
+    }
+    std::io::copy(&mut from.take(u64::from(len)), &mut std::io::sink())?;
+    Ok(sid.to_vec())
 }

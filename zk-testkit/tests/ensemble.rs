@@ -2,7 +2,7 @@
 //! ZooKeeper test is meaningless.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use zk_testkit::{exclusive, four_letter, require_zookeeper, Ensemble, Proxy, Zk};
 use zookeeper_client::CreateMode;
@@ -90,4 +90,65 @@ fn proxy_forwards_cuts_and_blackholes() {
     let next =
         zk.block_on(async { tokio::time::timeout(Duration::from_secs(10), state.changed()).await });
     assert_eq!(next.unwrap(), zookeeper_client::SessionState::Disconnected);
+}
+
+#[test]
+fn fault_an_isolated_follower_misses_writes_stops_serving_and_heals() {
+    require_zookeeper!();
+    let _one_at_a_time = exclusive();
+    let mut ensemble = Ensemble::start_partitionable(3).unwrap();
+    let leader = ensemble.leader().expect("a leader");
+    let follower = (0..3).find(|&i| i != leader).unwrap();
+    let other = (0..3).find(|&i| i != leader && i != follower).unwrap();
+    let majority = format!("{},{}", ensemble.address(leader), ensemble.address(other));
+    let on_follower = Zk::connect(&ensemble.address(follower)).unwrap();
+    let on_majority = Zk::connect(&majority).unwrap();
+    on_majority
+        .create("/before", b"", CreateMode::Persistent)
+        .unwrap();
+    on_follower
+        .block_on(on_follower.client().sync("/"))
+        .unwrap();
+    assert!(on_follower.exists("/before").unwrap());
+
+    ensemble.isolate(follower).unwrap();
+    on_majority
+        .create("/during", b"", CreateMode::Persistent)
+        .unwrap();
+    assert_eq!(
+        ensemble.leader(),
+        Some(leader),
+        "the majority keeps its leader"
+    );
+    // Still serving from its own state, the follower never sees the write.
+    assert_eq!(ensemble.mode(follower).as_deref(), Some("follower"));
+    assert!(!on_follower.exists("/during").unwrap());
+    // After syncLimit (10 s) it gives up on the leader and, with no peer to
+    // elect, stops serving.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ensemble.mode(follower).as_deref() == Some("follower") {
+        assert!(
+            Instant::now() < deadline,
+            "the isolated follower never noticed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        ensemble.mode(follower).as_deref(),
+        Some("unknown"),
+        "an isolated server must not rejoin or lead on its own"
+    );
+    on_majority
+        .create("/majority-alone", b"", CreateMode::Persistent)
+        .unwrap();
+
+    ensemble.heal(follower).unwrap();
+    ensemble
+        .wait_serving(follower, Duration::from_secs(60))
+        .unwrap();
+    assert_eq!(ensemble.mode(follower).as_deref(), Some("follower"));
+    let healed = Zk::connect(&ensemble.address(follower)).unwrap();
+    assert!(healed.exists("/during").unwrap());
+    assert!(healed.exists("/majority-alone").unwrap());
 }
