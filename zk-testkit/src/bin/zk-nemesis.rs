@@ -282,7 +282,9 @@ fn run(opts: &Opts) -> bool {
         );
     }
 
-    let mut ensemble = Ensemble::start(3).expect("start a 3-server ensemble");
+    // Partitionable: peer links go through proxies, so a follower can be
+    // cut off from the leader while its clients still reach it.
+    let mut ensemble = Ensemble::start_partitionable(3).expect("start a 3-server ensemble");
     log(format!("ensemble {}", ensemble.connect_string()));
     {
         let zk = Zk::connect(&ensemble.connect_string()).unwrap();
@@ -404,6 +406,17 @@ fn run(opts: &Opts) -> bool {
         .zip(&slots)
         .map(|(s, slot)| (s.name.as_str(), json!(*slot.exits.lock().unwrap())))
         .collect();
+    // Exit 101 is a Rust panic, 70 an internal error: bugs in the tools,
+    // reported but not a broken invariant, so they do not fail the run.
+    let crashes: BTreeMap<&str, u64> = specs
+        .iter()
+        .zip(&slots)
+        .filter_map(|(s, slot)| {
+            let exits = slot.exits.lock().unwrap();
+            let n: u64 = ["101", "70"].iter().filter_map(|c| exits.get(*c)).sum();
+            (n > 0).then_some((s.name.as_str(), n))
+        })
+        .collect();
     let ok = findings.overlaps.is_empty()
         && findings.token_violations.is_empty()
         && stray.is_empty()
@@ -417,6 +430,7 @@ fn run(opts: &Opts) -> bool {
         "token_violations": findings.token_violations,
         "stray_nodes": stray,
         "liveness_failures": waiting,
+        "crashes": crashes,
         "exit_codes": exits,
         "work_dir": if ok && !opts.keep { Value::Null } else { json!(work) },
         "ok": ok,
@@ -590,6 +604,7 @@ const FAULTS: &[&str] = &[
     "stop_holder",
     "kill_holder",
     "junk_nodes",
+    "isolate_follower",
 ];
 
 type Undo = Box<dyn FnOnce(&mut Ensemble, &[Vec<Proxy>])>;
@@ -686,6 +701,29 @@ fn inject(
                 let _ = kill(pid, Signal::SIGKILL);
                 heal(what, |_, _| {})
             }
+        }
+        "isolate_follower" => {
+            // A follower, not the leader: it goes on answering its clients
+            // (for syncLimit) while the leader expires their sessions.
+            let leader = ensemble.leader();
+            let followers: Vec<usize> =
+                (0..ensemble.len()).filter(|&i| Some(i) != leader).collect();
+            let victim = followers[(target % followers.len() as u64) as usize];
+            if let Err(e) = ensemble.isolate(victim) {
+                return heal(format!("isolating server {}: {e:#}", victim + 1), |_, _| {});
+            }
+            heal(
+                format!(
+                    "server {} (leader is {:?})",
+                    victim + 1,
+                    leader.map(|l| l + 1)
+                ),
+                move |e, _| {
+                    if let Err(err) = e.heal(victim) {
+                        log(format!("healing server {}: {err:#}", victim + 1));
+                    }
+                },
+            )
         }
         "junk_nodes" => {
             let connect = ensemble.connect_string();
