@@ -514,7 +514,15 @@ fn contend(
     while !env.stop.load(Ordering::SeqCst) {
         runs += 1;
         let hb = env.work.join("hb").join(format!("{}-{runs}.hb", spec.name));
-        let hold = rng.range(100, 500).to_string();
+        // Mostly short holds, so ownership changes hands often; one in four
+        // outlasts the 4 s session, so a cut link, an isolated follower or
+        // a paused server can expire a holder whose command still runs.
+        let hold = if rng.range(0, 3) == 0 {
+            rng.range(1000, 6000)
+        } else {
+            rng.range(100, 500)
+        }
+        .to_string();
         let mut cmd = match &spec.launch {
             Launch::Tool(program, args) => {
                 let mut cmd = Command::new(env.bin_dir.join(program));
