@@ -3,7 +3,10 @@
 //! Starts its own 3-server ensemble, runs zk-lock (mutex, shared readers,
 //! rw writer, semaphore), zk-elect and Curator (InterProcessMutex,
 //! LeaderLatch) contenders on a few shared paths, each through its own
-//! proxies, and injects seeded random faults. Every owner's command stamps
+//! proxies, and injects seeded random faults one at a time (server kill,
+//! leader kill, paused server, cut client link, follower isolated from its
+//! peers, SIGTSTP or SIGKILL of a holding tool, junk nodes in the lock
+//! directories), each healed after 1-8 s. Every owner's command stamps
 //! CLOCK_MONOTONIC heartbeats; at the end the heartbeats are checked (see
 //! `zk_testkit::nemesis`) and one JSON summary is printed on stdout. Exit 1
 //! on any violation.
