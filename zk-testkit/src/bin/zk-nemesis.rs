@@ -253,7 +253,13 @@ struct Env {
 }
 
 fn log(msg: impl AsRef<str>) {
-    eprintln!("[nemesis {:>8.1}s] {}", uptime(), msg.as_ref());
+    // The monotonic time lines a fault up with the heartbeats it hit.
+    eprintln!(
+        "[nemesis {:>6.1}s mono {:.3}] {}",
+        uptime(),
+        monotonic_nanos() as f64 / 1e9,
+        msg.as_ref()
+    );
 }
 
 fn uptime() -> f64 {
@@ -271,6 +277,7 @@ fn run(opts: &Opts) -> bool {
     let work = std::env::temp_dir().join(format!("zk-nemesis-{}", std::process::id()));
     std::fs::create_dir_all(work.join("hb")).unwrap();
     std::fs::create_dir_all(work.join("logs")).unwrap();
+    std::fs::create_dir_all(work.join("events")).unwrap();
     let nemesis = std::env::current_exe().unwrap();
     let env = Env {
         work: work.clone(),
@@ -529,7 +536,14 @@ fn contend(
         let mut cmd = match &spec.launch {
             Launch::Tool(program, args) => {
                 let mut cmd = Command::new(env.bin_dir.join(program));
+                // Per-run events (elected, lost and why) to explain a finding.
+                let events = env
+                    .work
+                    .join("events")
+                    .join(format!("{}-{runs}.jsonl", spec.name));
                 cmd.args(["--zk", connect, "--session-timeout", SESSION])
+                    .arg("--events")
+                    .arg(events)
                     .args(args)
                     .arg(spec.path)
                     .arg("--")
