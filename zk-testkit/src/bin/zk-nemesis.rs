@@ -354,7 +354,20 @@ fn run(opts: &Opts) -> bool {
     let mut rng = Rng::new(seed);
     let fault_end = Instant::now() + Duration::from_secs(opts.seconds);
     let mut n = 0;
+    let mut ended_early: Option<String> = None;
     while Instant::now() < fault_end {
+        // zk_testkit's Proxy keeps every connection it ever forwarded open
+        // (to reset them later), and the peer proxies of a partitionable
+        // ensemble see many short election connections: end the faults
+        // before running out of descriptors would fail contenders for a
+        // reason of our own.
+        let (open, limit) = descriptors();
+        if open * 10 > limit * 6 {
+            let why = format!("{open} of {limit} file descriptors open (testkit Proxy leak)");
+            log(format!("ending faults early: {why}"));
+            ended_early = Some(why);
+            break;
+        }
         n += 1;
         let kind = FAULTS[rng.index(FAULTS.len())];
         let target = rng.next_u64();
@@ -436,6 +449,7 @@ fn run(opts: &Opts) -> bool {
         "minutes": opts.seconds as f64 / 60.0,
         "acquisitions": acquisitions,
         "faults": faults,
+        "faults_ended_early": ended_early,
         "overlaps": findings.overlaps,
         "token_violations": findings.token_violations,
         "stray_nodes": stray,
@@ -452,6 +466,23 @@ fn run(opts: &Opts) -> bool {
         let _ = std::fs::remove_dir_all(&work);
     }
     ok
+}
+
+/// Open file descriptors of this process and the soft limit on them.
+fn descriptors() -> (usize, usize) {
+    let open = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
+    let limit = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|l| {
+            l.lines()
+                .find(|l| l.starts_with("Max open files"))?
+                .split_whitespace()
+                .nth(3)?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(1024);
+    (open, limit)
 }
 
 /// Reads every heartbeat file: one ownership each.
@@ -561,14 +592,22 @@ fn contend(
         for var in ["ZK_CONNECT", "ZK_AUTH", "ZK_SESSION_TIMEOUT", "ZK_LOG"] {
             cmd.env_remove(var);
         }
+        // Out of descriptors or disk is our problem, not the contender's:
+        // say so and try again rather than end this contender's life.
         let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&logfile)
-            .unwrap();
-        cmd.stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out);
+            .and_then(|out| Ok((out.try_clone()?, out)));
+        let (out, err) = match out {
+            Ok(pair) => pair,
+            Err(e) => {
+                log(format!("{}: opening {}: {e}", spec.name, logfile.display()));
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        };
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err);
         *slot.file.lock().unwrap() = Some(hb);
         let child = match die_with_parent(&mut cmd).spawn() {
             Ok(child) => child,
