@@ -91,6 +91,11 @@ public class NemesisWorker {
     static void hold(CuratorFramework client, String node, Path file, long holdMs, Still still)
             throws Exception {
         long czxid = client.checkExists().forPath(node).getCzxid();
+        // In the worker's log, to explain a finding: which node, which session.
+        System.out.println("owns " + node + " czxid " + czxid + " session 0x"
+                + Long.toHexString(client.getZookeeperClient().getZooKeeper().getSessionId())
+                + " at " + System.nanoTime());
+        System.out.flush();
         long end = System.nanoTime() + holdMs * 1_000_000L;
         while (System.nanoTime() < end && connected && still.owns()) {
             String line = System.nanoTime() + " " + czxid + "\n";
