@@ -763,10 +763,11 @@ fn inject(
                 .collect();
             let start = (target % tools.len() as u64) as usize;
             let order = (0..tools.len()).map(|k| tools[(start + k) % tools.len()]);
-            let pick = order
-                .clone()
-                .find(|&i| slots[i].holding())
-                .or_else(|| order.clone().next());
+            let pick = order.clone().find(|&i| slots[i].holding()).or_else(|| {
+                order
+                    .clone()
+                    .find(|&i| slots[i].pid.lock().unwrap().is_some())
+            });
             let pid = pick.and_then(|i| Some((i, (*slots[i].pid.lock().unwrap())?)));
             let Some((i, pid)) = pid else {
                 return heal("no tool running".into(), |_, _| {});
