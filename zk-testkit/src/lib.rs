@@ -15,6 +15,7 @@
 //!   [`heartbeat_command`] is a command whose timestamps show whether two
 //!   commands ever ran at once.
 //! - [`JavaClient`] compiles and runs small Curator programs for interop.
+//! - [`nemesis`] checks the histories `zk-nemesis` records under faults.
 
 // Test support: a failure to set up is a failed test, so panicking with a
 // message is the right way to report it.
@@ -22,6 +23,7 @@
 
 mod ensemble;
 mod java;
+pub mod nemesis;
 mod process;
 mod proxy;
 mod zk;

@@ -1,0 +1,885 @@
+//! zk-nemesis: Jepsen-style "never two owners" check under random faults.
+//!
+//! Starts its own 3-server ensemble, runs zk-lock (mutex, shared readers,
+//! rw writer, semaphore), zk-elect and Curator (InterProcessMutex,
+//! LeaderLatch) contenders on a few shared paths, each through its own
+//! proxies, and injects seeded random faults one at a time (server kill,
+//! leader kill, paused server, cut client link, follower isolated from its
+//! peers, SIGTSTP or SIGKILL of a holding tool, junk nodes in the lock
+//! directories), each healed after 1-8 s. Every owner's command stamps
+//! CLOCK_MONOTONIC heartbeats; at the end the heartbeats are checked (see
+//! `zk_testkit::nemesis`) and one JSON summary is printed on stdout. Exit 1
+//! on any violation.
+//!
+//!   zk-nemesis [--minutes N | --seconds N] [--seed S] [--partitions] [--bogus] [--keep]
+//!
+//! `--partitions` adds the isolated-follower fault. It needs peer links
+//! through proxies, and zk_testkit's Proxy keeps every connection it ever
+//! forwarded open: ZooKeeper's election reconnects then exhaust file
+//! descriptors within a few minutes, so it is off by default until the
+//! Proxy closes finished connections. The same seed with the same flags
+//! replays the same schedule.
+//!   zk-nemesis heartbeat FILE HOLD_MS     (the command the tools run)
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::{json, Value};
+use zk_testkit::nemesis::{check, monotonic_nanos, read_heartbeats, Ownership, Rng, Role};
+use zk_testkit::{Ensemble, JavaClient, Proxy, Zk};
+
+const SESSION: &str = "4s";
+const ROOT: &str = "/n";
+const DIRS: &[&str] = &["/n/lock", "/n/rw", "/n/sem", "/n/elect"];
+/// Foreign nodes a careless operator or another tool might leave: the
+/// contenders must neither count them nor trip over them.
+const JUNK: &[&str] = &["junk", "lock-é123456789", "x-lock-abc"];
+const SEM_CAPACITY: usize = 2;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("heartbeat") {
+        heartbeat(Path::new(&args[1]), args[2].parse().expect("HOLD_MS"));
+        return;
+    }
+    let mut opts = Opts {
+        seconds: 120,
+        seed: None,
+        bogus: false,
+        keep: false,
+        partitions: false,
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().cloned().unwrap_or_else(|| usage(arg));
+        match arg.as_str() {
+            "--minutes" => {
+                opts.seconds = (value().parse::<f64>().unwrap_or_else(|_| usage(arg)) * 60.0) as u64
+            }
+            "--seconds" => opts.seconds = value().parse().unwrap_or_else(|_| usage(arg)),
+            "--seed" => opts.seed = Some(value().parse().unwrap_or_else(|_| usage(arg))),
+            "--bogus" => opts.bogus = true,
+            "--keep" => opts.keep = true,
+            "--partitions" => opts.partitions = true,
+            _ => usage(arg),
+        }
+    }
+    let ok = run(&opts);
+    std::process::exit(if ok { 0 } else { 1 });
+}
+
+fn usage(arg: &str) -> ! {
+    eprintln!("zk-nemesis: bad argument {arg:?}\nusage: zk-nemesis [--minutes N | --seconds N] [--seed S] [--partitions] [--bogus] [--keep]");
+    std::process::exit(2);
+}
+
+struct Opts {
+    seconds: u64,
+    seed: Option<u64>,
+    /// Adds a contender that "holds" /n/lock without taking it: proof that
+    /// the checker fails when it should.
+    bogus: bool,
+    keep: bool,
+    /// Adds the isolated-follower fault (see the top of this file).
+    partitions: bool,
+}
+
+/// The command every zk-tool contender runs while it owns: stamps the
+/// monotonic clock and its fencing token every 20 ms for HOLD_MS, then
+/// exits 0 so the tool releases.
+fn heartbeat(file: &Path, hold_ms: u64) {
+    let token = std::env::var("ZK_FENCING_TOKEN").unwrap_or_else(|_| "-".into());
+    let mut out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+        .expect("open heartbeat file");
+    let end = monotonic_nanos() + hold_ms * 1_000_000;
+    loop {
+        let now = monotonic_nanos();
+        // One write per line, so a kill never leaves half a line behind.
+        out.write_all(format!("{now} {token}\n").as_bytes())
+            .expect("write heartbeat");
+        if now >= end {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[derive(Clone)]
+enum Launch {
+    /// One of our binaries, with arguments between the connection flags and
+    /// `-- zk-nemesis heartbeat ...`.
+    Tool(&'static str, Vec<&'static str>),
+    /// NemesisWorker.java in `mutex` or `latch` mode.
+    Java(&'static str),
+    /// Runs heartbeats with no lock at all.
+    Bogus,
+}
+
+#[derive(Clone)]
+struct Spec {
+    name: String,
+    kind: &'static str,
+    path: &'static str,
+    role: Role,
+    launch: Launch,
+}
+
+fn roster(bogus: bool) -> Vec<Spec> {
+    let spec = |name: &str, kind, path, role, launch| Spec {
+        name: name.into(),
+        kind,
+        path,
+        role,
+        launch,
+    };
+    use Launch::*;
+    use Role::*;
+    let mut r = vec![
+        spec(
+            "lock-zk-1",
+            "zk-lock-mutex",
+            "/n/lock",
+            Exclusive,
+            Tool("zk-lock", vec![]),
+        ),
+        spec(
+            "lock-zk-2",
+            "zk-lock-mutex",
+            "/n/lock",
+            Exclusive,
+            Tool("zk-lock", vec![]),
+        ),
+        spec(
+            "lock-curator",
+            "curator-mutex",
+            "/n/lock",
+            Exclusive,
+            Java("mutex"),
+        ),
+        spec(
+            "rw-reader-1",
+            "zk-lock-reader",
+            "/n/rw",
+            Shared,
+            Tool("zk-lock", vec!["--shared"]),
+        ),
+        spec(
+            "rw-reader-2",
+            "zk-lock-reader",
+            "/n/rw",
+            Shared,
+            Tool("zk-lock", vec!["--shared"]),
+        ),
+        spec(
+            "rw-writer",
+            "zk-lock-writer",
+            "/n/rw",
+            Exclusive,
+            Tool("zk-lock", vec!["--layout", "rw"]),
+        ),
+        spec(
+            "sem-1",
+            "zk-lock-semaphore",
+            "/n/sem",
+            Lease,
+            Tool("zk-lock", vec!["--max-holders", "2"]),
+        ),
+        spec(
+            "sem-2",
+            "zk-lock-semaphore",
+            "/n/sem",
+            Lease,
+            Tool("zk-lock", vec!["--max-holders", "2"]),
+        ),
+        spec(
+            "sem-3",
+            "zk-lock-semaphore",
+            "/n/sem",
+            Lease,
+            Tool("zk-lock", vec!["--max-holders", "2"]),
+        ),
+        spec(
+            "elect-zk-1",
+            "zk-elect",
+            "/n/elect",
+            Exclusive,
+            Tool("zk-elect", vec!["--id", "elect-zk-1"]),
+        ),
+        spec(
+            "elect-zk-2",
+            "zk-elect",
+            "/n/elect",
+            Exclusive,
+            Tool("zk-elect", vec!["--id", "elect-zk-2"]),
+        ),
+        spec(
+            "elect-curator",
+            "curator-latch",
+            "/n/elect",
+            Exclusive,
+            Java("latch"),
+        ),
+    ];
+    if bogus {
+        r.push(spec("bogus", "bogus-no-lock", "/n/lock", Exclusive, Bogus));
+    }
+    r
+}
+
+/// What the fault driver needs to know about a contender right now.
+#[derive(Default)]
+struct Slot {
+    /// The running tool (or JVM) process.
+    pid: Mutex<Option<u32>>,
+    /// The heartbeat file of the current run: fresh lines mean it owns.
+    file: Mutex<Option<PathBuf>>,
+    exits: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Slot {
+    fn holding(&self) -> bool {
+        let file = self.file.lock().unwrap().clone();
+        file.and_then(|f| std::fs::metadata(f).ok()?.modified().ok())
+            .and_then(|m| m.elapsed().ok())
+            .is_some_and(|age| age < Duration::from_millis(100))
+    }
+}
+
+struct Env {
+    work: PathBuf,
+    nemesis: PathBuf,
+    bin_dir: PathBuf,
+    stop: Arc<AtomicBool>,
+}
+
+fn log(msg: impl AsRef<str>) {
+    // The monotonic time lines a fault up with the heartbeats it hit.
+    eprintln!(
+        "[nemesis {:>6.1}s mono {:.3}] {}",
+        uptime(),
+        monotonic_nanos() as f64 / 1e9,
+        msg.as_ref()
+    );
+}
+
+fn uptime() -> f64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_secs_f64()
+}
+
+fn run(opts: &Opts) -> bool {
+    uptime();
+    let seed = opts.seed.unwrap_or_else(|| monotonic_nanos() % 1_000_000);
+    log(format!(
+        "seed {seed}, {} s of faults (rerun with --seed {seed} for the same schedule)",
+        opts.seconds
+    ));
+    let work = std::env::temp_dir().join(format!("zk-nemesis-{}", std::process::id()));
+    std::fs::create_dir_all(work.join("hb")).unwrap();
+    std::fs::create_dir_all(work.join("logs")).unwrap();
+    std::fs::create_dir_all(work.join("events")).unwrap();
+    let nemesis = std::env::current_exe().unwrap();
+    let env = Env {
+        work: work.clone(),
+        bin_dir: nemesis.parent().unwrap().to_path_buf(),
+        nemesis,
+        stop: Arc::new(AtomicBool::new(false)),
+    };
+    for tool in ["zk-lock", "zk-elect"] {
+        assert!(
+            env.bin_dir.join(tool).exists(),
+            "{tool} is not built next to zk-nemesis: cargo build -p {tool}"
+        );
+    }
+
+    // Partitionable: peer links go through proxies, so a follower can be
+    // cut off from the leader while its clients still reach it.
+    let mut ensemble = if opts.partitions {
+        Ensemble::start_partitionable(3)
+    } else {
+        Ensemble::start(3)
+    }
+    .expect("start a 3-server ensemble");
+    let kinds: Vec<&str> = FAULTS
+        .iter()
+        .copied()
+        .filter(|&k| opts.partitions || k != "isolate_follower")
+        .collect();
+    log(format!("ensemble {}", ensemble.connect_string()));
+    {
+        let zk = Zk::connect(&ensemble.connect_string()).unwrap();
+        for dir in DIRS {
+            zk.create_all(dir).unwrap();
+        }
+    }
+    let java = JavaClient::compile("NemesisWorker").expect("compile NemesisWorker.java");
+
+    let specs = roster(opts.bogus);
+    // Each contender reaches every server through a proxy of its own, so
+    // one contender's link can be cut while the others' stay up.
+    let proxies: Vec<Vec<Proxy>> = specs
+        .iter()
+        .map(|_| {
+            (0..ensemble.len())
+                .map(|i| Proxy::start(&ensemble.address(i)).unwrap())
+                .collect()
+        })
+        .collect();
+    let slots: Vec<Arc<Slot>> = specs.iter().map(|_| Arc::default()).collect();
+    let mut threads = Vec::new();
+    for (i, spec) in specs.iter().enumerate() {
+        let connect = proxies[i]
+            .iter()
+            .map(Proxy::address)
+            .collect::<Vec<_>>()
+            .join(",");
+        let (spec, slot, stop) = (spec.clone(), slots[i].clone(), env.stop.clone());
+        let (work, nemesis, bin_dir) = (env.work.clone(), env.nemesis.clone(), env.bin_dir.clone());
+        let java_cmd = match spec.launch {
+            Launch::Java(mode) => Some(java.command(&[
+                &connect,
+                spec.path,
+                mode,
+                &spec.name,
+                work.join("hb").to_str().unwrap(),
+                work.join("STOP").to_str().unwrap(),
+            ])),
+            _ => None,
+        };
+        let rng = Rng::new(seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9));
+        threads.push(std::thread::spawn(move || {
+            let env = Env {
+                work,
+                nemesis,
+                bin_dir,
+                stop,
+            };
+            contend(&env, &spec, &connect, &slot, rng, java_cmd)
+        }));
+    }
+
+    // Faults, one at a time, each healed before a quiet period.
+    std::thread::sleep(Duration::from_secs(5));
+    let mut faults: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut rng = Rng::new(seed);
+    let fault_end = Instant::now() + Duration::from_secs(opts.seconds);
+    let mut n = 0;
+    let mut ended_early: Option<String> = None;
+    while Instant::now() < fault_end {
+        // zk_testkit's Proxy keeps every connection it ever forwarded open
+        // (to reset them later), and the peer proxies of a partitionable
+        // ensemble see many short election connections: end the faults
+        // before running out of descriptors would fail contenders for a
+        // reason of our own.
+        let (open, limit) = descriptors();
+        if open * 10 > limit * 6 {
+            let why = format!("{open} of {limit} file descriptors open (testkit Proxy leak)");
+            log(format!("ending faults early: {why}"));
+            ended_early = Some(why);
+            break;
+        }
+        n += 1;
+        let kind = kinds[rng.index(kinds.len())];
+        let target = rng.next_u64();
+        let hold = Duration::from_millis(rng.range(1000, 8000));
+        let quiet = Duration::from_millis(rng.range(1000, 5000));
+        let heal = inject(kind, target, &mut ensemble, &proxies, &specs, &slots);
+        *faults.entry(kind).or_default() += 1;
+        log(format!("fault #{n} {kind}: {} for {hold:?}", heal.what));
+        std::thread::sleep(hold);
+        (heal.undo)(&mut ensemble, &proxies);
+        log(format!("healed #{n} {kind}; quiet for {quiet:?}"));
+        std::thread::sleep(quiet);
+    }
+
+    // Liveness: once everything is healed, every contender must own again.
+    let calm_since = monotonic_nanos();
+    log("faults over; waiting for every contender to own once more");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut waiting: Vec<String>;
+    loop {
+        let owners = ownerships(&work, &specs);
+        waiting = specs
+            .iter()
+            .filter(|s| {
+                !owners
+                    .iter()
+                    .any(|o| o.contender == s.name && o.first > calm_since)
+            })
+            .map(|s| s.name.clone())
+            .collect();
+        if waiting.is_empty() || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    log("stopping contenders");
+    env.stop.store(true, Ordering::SeqCst);
+    std::fs::write(work.join("STOP"), "").unwrap();
+    for t in threads {
+        let _ = t.join();
+    }
+    // Ephemeral nodes of tools SIGKILLed by the nemesis go with their
+    // sessions; wait out one session timeout before calling a node stray.
+    std::thread::sleep(Duration::from_secs(6));
+    let stray = stray_nodes(&ensemble.connect_string());
+
+    let owners = ownerships(&work, &specs);
+    let capacity: BTreeMap<String, usize> = [("/n/sem".to_string(), SEM_CAPACITY)].into();
+    let findings = check(&owners, &capacity);
+    let mut acquisitions: BTreeMap<&str, u64> = BTreeMap::new();
+    for o in &owners {
+        *acquisitions
+            .entry(specs.iter().find(|s| s.name == o.contender).unwrap().kind)
+            .or_default() += 1;
+    }
+    let exits: BTreeMap<&str, Value> = specs
+        .iter()
+        .zip(&slots)
+        .map(|(s, slot)| (s.name.as_str(), json!(*slot.exits.lock().unwrap())))
+        .collect();
+    // Exit 101 is a Rust panic, 70 an internal error: bugs in the tools,
+    // reported but not a broken invariant, so they do not fail the run.
+    let crashes: BTreeMap<&str, u64> = specs
+        .iter()
+        .zip(&slots)
+        .filter_map(|(s, slot)| {
+            let exits = slot.exits.lock().unwrap();
+            let n: u64 = ["101", "70"].iter().filter_map(|c| exits.get(*c)).sum();
+            (n > 0).then_some((s.name.as_str(), n))
+        })
+        .collect();
+    let ok = findings.overlaps.is_empty()
+        && findings.token_violations.is_empty()
+        && stray.is_empty()
+        && waiting.is_empty();
+    let summary = json!({
+        "seed": seed,
+        "minutes": opts.seconds as f64 / 60.0,
+        "acquisitions": acquisitions,
+        "faults": faults,
+        "faults_ended_early": ended_early,
+        "overlaps": findings.overlaps,
+        "token_violations": findings.token_violations,
+        "stray_nodes": stray,
+        "liveness_failures": waiting,
+        "crashes": crashes,
+        "exit_codes": exits,
+        "work_dir": if ok && !opts.keep { Value::Null } else { json!(work) },
+        "ok": ok,
+    });
+    println!("{}", serde_json::to_string_pretty(&summary).unwrap());
+    drop(proxies);
+    drop(ensemble);
+    if ok && !opts.keep {
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    ok
+}
+
+/// Open file descriptors of this process and the soft limit on them.
+fn descriptors() -> (usize, usize) {
+    let open = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
+    let limit = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|l| {
+            l.lines()
+                .find(|l| l.starts_with("Max open files"))?
+                .split_whitespace()
+                .nth(3)?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(1024);
+    (open, limit)
+}
+
+/// Reads every heartbeat file: one ownership each.
+fn ownerships(work: &Path, specs: &[Spec]) -> Vec<Ownership> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(work.join("hb")) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let file = entry.path();
+        let name = file.file_stem().unwrap().to_string_lossy().into_owned();
+        let Some((contender, _run)) = name.rsplit_once('-') else {
+            continue;
+        };
+        let Some(spec) = specs.iter().find(|s| s.name == contender) else {
+            continue;
+        };
+        if let Some((first, last, token)) = read_heartbeats(&file) {
+            found.push(Ownership {
+                contender: spec.name.clone(),
+                kind: spec.kind.into(),
+                path: spec.path.into(),
+                role: spec.role,
+                first,
+                last,
+                token,
+                file: file.file_name().unwrap().to_string_lossy().into_owned(),
+            });
+        }
+    }
+    found
+}
+
+/// Tags a child so it dies with us: a crashed nemesis must not leave tools
+/// and JVMs contending on a port that a later run may reuse.
+#[allow(unsafe_code)]
+fn die_with_parent(cmd: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: only prctl(2) runs between fork and exec; it allocates nothing.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
+            Ok(())
+        })
+    }
+}
+
+/// One contender's life: run, and after each exit run again, until stop.
+fn contend(
+    env: &Env,
+    spec: &Spec,
+    connect: &str,
+    slot: &Slot,
+    mut rng: Rng,
+    java: Option<Command>,
+) {
+    let logfile = env.work.join("logs").join(format!("{}.log", spec.name));
+    let mut runs = 0u64;
+    // The JVM is one long-lived process that loops on its own.
+    if let Some(mut cmd) = java {
+        let out = std::fs::File::create(&logfile).unwrap();
+        cmd.stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out);
+        let child = die_with_parent(&mut cmd).spawn().expect("spawn java");
+        // It sees STOP and closes its client itself; signals only if not.
+        supervise(env, slot, child, Duration::from_secs(10));
+        return;
+    }
+    while !env.stop.load(Ordering::SeqCst) {
+        runs += 1;
+        let hb = env.work.join("hb").join(format!("{}-{runs}.hb", spec.name));
+        // Mostly short holds, so ownership changes hands often; one in four
+        // outlasts the 4 s session, so a cut link, an isolated follower or
+        // a paused server can expire a holder whose command still runs.
+        let hold = if rng.range(0, 3) == 0 {
+            rng.range(1000, 6000)
+        } else {
+            rng.range(100, 500)
+        }
+        .to_string();
+        let mut cmd = match &spec.launch {
+            Launch::Tool(program, args) => {
+                let mut cmd = Command::new(env.bin_dir.join(program));
+                // Per-run events (elected, lost and why) to explain a finding.
+                let events = env
+                    .work
+                    .join("events")
+                    .join(format!("{}-{runs}.jsonl", spec.name));
+                cmd.args(["--zk", connect, "--session-timeout", SESSION])
+                    .arg("--events")
+                    .arg(events)
+                    .args(args)
+                    .arg(spec.path)
+                    .arg("--")
+                    .arg(&env.nemesis)
+                    .args(["heartbeat", hb.to_str().unwrap(), &hold]);
+                cmd
+            }
+            Launch::Bogus => {
+                let mut cmd = Command::new(&env.nemesis);
+                cmd.args(["heartbeat", hb.to_str().unwrap(), &hold]);
+                cmd
+            }
+            Launch::Java(_) => unreachable!(),
+        };
+        for var in ["ZK_CONNECT", "ZK_AUTH", "ZK_SESSION_TIMEOUT", "ZK_LOG"] {
+            cmd.env_remove(var);
+        }
+        // Out of descriptors or disk is our problem, not the contender's:
+        // say so and try again rather than end this contender's life.
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&logfile)
+            .and_then(|out| Ok((out.try_clone()?, out)));
+        let (out, err) = match out {
+            Ok(pair) => pair,
+            Err(e) => {
+                log(format!("{}: opening {}: {e}", spec.name, logfile.display()));
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        };
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+        *slot.file.lock().unwrap() = Some(hb);
+        let child = match die_with_parent(&mut cmd).spawn() {
+            Ok(child) => child,
+            Err(e) => {
+                log(format!("{}: spawn failed: {e}", spec.name));
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        };
+        supervise(env, slot, child, Duration::ZERO);
+        std::thread::sleep(Duration::from_millis(rng.range(20, 200)));
+    }
+}
+
+/// Waits for `child`, noting its pid for the fault driver and its exit
+/// status; on stop, SIGTERM after `term_after` (a waiting tool leaves the
+/// queue) and SIGKILL 10 s later.
+fn supervise(env: &Env, slot: &Slot, mut child: Child, term_after: Duration) {
+    *slot.pid.lock().unwrap() = Some(child.id());
+    let mut stop_seen: Option<Instant> = None;
+    let mut termed = false;
+    let status = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break status;
+        }
+        if env.stop.load(Ordering::SeqCst) {
+            let since = *stop_seen.get_or_insert_with(Instant::now);
+            if !termed && since.elapsed() >= term_after {
+                let pid = Pid::from_raw(child.id() as i32);
+                // A tool stopped by the nemesis must be able to act.
+                let _ = kill(pid, Signal::SIGCONT);
+                let _ = kill(pid, Signal::SIGTERM);
+                termed = true;
+            }
+            if since.elapsed() >= term_after + Duration::from_secs(10) {
+                let _ = child.kill();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    *slot.pid.lock().unwrap() = None;
+    let key = match (
+        status.code(),
+        std::os::unix::process::ExitStatusExt::signal(&status),
+    ) {
+        (Some(code), _) => code.to_string(),
+        (None, Some(sig)) => format!("signal {sig}"),
+        _ => "?".into(),
+    };
+    *slot.exits.lock().unwrap().entry(key).or_default() += 1;
+}
+
+const FAULTS: &[&str] = &[
+    "kill_server",
+    "kill_leader",
+    "pause_server",
+    "cut_link",
+    "stop_holder",
+    "kill_holder",
+    "junk_nodes",
+    "isolate_follower",
+];
+
+type Undo = Box<dyn FnOnce(&mut Ensemble, &[Vec<Proxy>])>;
+
+struct Heal {
+    what: String,
+    undo: Undo,
+}
+
+fn heal(what: String, undo: impl FnOnce(&mut Ensemble, &[Vec<Proxy>]) + 'static) -> Heal {
+    Heal {
+        what,
+        undo: Box::new(undo),
+    }
+}
+
+fn restart(ensemble: &mut Ensemble, index: usize) {
+    if let Err(e) = ensemble.restart(index) {
+        log(format!("restarting server {}: {e:#}", index + 1));
+    }
+}
+
+/// Applies one fault; `target` (drawn from the seeded RNG) picks the
+/// victim, so a seed replays the same schedule.
+fn inject(
+    kind: &'static str,
+    target: u64,
+    ensemble: &mut Ensemble,
+    proxies: &[Vec<Proxy>],
+    specs: &[Spec],
+    slots: &[Arc<Slot>],
+) -> Heal {
+    let server = (target % ensemble.len() as u64) as usize;
+    match kind {
+        "kill_server" => {
+            ensemble.kill(server);
+            heal(format!("server {}", server + 1), move |e, _| {
+                restart(e, server)
+            })
+        }
+        "kill_leader" => match ensemble.leader() {
+            Some(leader) => {
+                ensemble.kill(leader);
+                heal(format!("leader server {}", leader + 1), move |e, _| {
+                    restart(e, leader)
+                })
+            }
+            None => heal("no leader to kill".into(), |_, _| {}),
+        },
+        "pause_server" => {
+            ensemble.pause(server);
+            heal(format!("server {}", server + 1), move |e, _| {
+                e.resume(server)
+            })
+        }
+        "cut_link" => {
+            let c = (target % specs.len() as u64) as usize;
+            for p in &proxies[c] {
+                p.blackhole();
+            }
+            heal(format!("{}'s link", specs[c].name), move |_, proxies| {
+                for p in &proxies[c] {
+                    p.restore();
+                }
+            })
+        }
+        "stop_holder" | "kill_holder" => {
+            // Prefer a tool that owns right now, starting from the drawn one.
+            let tools: Vec<usize> = (0..specs.len())
+                .filter(|&i| matches!(specs[i].launch, Launch::Tool(..)))
+                .collect();
+            let start = (target % tools.len() as u64) as usize;
+            let order = (0..tools.len()).map(|k| tools[(start + k) % tools.len()]);
+            let pick = order.clone().find(|&i| slots[i].holding()).or_else(|| {
+                order
+                    .clone()
+                    .find(|&i| slots[i].pid.lock().unwrap().is_some())
+            });
+            let pid = pick.and_then(|i| Some((i, (*slots[i].pid.lock().unwrap())?)));
+            let Some((i, pid)) = pid else {
+                return heal("no tool running".into(), |_, _| {});
+            };
+            let what = format!(
+                "{} pid {pid}{}",
+                specs[i].name,
+                if slots[i].holding() { " (holding)" } else { "" }
+            );
+            let pid = Pid::from_raw(pid as i32);
+            if kind == "stop_holder" {
+                let _ = kill(pid, Signal::SIGTSTP);
+                heal(what, move |_, _| {
+                    let _ = kill(pid, Signal::SIGCONT);
+                })
+            } else {
+                let _ = kill(pid, Signal::SIGKILL);
+                heal(what, |_, _| {})
+            }
+        }
+        "isolate_follower" => {
+            // A follower, not the leader: it goes on answering its clients
+            // (for syncLimit) while the leader expires their sessions.
+            let leader = ensemble.leader();
+            let followers: Vec<usize> =
+                (0..ensemble.len()).filter(|&i| Some(i) != leader).collect();
+            let victim = followers[(target % followers.len() as u64) as usize];
+            if let Err(e) = ensemble.isolate(victim) {
+                return heal(format!("isolating server {}: {e:#}", victim + 1), |_, _| {});
+            }
+            heal(
+                format!(
+                    "server {} (leader is {:?})",
+                    victim + 1,
+                    leader.map(|l| l + 1)
+                ),
+                move |e, _| {
+                    if let Err(err) = e.heal(victim) {
+                        log(format!("healing server {}: {err:#}", victim + 1));
+                    }
+                },
+            )
+        }
+        "junk_nodes" => {
+            let connect = ensemble.connect_string();
+            let planted = plant_junk(&connect);
+            heal(format!("{planted} junk nodes"), move |_, _| {
+                remove_junk(&connect)
+            })
+        }
+        _ => unreachable!("unknown fault {kind}"),
+    }
+}
+
+fn plant_junk(connect: &str) -> usize {
+    let Ok(zk) = Zk::connect(connect) else {
+        return 0;
+    };
+    let mut planted = 0;
+    for dir in DIRS {
+        for name in JUNK {
+            let node = format!("{dir}/{name}");
+            if zk
+                .create(&node, b"junk", zookeeper_client::CreateMode::Persistent)
+                .is_ok()
+            {
+                planted += 1;
+            }
+        }
+    }
+    planted
+}
+
+fn remove_junk(connect: &str) {
+    let Ok(zk) = Zk::connect(connect) else {
+        log("could not connect to remove junk nodes");
+        return;
+    };
+    for dir in DIRS {
+        for name in JUNK {
+            let _ = zk.delete(&format!("{dir}/{name}"));
+        }
+    }
+}
+
+/// Nodes of ours still there after every contender exited: any ephemeral
+/// node, and any lock/latch-looking node that is not planted junk.
+fn stray_nodes(connect: &str) -> Vec<Value> {
+    let zk = match Zk::connect(connect) {
+        Ok(zk) => zk,
+        Err(e) => return vec![json!({"error": format!("{e:#}")})],
+    };
+    let mut stray = Vec::new();
+    let mut stack = vec![ROOT.to_string()];
+    while let Some(path) = stack.pop() {
+        for child in zk.children(&path).unwrap_or_default() {
+            let node = format!("{path}/{child}");
+            let Ok((_, stat)) = zk.get(&node) else {
+                continue;
+            };
+            let ours = ["lock-", "latch-", "__READ__", "__WRIT__"]
+                .iter()
+                .any(|m| child.contains(m));
+            if stat.ephemeral_owner != 0 || (ours && !JUNK.contains(&child.as_str())) {
+                stray.push(json!({
+                    "node": node,
+                    "ephemeral_owner": format!("{:#x}", stat.ephemeral_owner),
+                    "czxid": stat.czxid,
+                }));
+            }
+            stack.push(node);
+        }
+    }
+    stray
+}

@@ -1,0 +1,368 @@
+//! The nemesis's pure parts: a seeded RNG, the heartbeat file format and
+//! the invariant checker. Kept apart from the process juggling in
+//! `src/bin/zk-nemesis.rs` so unit tests can feed the checker made-up
+//! histories, including ones that must fail.
+//!
+//! One ownership = one heartbeat file: the command that runs while a
+//! contender owns something appends `<CLOCK_MONOTONIC nanos> <token>` every
+//! ~20 ms. A stopped or dead command writes nothing, so `[first, last]`
+//! heartbeat is a lower bound on when the command really ran; two such
+//! intervals intersecting is proof of two owners at once.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+/// SplitMix64: tiny, good enough to draw faults, and the same sequence for
+/// the same seed on every machine (no dependency whose algorithm may change).
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `lo..=hi`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next_u64() % (hi - lo + 1)
+    }
+
+    pub fn index(&mut self, len: usize) -> usize {
+        (self.next_u64() % len as u64) as usize
+    }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: the one clock every contender stamps
+/// with (Java's `System.nanoTime()` reads the same clock on Linux).
+pub fn monotonic_nanos() -> u64 {
+    let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .expect("CLOCK_MONOTONIC is always available on Linux");
+    t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64
+}
+
+/// How an ownership relates to others on its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Excludes everybody on the path (mutex, writer, leader).
+    Exclusive,
+    /// Shares with other shared owners, excludes exclusive ones (reader).
+    Shared,
+    /// A semaphore lease: at most the path's capacity at once.
+    Lease,
+}
+
+/// One ownership: the heartbeats of one run of a command under the lock.
+#[derive(Debug, Clone)]
+pub struct Ownership {
+    pub contender: String,
+    pub kind: String,
+    pub path: String,
+    pub role: Role,
+    pub first: u64,
+    pub last: u64,
+    /// `None` when the owner had no token (the deliberately bogus contender).
+    pub token: Option<i64>,
+    pub file: String,
+}
+
+impl Ownership {
+    fn overlaps(&self, other: &Ownership) -> bool {
+        self.first <= other.last && other.first <= self.last
+    }
+
+    fn brief(&self) -> Value {
+        json!({
+            "contender": self.contender,
+            "kind": self.kind,
+            "first_ns": self.first,
+            "last_ns": self.last,
+            "token": self.token,
+            "file": self.file,
+        })
+    }
+}
+
+/// Reads one heartbeat file. `None` when the command never stamped (it was
+/// killed or stopped before its first line).
+pub fn read_heartbeats(file: &Path) -> Option<(u64, u64, Option<i64>)> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let mut first = None;
+    let mut last = 0;
+    let mut token = None;
+    for line in text.lines() {
+        let mut parts = line.split_whitespace();
+        // A torn last line (the command was killed mid-write) is skipped.
+        let Some(Ok(nanos)) = parts.next().map(str::parse::<u64>) else {
+            continue;
+        };
+        if parts.clone().next().is_none() {
+            continue;
+        }
+        if first.is_none() {
+            token = parts.next().and_then(|t| t.parse().ok());
+        }
+        first.get_or_insert(nanos);
+        last = last.max(nanos);
+    }
+    Some((first?, last, token))
+}
+
+/// What the checker found; empty lists mean the invariants held.
+#[derive(Debug, Default)]
+pub struct Findings {
+    pub overlaps: Vec<Value>,
+    pub token_violations: Vec<Value>,
+}
+
+/// Checks (a) no two owners at once where the path's rules forbid it, and
+/// (b) fencing tokens increase in ownership order. `capacity` gives the
+/// semaphore size of a path whose owners are [`Role::Lease`]s.
+pub fn check(ownerships: &[Ownership], capacity: &BTreeMap<String, usize>) -> Findings {
+    let mut findings = Findings::default();
+    let mut by_path: BTreeMap<&str, Vec<&Ownership>> = BTreeMap::new();
+    for o in ownerships {
+        by_path.entry(&o.path).or_default().push(o);
+    }
+    for (path, mut owners) in by_path {
+        owners.sort_by_key(|o| (o.first, o.last));
+        // Pairs that may not overlap: sorted by start, so each one only
+        // needs comparing with those starting before it ends.
+        for (i, a) in owners.iter().enumerate() {
+            for b in owners[i + 1..].iter().take_while(|b| b.first <= a.last) {
+                let conflict = !matches!(
+                    (a.role, b.role),
+                    (Role::Lease, Role::Lease) | (Role::Shared, Role::Shared)
+                );
+                if conflict && a.overlaps(b) {
+                    findings.overlaps.push(json!({
+                        "path": path,
+                        "overlap_ms": (a.last.min(b.last) - b.first) as f64 / 1e6,
+                        "a": a.brief(),
+                        "b": b.brief(),
+                    }));
+                }
+            }
+        }
+        if let Some(&cap) = capacity.get(path) {
+            findings.overlaps.extend(over_capacity(path, &owners, cap));
+        }
+        findings.token_violations.extend(token_order(path, &owners));
+    }
+    findings
+}
+
+/// Moments when more than `cap` leases were held at once on `path`.
+fn over_capacity(path: &str, owners: &[&Ownership], cap: usize) -> Vec<Value> {
+    let leases: Vec<&&Ownership> = owners.iter().filter(|o| o.role == Role::Lease).collect();
+    let mut found = Vec::new();
+    for (i, a) in leases.iter().enumerate() {
+        // At a's start, who else is inside? (The maximum of a sweep is
+        // always reached at some interval's start.)
+        let inside: Vec<&&&Ownership> = leases[..i]
+            .iter()
+            .filter(|b| b.last >= a.first)
+            .chain(std::iter::once(a))
+            .collect();
+        if inside.len() > cap {
+            found.push(json!({
+                "path": path,
+                "capacity": cap,
+                "holders": inside.iter().map(|o| o.brief()).collect::<Vec<_>>(),
+            }));
+        }
+    }
+    found
+}
+
+/// Fencing tokens in ownership order: an exclusive owner's token must
+/// exceed every earlier owner's, and any owner's must exceed every earlier
+/// exclusive owner's (readers among themselves may start in any order).
+/// Leases and owners without a token are not ordered.
+fn token_order(path: &str, owners: &[&Ownership]) -> Vec<Value> {
+    let mut found = Vec::new();
+    let mut max_any: Option<&Ownership> = None;
+    let mut max_exclusive: Option<&Ownership> = None;
+    for &o in owners {
+        let Some(token) = o.token else { continue };
+        if o.role == Role::Lease {
+            continue;
+        }
+        let before = if o.role == Role::Exclusive {
+            max_any
+        } else {
+            max_exclusive
+        };
+        if let Some(prev) = before {
+            if prev.token.is_some_and(|t| t >= token) {
+                found.push(json!({"path": path, "earlier": prev.brief(), "later": o.brief()}));
+            }
+        }
+        max_any = larger(max_any, o);
+        if o.role == Role::Exclusive {
+            max_exclusive = larger(max_exclusive, o);
+        }
+    }
+    found
+}
+
+fn larger<'a>(max: Option<&'a Ownership>, o: &'a Ownership) -> Option<&'a Ownership> {
+    match max {
+        Some(m) if m.token >= o.token => Some(m),
+        _ => Some(o),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn own(who: &str, path: &str, role: Role, first: u64, last: u64, token: i64) -> Ownership {
+        Ownership {
+            contender: who.into(),
+            kind: "test".into(),
+            path: path.into(),
+            role,
+            first,
+            last,
+            token: Some(token),
+            file: format!("{who}.hb"),
+        }
+    }
+
+    fn caps() -> BTreeMap<String, usize> {
+        [("/sem".to_string(), 2)].into_iter().collect()
+    }
+
+    #[test]
+    fn back_to_back_exclusive_owners_pass() {
+        let h = [
+            own("a", "/l", Role::Exclusive, 0, 10, 1),
+            own("b", "/l", Role::Exclusive, 11, 20, 2),
+            own("a", "/l", Role::Exclusive, 21, 30, 3),
+        ];
+        let f = check(&h, &caps());
+        assert!(
+            f.overlaps.is_empty() && f.token_violations.is_empty(),
+            "{f:?}"
+        );
+    }
+
+    #[test]
+    fn two_exclusive_owners_at_once_fail() {
+        let h = [
+            own("a", "/l", Role::Exclusive, 0, 10, 1),
+            own("b", "/l", Role::Exclusive, 10, 20, 2),
+        ];
+        assert_eq!(check(&h, &caps()).overlaps.len(), 1);
+    }
+
+    #[test]
+    fn an_owner_inside_a_long_one_is_caught() {
+        let h = [
+            own("a", "/l", Role::Exclusive, 0, 100, 1),
+            own("b", "/l", Role::Exclusive, 10, 20, 2),
+            own("c", "/l", Role::Exclusive, 30, 40, 3),
+        ];
+        assert_eq!(check(&h, &caps()).overlaps.len(), 2);
+    }
+
+    #[test]
+    fn readers_share_but_a_writer_excludes_them() {
+        let ok = [
+            own("r1", "/rw", Role::Shared, 0, 10, 1),
+            own("r2", "/rw", Role::Shared, 5, 15, 2),
+            own("w", "/rw", Role::Exclusive, 16, 20, 3),
+        ];
+        assert!(check(&ok, &caps()).overlaps.is_empty());
+        let bad = [
+            own("r1", "/rw", Role::Shared, 0, 10, 1),
+            own("w", "/rw", Role::Exclusive, 9, 20, 2),
+        ];
+        assert_eq!(check(&bad, &caps()).overlaps.len(), 1);
+    }
+
+    #[test]
+    fn paths_do_not_interfere() {
+        let h = [
+            own("a", "/l", Role::Exclusive, 0, 10, 1),
+            own("b", "/e", Role::Exclusive, 0, 10, 2),
+        ];
+        assert!(check(&h, &caps()).overlaps.is_empty());
+    }
+
+    #[test]
+    fn a_semaphore_allows_its_capacity_and_no_more() {
+        let two = [
+            own("a", "/sem", Role::Lease, 0, 10, 1),
+            own("b", "/sem", Role::Lease, 5, 15, 2),
+            own("c", "/sem", Role::Lease, 11, 20, 3),
+        ];
+        assert!(check(&two, &caps()).overlaps.is_empty());
+        let three = [
+            own("a", "/sem", Role::Lease, 0, 10, 1),
+            own("b", "/sem", Role::Lease, 5, 15, 2),
+            own("c", "/sem", Role::Lease, 9, 20, 3),
+        ];
+        let f = check(&three, &caps());
+        assert_eq!(f.overlaps.len(), 1, "{f:?}");
+        assert_eq!(f.overlaps[0]["holders"].as_array().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn tokens_must_increase_in_ownership_order() {
+        let h = [
+            own("a", "/l", Role::Exclusive, 0, 10, 5),
+            own("b", "/l", Role::Exclusive, 11, 20, 4),
+        ];
+        let f = check(&h, &caps());
+        assert!(f.overlaps.is_empty());
+        assert_eq!(f.token_violations.len(), 1);
+        // Readers may enter in any token order among themselves, but not
+        // before a writer with a higher token.
+        let readers = [
+            own("w", "/rw", Role::Exclusive, 0, 10, 1),
+            own("r2", "/rw", Role::Shared, 11, 20, 3),
+            own("r1", "/rw", Role::Shared, 12, 20, 2),
+        ];
+        assert!(check(&readers, &caps()).token_violations.is_empty());
+        let stale_reader = [
+            own("w", "/rw", Role::Exclusive, 0, 10, 4),
+            own("r", "/rw", Role::Shared, 11, 20, 3),
+        ];
+        assert_eq!(check(&stale_reader, &caps()).token_violations.len(), 1);
+    }
+
+    #[test]
+    fn heartbeat_files_parse_and_torn_lines_are_skipped() {
+        let dir = std::env::temp_dir().join(format!("nemesis-hb-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("a.hb");
+        std::fs::write(&file, "100 7\n120 7\n140 7\n16").unwrap();
+        assert_eq!(read_heartbeats(&file), Some((100, 140, Some(7))));
+        std::fs::write(&file, "").unwrap();
+        assert_eq!(read_heartbeats(&file), None);
+        std::fs::write(&file, "100 -\n").unwrap();
+        assert_eq!(read_heartbeats(&file), Some((100, 100, None)));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_same_seed_draws_the_same_numbers() {
+        let (mut a, mut b) = (Rng::new(42), Rng::new(42));
+        let xs: Vec<u64> = (0..10).map(|_| a.range(1, 8)).collect();
+        let ys: Vec<u64> = (0..10).map(|_| b.range(1, 8)).collect();
+        assert_eq!(xs, ys);
+        assert!(xs.iter().all(|x| (1..=8).contains(x)));
+        assert_ne!(Rng::new(1).next_u64(), Rng::new(2).next_u64());
+    }
+}
