@@ -16,7 +16,10 @@ pub struct Proxy {
 struct State {
     blackholed: AtomicBool,
     closed: AtomicBool,
-    connections: Mutex<Vec<TcpStream>>,
+    /// Both ends of every open connection, by pair id; a pair leaves the
+    /// list when its first pump ends, so a long run leaks no descriptors.
+    connections: Mutex<Vec<(u64, TcpStream)>>,
+    next_pair: std::sync::atomic::AtomicU64,
 }
 
 impl Proxy {
@@ -44,6 +47,7 @@ impl Proxy {
             blackholed: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             connections: Mutex::new(Vec::new()),
+            next_pair: std::sync::atomic::AtomicU64::new(0),
         });
         let accept_state = state.clone();
         std::thread::spawn(move || {
@@ -58,17 +62,18 @@ impl Proxy {
                 };
                 let _ = client.set_nodelay(true);
                 let _ = server.set_nodelay(true);
+                let pair = accept_state.next_pair.fetch_add(1, Ordering::SeqCst);
                 if let Ok(mut conns) = accept_state.connections.lock() {
-                    conns.extend(client.try_clone().ok());
-                    conns.extend(server.try_clone().ok());
+                    conns.extend(client.try_clone().ok().map(|c| (pair, c)));
+                    conns.extend(server.try_clone().ok().map(|c| (pair, c)));
                 }
                 pump(
                     client.try_clone(),
                     server.try_clone(),
-                    accept_state.clone(),
+                    (accept_state.clone(), pair),
                     election,
                 );
-                pump(Ok(server), Ok(client), accept_state.clone(), false);
+                pump(Ok(server), Ok(client), (accept_state.clone(), pair), false);
             }
         });
         Ok(Proxy { address, state })
@@ -87,7 +92,7 @@ impl Proxy {
     /// accepting new ones.
     pub fn reset(&self) {
         if let Ok(mut conns) = self.state.connections.lock() {
-            for conn in conns.drain(..) {
+            for (_, conn) in conns.drain(..) {
                 let _ = conn.shutdown(Shutdown::Both);
             }
         }
@@ -118,7 +123,7 @@ impl Drop for Proxy {
 fn pump(
     from: std::io::Result<TcpStream>,
     to: std::io::Result<TcpStream>,
-    state: Arc<State>,
+    (state, pair): (Arc<State>, u64),
     election_hello: bool,
 ) {
     let (Ok(mut from), Ok(mut to)) = (from, to) else {
@@ -156,6 +161,9 @@ fn pump(
         }
         let _ = to.shutdown(Shutdown::Both);
         let _ = from.shutdown(Shutdown::Both);
+        if let Ok(mut conns) = state.connections.lock() {
+            conns.retain(|(id, _)| *id != pair);
+        }
     });
 }
 

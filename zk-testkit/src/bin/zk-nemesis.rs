@@ -11,13 +11,10 @@
 //! `zk_testkit::nemesis`) and one JSON summary is printed on stdout. Exit 1
 //! on any violation.
 //!
-//!   zk-nemesis [--minutes N | --seconds N] [--seed S] [--partitions] [--bogus] [--keep]
+//!   zk-nemesis [--minutes N | --seconds N] [--seed S] [--no-partitions] [--bogus] [--keep]
 //!
-//! `--partitions` adds the isolated-follower fault. It needs peer links
-//! through proxies, and zk_testkit's Proxy keeps every connection it ever
-//! forwarded open: ZooKeeper's election reconnects then exhaust file
-//! descriptors within a few minutes, so it is off by default until the
-//! Proxy closes finished connections. The same seed with the same flags
+//! The isolated-follower fault (its peer links through proxies) is on;
+//! `--no-partitions` leaves it out. The same seed with the same flags
 //! replays the same schedule.
 //!   zk-nemesis heartbeat FILE HOLD_MS     (the command the tools run)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -55,7 +52,7 @@ fn main() {
         seed: None,
         bogus: false,
         keep: false,
-        partitions: false,
+        partitions: true,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -69,6 +66,7 @@ fn main() {
             "--bogus" => opts.bogus = true,
             "--keep" => opts.keep = true,
             "--partitions" => opts.partitions = true,
+            "--no-partitions" => opts.partitions = false,
             _ => usage(arg),
         }
     }
@@ -77,7 +75,7 @@ fn main() {
 }
 
 fn usage(arg: &str) -> ! {
-    eprintln!("zk-nemesis: bad argument {arg:?}\nusage: zk-nemesis [--minutes N | --seconds N] [--seed S] [--partitions] [--bogus] [--keep]");
+    eprintln!("zk-nemesis: bad argument {arg:?}\nusage: zk-nemesis [--minutes N | --seconds N] [--seed S] [--no-partitions] [--bogus] [--keep]");
     std::process::exit(2);
 }
 
@@ -451,7 +449,7 @@ fn run(opts: &Opts) -> bool {
         .map(|(s, slot)| (s.name.as_str(), json!(*slot.exits.lock().unwrap())))
         .collect();
     // Exit 101 is a Rust panic, 70 an internal error: bugs in the tools,
-    // reported but not a broken invariant, so they do not fail the run.
+    // which fail the run like a broken invariant.
     let crashes: BTreeMap<&str, u64> = specs
         .iter()
         .zip(&slots)
@@ -464,7 +462,8 @@ fn run(opts: &Opts) -> bool {
     let ok = findings.overlaps.is_empty()
         && findings.token_violations.is_empty()
         && stray.is_empty()
-        && waiting.is_empty();
+        && waiting.is_empty()
+        && crashes.is_empty();
     let summary = json!({
         "seed": seed,
         "minutes": opts.seconds as f64 / 60.0,
@@ -473,6 +472,7 @@ fn run(opts: &Opts) -> bool {
         "faults_ended_early": ended_early,
         "overlaps": findings.overlaps,
         "token_violations": findings.token_violations,
+        "curator_overstays": findings.curator_overstays,
         "stray_nodes": stray,
         "liveness_failures": waiting,
         "crashes": crashes,
