@@ -128,6 +128,15 @@ fn a_leader_that_vanished_is_fenced_and_a_failing_fence_resigns() {
     assert_eq!(elected["event"], "elected");
     crashed.signal(Signal::SIGKILL);
     crashed.wait(T);
+    // The breadcrumb lies beside the election, not in it, where Curator's
+    // LeaderLatch.getParticipants() would count it as a participant.
+    let zk = zk_testkit::Zk::connect(&connect).unwrap();
+    assert!(zk.exists("/e.leader-breadcrumb").unwrap());
+    let inside = zk.children("/e").unwrap();
+    assert!(
+        inside.iter().all(|c| c.contains("-latch-")),
+        "only candidates belong in the election directory: {inside:?}"
+    );
 
     let failing = elect()
         .zk(&connect)
