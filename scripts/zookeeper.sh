@@ -54,6 +54,8 @@ install() {
   for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
   done
+  # The tests compile their Curator clients with javac.
+  command -v javac >/dev/null || missing+=(default-jdk-headless)
   if ((${#missing[@]} == 0)); then
     echo "ZooKeeper, Java and Curator are installed"
     return
