@@ -11,6 +11,7 @@ use zookeeper_client::{
     Client, CreateMode, Error as ZkError, EventType, SessionState, WatchedEvent,
 };
 
+use nix::sys::signal::Signal;
 use zk_common::output::{event, EventSink};
 use zk_common::probe::{Prober, Round};
 use zk_common::signals::{Forwarded, JobControl};
@@ -67,46 +68,11 @@ pub async fn run(cli: &Cli) -> Result<u8> {
     let give_up_at = cli.timeout.map(|t| Instant::now() + t);
     let mut last_round: Option<Round> = None;
     let code = loop {
-        let healthy = match prober.as_mut() {
-            Some(prober) => {
-                let round = prober.round().await;
-                let mut e = event("check");
-                e.insert("passed".into(), round.passed.into());
-                e.insert("reason".into(), round.reason.clone().into());
-                registrar.emit(e);
-                if let Some(now_healthy) = prober.record(&round) {
-                    tracing::info!(
-                        "{} ({})",
-                        if now_healthy { "healthy" } else { "unhealthy" },
-                        round.reason
-                    );
-                }
-                last_round = Some(round);
-                prober.healthy()
-            }
-            None => true,
-        };
-        let maintenance = cli.maintenance_file.as_ref().is_some_and(|f| f.exists());
-        let wanted = healthy && !maintenance;
-        if wanted {
-            if let Err(err) = registrar.register().await {
-                if exit::code_for(&err) != exit::UNAVAILABLE {
-                    registrar.close().await;
-                    stop(&mut child).await;
-                    return Err(err);
-                }
-                tracing::warn!("{err:#}; retrying");
-            }
-        } else if registrar.registered {
-            let reason = if maintenance {
-                "maintenance file present".to_string()
-            } else {
-                last_round
-                    .as_ref()
-                    .map(|r| r.reason.clone())
-                    .unwrap_or_default()
-            };
-            registrar.deregister(&reason).await;
+        let healthy = registrar.probe(prober.as_mut(), &mut last_round).await;
+        if let Err(err) = registrar.reconcile(healthy, last_round.as_ref()).await {
+            registrar.close().await;
+            stop(&mut child).await;
+            return Err(err);
         }
 
         let timeout = async {
@@ -141,30 +107,10 @@ pub async fn run(cli: &Cli) -> Result<u8> {
             // its own) and SIGCONT resumes both: a registration is not
             // exclusive, so nothing is lost by a stop.
             () = job_control.stop_requested() => {
-                if let Some(child) = child.as_ref() {
-                    child.signal(nix::sys::signal::Signal::SIGSTOP);
-                }
-                zk_common::signals::stop_self();
-                if let Some(child) = child.as_ref() {
-                    child.signal(nix::sys::signal::Signal::SIGCONT);
-                }
+                stop_with(child.as_ref());
                 None
             }
-            signal = signals.recv() => {
-                registrar.deregister(&format!("received {signal}")).await;
-                match child.as_mut() {
-                    Some(child) => {
-                        if !cli.drain.is_zero() {
-                            tracing::info!("draining for {} before passing {signal} on", humantime::format_duration(cli.drain));
-                            tokio::time::sleep(cli.drain).await;
-                        }
-                        child.signal(signal);
-                        break child.wait().await;
-                    }
-                    None if registrar.ever_registered => break exit::OK,
-                    None => break 128 + signal as u8,
-                }
-            }
+            signal = signals.recv() => break pass_on(&mut registrar, child.as_mut(), signal).await,
             () = timeout => {
                 registrar.close().await;
                 stop(&mut child).await;
@@ -172,17 +118,7 @@ pub async fn run(cli: &Cli) -> Result<u8> {
                 return Err(Failure::not_acquired(format!("{} not registered within {timeout}", registrar.node)).into());
             }
         };
-        if registrar.client.is_some() {
-            registrar.state = state;
-        }
-        match woke {
-            Some(Woke::Node(event)) => {
-                registrar.node_event = None;
-                registrar.on_node_event(event);
-            }
-            Some(Woke::State(new_state)) => registrar.on_state(new_state).await,
-            None => {}
-        }
+        registrar.woke(woke, state).await;
     };
     registrar.close().await;
     Ok(code)
@@ -191,6 +127,110 @@ pub async fn run(cli: &Cli) -> Result<u8> {
 enum Woke {
     Node(WatchedEvent),
     State(SessionState),
+}
+
+/// A stop signal: deregister first, drain, then pass it on to the command
+/// and exit with its status (or, without one, exit as the signal says).
+async fn pass_on(
+    registrar: &mut Registrar<'_>,
+    child: Option<&mut Supervised>,
+    signal: Signal,
+) -> u8 {
+    registrar.deregister(&format!("received {signal}")).await;
+    let drain = registrar.cli.drain;
+    match child {
+        Some(child) => {
+            if !drain.is_zero() {
+                tracing::info!(
+                    "draining for {} before passing {signal} on",
+                    humantime::format_duration(drain)
+                );
+                tokio::time::sleep(drain).await;
+            }
+            child.signal(signal);
+            child.wait().await
+        }
+        None if registrar.ever_registered => exit::OK,
+        None => 128 + signal as u8,
+    }
+}
+
+/// Ctrl-Z: stops the command's process group and ourselves; SIGCONT
+/// resumes both.
+fn stop_with(child: Option<&Supervised>) {
+    if let Some(child) = child {
+        child.signal(nix::sys::signal::Signal::SIGSTOP);
+    }
+    zk_common::signals::stop_self();
+    if let Some(child) = child {
+        child.signal(nix::sys::signal::Signal::SIGCONT);
+    }
+}
+
+impl Registrar<'_> {
+    /// Handles what ended a wait; `state` is the session's state watcher,
+    /// taken for the wait and kept while a session lives.
+    async fn woke(&mut self, woke: Option<Woke>, state: Option<zookeeper_client::StateWatcher>) {
+        if self.client.is_some() {
+            self.state = state;
+        }
+        match woke {
+            Some(Woke::Node(event)) => {
+                self.node_event = None;
+                self.on_node_event(event);
+            }
+            Some(Woke::State(new_state)) => self.on_state(new_state).await,
+            None => {}
+        }
+    }
+
+    /// One probe round (healthy without probes), reported as a `check`.
+    async fn probe(&mut self, prober: Option<&mut Prober>, last_round: &mut Option<Round>) -> bool {
+        let Some(prober) = prober else {
+            return true;
+        };
+        let round = prober.round().await;
+        let mut e = event("check");
+        e.insert("passed".into(), round.passed.into());
+        e.insert("reason".into(), round.reason.clone().into());
+        self.emit(e);
+        if let Some(now_healthy) = prober.record(&round) {
+            tracing::info!(
+                "{} ({})",
+                if now_healthy { "healthy" } else { "unhealthy" },
+                round.reason
+            );
+        }
+        *last_round = Some(round);
+        prober.healthy()
+    }
+
+    /// Registers when healthy and not in maintenance, deregisters
+    /// otherwise. Only an error other than ZooKeeper being unreachable
+    /// (which is retried on the next round) ends the run.
+    async fn reconcile(&mut self, healthy: bool, last_round: Option<&Round>) -> Result<()> {
+        let maintenance = self
+            .cli
+            .maintenance_file
+            .as_ref()
+            .is_some_and(|f| f.exists());
+        if healthy && !maintenance {
+            if let Err(err) = self.register().await {
+                if exit::code_for(&err) != exit::UNAVAILABLE {
+                    return Err(err);
+                }
+                tracing::warn!("{err:#}; retrying");
+            }
+        } else if self.registered {
+            let reason = if maintenance {
+                "maintenance file present".to_string()
+            } else {
+                last_round.map(|r| r.reason.clone()).unwrap_or_default()
+            };
+            self.deregister(&reason).await;
+        }
+        Ok(())
+    }
 }
 
 async fn stop(child: &mut Option<Supervised>) {
