@@ -37,12 +37,15 @@ where
 {
     let mut cmd = command::<T>();
     let name = cmd.get_name().to_string();
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some(crate::watchdog::ARG) {
-        return crate::watchdog::run(args.get(2).map(String::as_str));
+    // Arguments need not be UTF-8 (a wrapped command's are passed through
+    // as bytes); clap refuses a non-UTF-8 value where it needs text.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let arg = |i: usize| args.get(i).and_then(|a| a.to_str());
+    if arg(1) == Some(crate::watchdog::ARG) {
+        return crate::watchdog::run(arg(2));
     }
-    if args.get(1).map(String::as_str) == Some("--generate") {
-        return generate(&mut cmd, args.get(2).map(String::as_str));
+    if arg(1) == Some("--generate") {
+        return generate(&mut cmd, arg(2));
     }
     let cli = match cmd
         .try_get_matches_from_mut(&args)

@@ -123,9 +123,21 @@ fn parse_auth(s: &str) -> Result<Auth, String> {
 /// Human durations: `250ms`, `10s`, `2m`. A bare number is refused, since
 /// nobody can tell whether `10` meant seconds or milliseconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s)
-        .map_err(|err| format!("{err} (write durations like 250ms, 10s, 2m)"))
+    let duration = humantime::parse_duration(s)
+        .map_err(|err| format!("{err} (write durations like 250ms, 10s, 2m)"))?;
+    // Deadlines are computed as now + duration; past a year that would
+    // overflow the clock on some inputs, and no timeout means that much.
+    if duration > MAX_DURATION {
+        return Err(format!(
+            "{s} is too long (at most {})",
+            humantime::format_duration(MAX_DURATION)
+        ));
+    }
+    Ok(duration)
 }
+
+/// The longest duration any flag takes.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// A JSON argument (`--data`, `--payload`), refused with the parser's reason.
 pub fn parse_json(s: &str) -> Result<serde_json::Value, String> {
@@ -162,6 +174,15 @@ pub struct CommonArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absurd_durations_are_refused_not_overflowed() {
+        for absurd in ["18446744073709551615s", "5124095576030431h", "2y"] {
+            let err = parse_duration(absurd).unwrap_err();
+            assert!(err.contains("too long"), "{absurd}: {err}");
+        }
+        assert!(parse_duration("365days").is_ok());
+    }
 
     #[test]
     fn durations_parse_human_units_and_refuse_bare_numbers() {

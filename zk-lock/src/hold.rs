@@ -102,23 +102,23 @@ async fn locked(
         }
         None => owner::hold(ownership).await,
     };
-    let mut last = match &lost {
+    Ok((code, Some(final_event(path, &ticket, lost.as_ref()))))
+}
+
+/// `released`, or `lost` with its reason (said on stderr too, since events
+/// may go nowhere).
+fn final_event(path: &str, ticket: &Ticket, lost: Option<&Lost>) -> Map<String, Value> {
+    let mut last = match lost {
         Some(lost) => {
+            eprintln!("zk-lock: lost the lock {path}: {}", lost.reason());
             let mut e = event("lost");
             e.insert("reason".into(), lost.reason().into());
             e
         }
         None => event("released"),
     };
-    describe(&mut last, path, &ticket);
-    if lost.is_some() {
-        // The lock is gone; say why on stderr too, since events may go nowhere.
-        eprintln!(
-            "zk-lock: lost the lock {path}: {}",
-            lost.as_ref().map(Lost::reason).unwrap_or_default()
-        );
-    }
-    Ok((code, Some(last)))
+    describe(&mut last, path, ticket);
+    last
 }
 
 /// The lock was granted but never confirmed through the leader: nothing
