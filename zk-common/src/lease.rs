@@ -653,10 +653,10 @@ mod tests {
     async fn a_lease_not_confirmed_within_the_grace_has_expired() {
         let _turn = STALL_TESTS.lock().await;
         STALLS.lock().unwrap().clear();
-        let clock = LeaseClock::new(Instant::now(), window(Duration::from_millis(30)));
-        assert!(!clock.expired());
-        // Blocks the only runtime thread, as SIGSTOP would.
-        std::thread::sleep(Duration::from_millis(40));
-        assert!(clock.expired());
+        let fresh = LeaseClock::new(Instant::now(), window(Duration::from_secs(3600)));
+        assert!(!fresh.expired());
+        let two_seconds_ago = Instant::now() - Duration::from_secs(2);
+        let stale = LeaseClock::new(two_seconds_ago, window(Duration::from_secs(1)));
+        assert!(stale.expired());
     }
 }
