@@ -51,6 +51,10 @@
 //! the defaults (T = 10 s, kill-after 2 s) grace is 2.5 s and one `sync` plus
 //! one read go out every 1.25 s, replacing the library's idle pings.
 //!
+//! The price is liveness, never safety: a `sync` waits behind the leader's
+//! pending proposals, so a leader whose disk stalls for longer than the
+//! grace makes owners give up although their sessions live.
+//!
 //! The same bound covers the client library's disconnect report D (it
 //! declares a connection dead after 2/5 T of silence, checked every T/20, so
 //! the server last heard from us after D - 9/20 T): the last confirmation
