@@ -142,9 +142,11 @@ fn fault_a_partitioned_holders_command_dies_before_anyone_else_enters() {
         .map(nanos)
         .max()
         .unwrap();
+    // Signed: on an overlap the difference is negative, and the assert
+    // below, not an underflow, must report it.
     eprintln!(
         "holder's command last seen {} ms before the contender entered",
-        (entered_at - last_alive) / 1_000_000
+        (entered_at as i128 - last_alive as i128) / 1_000_000
     );
     assert!(
         last_alive < entered_at,
