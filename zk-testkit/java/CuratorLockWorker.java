@@ -1,6 +1,6 @@
 // A Curator InterProcessMutex client that contends with zk-lock on one path.
 // Each iteration: acquire, mkdir MARK (an existing MARK means two holders at
-// once: print OVERLAP), append "curator" to LOG, hold a moment, rmdir, release.
+// once: OVERLAP into LOG), append "curator" to LOG, hold a moment, rmdir, release.
 //
 //   java CuratorLockWorker CONNECT PATH ITERATIONS MARK LOG [rw]
 import java.nio.file.*;
@@ -30,7 +30,8 @@ public class CuratorLockWorker {
                     try {
                         Files.createDirectory(mark);
                     } catch (FileAlreadyExistsException e) {
-                        System.out.println("OVERLAP");
+                        // Into LOG, which the tests read: stdout goes nowhere.
+                        Files.write(log, "OVERLAP curator\n".getBytes(), StandardOpenOption.CREATE, StandardOpenOption.APPEND);
                     }
                     Files.write(log, "curator\n".getBytes(), StandardOpenOption.CREATE, StandardOpenOption.APPEND);
                     Thread.sleep(10);
