@@ -33,11 +33,18 @@ pub struct ConnectArgs {
     pub connect_timeout: Duration,
 
     /// Authenticate as SCHEME:CREDENTIAL, e.g. digest:user:secret. Never logged.
-    #[arg(long, env = "ZK_AUTH", value_name = "SCHEME:CRED", value_parser = parse_auth, hide_env_values = true, global = true)]
+    #[arg(long, env = "ZK_AUTH", value_name = "SCHEME:CRED", value_parser = AuthParser, hide_env_values = true, global = true)]
     pub auth: Option<Auth>,
 
     /// ACL of the nodes this tool creates [default: open without --auth, creator with it].
-    #[arg(long, value_enum, value_name = "MODE", global = true)]
+    /// `creator` needs an identity, so it needs --auth.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "MODE",
+        global = true,
+        requires_if("creator", "auth")
+    )]
     pub acl: Option<AclMode>,
 
     /// CA certificate (PEM) to verify ZooKeeper's secure client port.
@@ -107,6 +114,33 @@ pub struct Auth {
 impl fmt::Debug for Auth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:<redacted>", self.scheme)
+    }
+}
+
+/// Parses `--auth` without ever echoing the value: clap's own errors quote
+/// the invalid value, and this one is a credential.
+#[derive(Clone, Debug)]
+struct AuthParser;
+
+impl clap::builder::TypedValueParser for AuthParser {
+    type Value = Auth;
+
+    fn parse_ref(
+        &self,
+        _cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Auth, clap::Error> {
+        value
+            .to_str()
+            .ok_or_else(|| "not UTF-8".to_string())
+            .and_then(parse_auth)
+            .map_err(|why| {
+                clap::Error::raw(
+                    clap::error::ErrorKind::ValueValidation,
+                    format!("--auth/ZK_AUTH: {why} (the value is not shown: it is a credential)\n"),
+                )
+            })
     }
 }
 
@@ -201,5 +235,34 @@ mod tests {
         assert!(!format!("{auth:?}").contains("secret"));
         assert!(parse_auth("digest").is_err());
         assert!(parse_auth(":x").is_err());
+    }
+
+    #[derive(clap::Parser, Debug)]
+    struct Probe {
+        #[command(flatten)]
+        connect: ConnectArgs,
+    }
+
+    #[test]
+    fn a_malformed_auth_is_refused_without_showing_it() {
+        use clap::Parser;
+        for bad in [":hunter2", "hunter2", "digest:"] {
+            let err = Probe::try_parse_from(["t", "--auth", bad]).unwrap_err();
+            let shown = err.to_string();
+            assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+            assert!(
+                !shown.contains("hunter2") && shown.contains("--auth"),
+                "{shown}"
+            );
+        }
+    }
+
+    #[test]
+    fn creator_acl_needs_an_identity() {
+        use clap::Parser;
+        let err = Probe::try_parse_from(["t", "--acl", "creator"]).unwrap_err();
+        assert!(err.to_string().contains("--auth"), "{err}");
+        assert!(Probe::try_parse_from(["t", "--acl", "creator", "--auth", "digest:u:p"]).is_ok());
+        assert!(Probe::try_parse_from(["t", "--acl", "open"]).is_ok());
     }
 }
