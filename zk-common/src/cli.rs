@@ -183,6 +183,16 @@ pub fn parse_path(s: &str) -> Result<String, String> {
     crate::path::validate(s)
 }
 
+/// A path under which a tool creates nodes (a lock, an election, a
+/// registration): never in ZooKeeper's own `/zookeeper` tree.
+pub fn parse_writable_path(s: &str) -> Result<String, String> {
+    let path = crate::path::validate(s)?;
+    if path == "/zookeeper" || path.starts_with("/zookeeper/") {
+        return Err("/zookeeper is ZooKeeper's own tree; choose another path".into());
+    }
+    Ok(path)
+}
+
 /// `-q` and `-v`, shared by all tools.
 #[derive(Args, Debug, Clone, Default)]
 #[command(next_help_heading = "Logging")]
@@ -255,6 +265,18 @@ mod tests {
                 "{shown}"
             );
         }
+    }
+
+    #[test]
+    fn nodes_are_never_created_in_zookeepers_own_tree() {
+        for path in ["/zookeeper", "/zookeeper/quota/x", "/zookeeper/config"] {
+            assert!(parse_writable_path(path).is_err(), "{path}");
+        }
+        assert_eq!(
+            parse_writable_path("/zookeeperish").unwrap(),
+            "/zookeeperish"
+        );
+        assert!(parse_path("/zookeeper/config").is_ok());
     }
 
     #[test]

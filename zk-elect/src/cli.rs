@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use zk_common::cli::{parse_duration, parse_path, CommonArgs};
+use zk_common::cli::{parse_duration, parse_path, parse_writable_path, CommonArgs};
 use zk_common::probe::ProbeArgs;
 use zk_common::supervisor::WrapArgs;
 
@@ -74,7 +74,7 @@ pub enum Command {
 #[derive(Args, Debug)]
 pub struct CandidateArgs {
     /// The election node, e.g. /election/scheduler.
-    #[arg(value_parser = parse_path, required = true)]
+    #[arg(value_parser = parse_writable_path, required = true)]
     pub path: Option<String>,
 
     /// This candidate's identity, stored as its node's data (JSON is shown parsed) [default: HOST:PID].

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use serde_json::Value;
-use zk_common::cli::{parse_duration, parse_json, parse_path, CommonArgs};
+use zk_common::cli::{parse_duration, parse_json, parse_writable_path, CommonArgs};
 use zk_common::probe::ProbeArgs;
 use zk_common::supervisor::WrapArgs;
 
@@ -38,7 +38,7 @@ pub struct Cli {
     pub common: CommonArgs,
 
     /// The registry node, e.g. /services/web.
-    #[arg(value_parser = parse_path)]
+    #[arg(value_parser = parse_writable_path)]
     pub path: String,
 
     /// This instance's id: the node's name under PATH.

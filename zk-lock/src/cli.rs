@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
-use zk_common::cli::{parse_duration, parse_json, parse_path, CommonArgs};
+use zk_common::cli::{parse_duration, parse_json, parse_path, parse_writable_path, CommonArgs};
 use zk_common::supervisor::WrapArgs;
 
 const EXAMPLES: &str = "\
@@ -69,7 +69,7 @@ pub enum Command {
 #[derive(Args, Debug)]
 pub struct LockArgs {
     /// The lock node, e.g. /locks/backup.
-    #[arg(value_parser = parse_path, required = true)]
+    #[arg(value_parser = parse_writable_path, required = true)]
     pub path: Option<String>,
 
     /// Give up waiting after DUR (exit 75) [default: wait forever].
