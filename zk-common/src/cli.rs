@@ -170,6 +170,22 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// The time between two rounds of something repeated (`--interval`): at
+/// least 10 ms, since 0 would spin a core.
+pub fn parse_interval(s: &str) -> Result<Duration, String> {
+    let interval = parse_duration(s)?;
+    if interval < MIN_INTERVAL {
+        return Err(format!(
+            "{s} is too short for an interval (at least {})",
+            humantime::format_duration(MIN_INTERVAL)
+        ));
+    }
+    Ok(interval)
+}
+
+/// The shortest `--interval`.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
+
 /// The longest duration any flag takes.
 pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
@@ -218,6 +234,13 @@ pub struct CommonArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_interval_of_zero_is_refused() {
+        assert!(parse_interval("0s").unwrap_err().contains("too short"));
+        assert!(parse_interval("1ms").is_err());
+        assert_eq!(parse_interval("10ms").unwrap(), Duration::from_millis(10));
+    }
 
     #[test]
     fn absurd_durations_are_refused_not_overflowed() {

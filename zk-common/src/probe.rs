@@ -8,7 +8,7 @@ use clap::Args;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::cli::parse_duration;
+use crate::cli::{parse_duration, parse_interval};
 
 /// The probe flags, the same in every tool that gates on health.
 #[derive(Args, Debug, Clone)]
@@ -31,7 +31,7 @@ pub struct ProbeArgs {
     pub tcp: Vec<String>,
 
     /// Time between probe rounds.
-    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = parse_interval)]
     pub interval: Duration,
 
     /// A probe that takes longer fails.

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use zk_common::cli::{parse_duration, parse_path, CommonArgs};
+use zk_common::cli::{parse_duration, parse_interval, parse_path, CommonArgs};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -216,7 +216,7 @@ pub struct WaitArgs {
     pub quorum: bool,
 
     /// Time between two surveys of the ensemble.
-    #[arg(long, value_name = "DUR", default_value = "500ms", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", default_value = "500ms", value_parser = parse_interval)]
     pub interval: Duration,
 
     /// Give up on a server that has not answered within DUR, in each survey.
@@ -233,7 +233,7 @@ pub struct WaitArgs {
 #[derive(Args, Debug)]
 pub struct WatchArgs {
     /// Time between two status lines.
-    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = parse_interval)]
     pub interval: Duration,
 
     /// Give up on a server that has not answered within DUR, in each survey.

@@ -341,6 +341,10 @@ fn bad_input_is_a_one_line_error() {
         ),
         (&["/s"][..], "--id"),
         (&["/s", "--id", "a", "--interval", "5"][..], "--interval"),
+        (&["/s", "--id", "a", "--interval", "0s"][..], "too short"),
+        (&["/zookeeper/s", "--id", "a"][..], "ZooKeeper's own tree"),
+        (&["/s", "--id", "a", "--acl", "creator"][..], "--auth"),
+        (&["/s", "--id", "a", "--auth", ":hunter2"][..], "not shown"),
         (
             &["/s", "--id", "a", "--http-status", "ok"][..],
             "--http-status",
