@@ -76,6 +76,14 @@ impl CommandSpec {
     }
 }
 
+/// Removes our credentials from a child's environment: `--auth` is ours,
+/// not the command's to read (or to leak in a crash dump).
+pub fn scrub_credentials(cmd: &mut std::process::Command) {
+    for key in ["ZK_AUTH", "ZK_AUTH_FILE"] {
+        cmd.env_remove(key);
+    }
+}
+
 /// A running command and its process group.
 pub struct Supervised {
     child: tokio::process::Child,
@@ -96,6 +104,7 @@ pub fn spawn(spec: &CommandSpec, env: &[(&str, String)]) -> Result<Supervised, F
     let name = program.to_string_lossy().into_owned();
     let mut cmd = tokio::process::Command::new(&program);
     cmd.args(&args).process_group(0).kill_on_drop(false);
+    scrub_credentials(cmd.as_std_mut());
     for (key, value) in env {
         cmd.env(key, value);
     }

@@ -422,7 +422,9 @@ impl Candidate<'_> {
             "the previous leader {} did not resign cleanly; fencing it",
             text("id")
         );
-        let status = tokio::process::Command::new("sh")
+        let mut cmd = tokio::process::Command::new("sh");
+        zk_common::supervisor::scrub_credentials(cmd.as_std_mut());
+        let status = cmd
             .arg("-c")
             .arg(fence)
             .env("ZK_PREV_LEADER_ID", text("id"))
@@ -521,6 +523,7 @@ async fn run_hook(flag: &str, hook: &str, env: &[(&str, String)]) {
         .stdout(std::io::stderr())
         .process_group(0)
         .kill_on_drop(true);
+    zk_common::supervisor::scrub_credentials(cmd.as_std_mut());
     for (key, value) in env {
         cmd.env(key, value);
     }
