@@ -95,7 +95,9 @@ pub fn zookeeper_code(err: &zookeeper_client::Error) -> u8 {
         // The client reports a broken socket (reset, refused) as a custom
         // I/O error rather than ConnectionLoss.
         E::Custom(_) => UNAVAILABLE,
-        E::BadArguments(_) => USAGE,
+        // A path the user chose under an ephemeral node: their input, not
+        // our bug.
+        E::BadArguments(_) | E::NoChildrenForEphemerals => USAGE,
         _ => INTERNAL,
     }
 }
@@ -159,6 +161,7 @@ mod tests {
             (zookeeper_client::Error::SessionExpired, UNAVAILABLE),
             (zookeeper_client::Error::NoHosts, UNAVAILABLE),
             (zookeeper_client::Error::NodeExists, INTERNAL),
+            (zookeeper_client::Error::NoChildrenForEphemerals, USAGE),
         ];
         for (err, code) in cases {
             let wrapped = Err::<(), _>(err.clone()).context("reading /x").unwrap_err();
