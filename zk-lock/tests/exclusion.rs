@@ -2,7 +2,9 @@
 //! ensemble, real processes, and real Curator contending on the same path.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
+use std::process::Stdio;
 use std::time::Duration;
 
 use zk_testkit::{require_zookeeper, shared, JavaClient, Tool};
@@ -41,6 +43,45 @@ fn run_workers(
         .collect()
 }
 
+/// Curator workers, started and connected, waiting for [`go`].
+fn curator_workers(java: &JavaClient, args: &[&str], count: usize) -> Vec<std::process::Child> {
+    let mut workers: Vec<_> = (0..count)
+        .map(|_| {
+            java.command(args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for worker in &mut workers {
+        let mut ready = String::new();
+        BufReader::new(worker.stdout.as_mut().unwrap())
+            .read_line(&mut ready)
+            .unwrap();
+        assert_eq!(ready.trim(), "READY", "a Curator worker failed to connect");
+    }
+    workers
+}
+
+/// Lets the Curator workers start iterating.
+fn go(workers: &mut [std::process::Child]) {
+    for worker in workers {
+        writeln!(worker.stdin.as_mut().unwrap(), "go").unwrap();
+    }
+}
+
+/// How often the critical section changed hands between Curator and us:
+/// a test whose sides never contended would see at most one change.
+fn handovers(log: &str) -> usize {
+    let sides: Vec<bool> = log
+        .lines()
+        .filter(|l| !l.starts_with("OVERLAP"))
+        .map(|l| l == "curator")
+        .collect();
+    sides.windows(2).filter(|w| w[0] != w[1]).count()
+}
+
 fn tokens(log: &str) -> Vec<i64> {
     log.lines()
         .filter_map(|l| l.strip_prefix("zk-lock "))
@@ -75,13 +116,8 @@ fn curator_mutex_and_zk_lock_exclude_each_other() {
     let dir = tempfile::tempdir().unwrap();
     let (mark, log) = (dir.path().join("mark"), dir.path().join("log"));
     let (mark_s, log_s) = (mark.to_str().unwrap(), log.to_str().unwrap());
-    let java_workers: Vec<_> = (0..2)
-        .map(|_| {
-            java.command(&[&connect, "/locks/x", "20", mark_s, log_s])
-                .spawn()
-                .unwrap()
-        })
-        .collect();
+    let mut java_workers = curator_workers(&java, &[&connect, "/locks/x", "20", mark_s, log_s], 2);
+    go(&mut java_workers);
     for worker in run_workers(&connect, "/locks/x", 4, 20, &critical_section(&mark, &log)) {
         worker.join().unwrap();
     }
@@ -96,6 +132,10 @@ fn curator_mutex_and_zk_lock_exclude_each_other() {
         40,
         "every Curator iteration ran"
     );
+    assert!(
+        handovers(&log) >= 2,
+        "Curator and zk-lock never contended:\n{log}"
+    );
 }
 
 #[test]
@@ -106,10 +146,12 @@ fn curator_read_write_lock_writers_and_rw_layout_exclude_each_other() {
     let dir = tempfile::tempdir().unwrap();
     let (mark, log) = (dir.path().join("mark"), dir.path().join("log"));
     let (mark_s, log_s) = (mark.to_str().unwrap(), log.to_str().unwrap());
-    let java_worker = java
-        .command(&[&connect, "/locks/rw", "20", mark_s, log_s, "rw"])
-        .spawn()
-        .unwrap();
+    let mut java_workers = curator_workers(
+        &java,
+        &[&connect, "/locks/rw", "20", mark_s, log_s, "rw"],
+        1,
+    );
+    go(&mut java_workers);
     let script = critical_section(&mark, &log);
     let workers: Vec<_> = (0..2)
         .map(|_| {
@@ -128,12 +170,17 @@ fn curator_read_write_lock_writers_and_rw_layout_exclude_each_other() {
     for worker in workers {
         worker.join().unwrap();
     }
-    let mut java_worker = java_worker;
-    assert!(java_worker.wait().unwrap().success());
+    for mut worker in java_workers {
+        assert!(worker.wait().unwrap().success());
+    }
     let log = std::fs::read_to_string(&log).unwrap();
     assert!(!log.contains("OVERLAP"), "two writers at once:\n{log}");
     assert_eq!(tokens(&log).len(), 20);
     assert_eq!(log.lines().filter(|l| *l == "curator").count(), 20);
+    assert!(
+        handovers(&log) >= 2,
+        "Curator and zk-lock never contended:\n{log}"
+    );
 }
 
 #[test]

@@ -1,6 +1,8 @@
 // A Curator InterProcessMutex client that contends with zk-lock on one path.
 // Each iteration: acquire, mkdir MARK (an existing MARK means two holders at
 // once: OVERLAP into LOG), append "curator" to LOG, hold a moment, rmdir, release.
+// Prints READY once connected and starts only when a line arrives on stdin,
+// so a test can start its other contenders at the same moment.
 //
 //   java CuratorLockWorker CONNECT PATH ITERATIONS MARK LOG [rw]
 import java.nio.file.*;
@@ -22,6 +24,9 @@ public class CuratorLockWorker {
                 new ExponentialBackoffRetry(100, 5))) {
             client.start();
             client.blockUntilConnected(20, TimeUnit.SECONDS);
+            System.out.println("READY");
+            System.out.flush();
+            new java.io.BufferedReader(new java.io.InputStreamReader(System.in)).readLine();
             InterProcessLock lock = rw ? new InterProcessReadWriteLock(client, path).writeLock()
                                        : new InterProcessMutex(client, path);
             for (int i = 0; i < iterations; i++) {
