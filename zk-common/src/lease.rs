@@ -182,29 +182,14 @@ pub struct LeaseClock {
 }
 
 impl LeaseClock {
-    fn new(confirmed: Instant, window: SafeWindow) -> LeaseClock {
+    fn new(sent: Instant, window: SafeWindow) -> LeaseClock {
         LeaseClock {
-            confirmed: Arc::new(Mutex::new(confirmed)),
+            confirmed: Arc::new(Mutex::new(anchor(sent, window.session_timeout))),
             grace: window.grace,
             kill_after: window.kill_after,
             session_timeout: window.session_timeout,
             watchdog: Arc::default(),
         }
-        .anchored(confirmed)
-    }
-
-    /// Counts a confirmation sent at `sent` less the longest stall of this
-    /// process in the session timeout before it (see the module comment).
-    fn anchored(self, sent: Instant) -> LeaseClock {
-        let anchor = self.anchor_of(sent);
-        *self.confirmed.lock().unwrap_or_else(|p| p.into_inner()) = anchor;
-        self
-    }
-
-    fn anchor_of(&self, sent: Instant) -> Instant {
-        let since = sent.checked_sub(self.session_timeout).unwrap_or(sent);
-        let stalled = longest_stall_since(since);
-        sent.checked_sub(stalled).unwrap_or(sent)
     }
 
     /// Hands the lease to a dead-man's switch too: from now on it kills the
@@ -241,7 +226,7 @@ impl LeaseClock {
 
     /// Only ever moves forward: rounds may complete out of order.
     fn confirm(&self, sent: Instant) {
-        let anchor = self.anchor_of(sent);
+        let anchor = anchor(sent, self.session_timeout);
         let deadline = {
             let mut confirmed = self.confirmed.lock().unwrap_or_else(|p| p.into_inner());
             *confirmed = (*confirmed).max(anchor);
@@ -256,6 +241,14 @@ impl LeaseClock {
             watchdog.feed(deadline + self.kill_after);
         }
     }
+}
+
+/// What a confirmation sent at `sent` is worth: `sent` less the longest
+/// stall of this process in the session timeout before it (see the module
+/// comment).
+fn anchor(sent: Instant, session_timeout: Duration) -> Instant {
+    let since = sent.checked_sub(session_timeout).unwrap_or(sent);
+    sent.checked_sub(longest_stall_since(since)).unwrap_or(sent)
 }
 
 /// Stalls of this process (end, length), newest last: what
