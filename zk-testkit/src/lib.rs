@@ -32,7 +32,10 @@ pub use ensemble::{
     exclusive, four_letter, free_ports, shared, zookeeper_available, Ensemble, Shared,
 };
 pub use java::JavaClient;
-pub use process::{heartbeat_command, heartbeats, pause, resume, wait_for_file, Running, Tool};
+pub use process::{
+    assert_handed_over, heartbeat_command, heartbeats, pause, process_state, resume,
+    spawn_tied_to_test_process, wait_for_file, wait_until, Running, Tool,
+};
 pub use proxy::Proxy;
 pub use zk::Zk;
 

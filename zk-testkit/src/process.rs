@@ -16,7 +16,7 @@ use nix::unistd::Pid;
 /// PR_SET_PDEATHSIG fires when the *thread* that forked exits, not the
 /// process; test threads come and go, so every such child is forked by one
 /// spawner thread that lives as long as the process.
-pub(crate) fn spawn_tied_to_test_process(cmd: Command) -> std::io::Result<Child> {
+pub fn spawn_tied_to_test_process(cmd: Command) -> std::io::Result<Child> {
     type Job = (Command, mpsc::Sender<std::io::Result<Child>>);
     static SPAWNER: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
     let sender = SPAWNER.get_or_init(|| {
@@ -344,4 +344,41 @@ pub fn heartbeats(file: &std::path::Path) -> Vec<u128> {
         .lines()
         .filter_map(|l| l.trim().parse().ok())
         .collect()
+}
+
+/// Asserts that the command that wrote heartbeats to `old` had stopped
+/// before the one writing to `new` began: the handover of a lock or a
+/// leadership, judged by what the commands recorded. `old_log` (the old
+/// owner's events, say) goes into the failure message.
+pub fn assert_handed_over(old: &std::path::Path, new: &std::path::Path, old_log: &str) {
+    let last_old = heartbeats(old).into_iter().max().unwrap_or(0);
+    let first_new = heartbeats(new)
+        .into_iter()
+        .min()
+        .expect("the new owner's command never beat");
+    let gap_ms = (first_new as i128 - last_old as i128) / 1_000_000;
+    eprintln!("the old owner's command last beat {gap_ms} ms before the new owner's first");
+    assert!(
+        last_old < first_new,
+        "two owners at once for {} ms: the old owner's command beat at {last_old}, after the \
+         new owner's first beat at {first_new}\n{old_log}",
+        -gap_ms
+    );
+}
+
+/// Polls `done` every 10 ms until it holds; panics naming `what` after
+/// `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The state letter of process `pid` in /proc (R, S, D, T, Z...), `None`
+/// once it is gone.
+pub fn process_state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(')').next()?.trim().chars().next()
 }

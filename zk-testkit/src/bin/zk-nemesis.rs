@@ -31,7 +31,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::{json, Value};
 use zk_testkit::nemesis::{check, monotonic_nanos, read_heartbeats, Ownership, Rng, Role};
-use zk_testkit::{Ensemble, JavaClient, Proxy, Zk};
+use zk_testkit::{spawn_tied_to_test_process, Ensemble, JavaClient, Proxy, Zk};
 
 const SESSION: &str = "4s";
 const ROOT: &str = "/n";
@@ -537,20 +537,6 @@ fn ownerships(work: &Path, specs: &[Spec]) -> Vec<Ownership> {
     found
 }
 
-/// Tags a child so it dies with us: a crashed nemesis must not leave tools
-/// and JVMs contending on a port that a later run may reuse.
-#[allow(unsafe_code)]
-fn die_with_parent(cmd: &mut Command) -> &mut Command {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: only prctl(2) runs between fork and exec; it allocates nothing.
-    unsafe {
-        cmd.pre_exec(|| {
-            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
-            Ok(())
-        })
-    }
-}
-
 /// One contender's life: run, and after each exit run again, until stop.
 fn contend(
     env: &Env,
@@ -568,7 +554,9 @@ fn contend(
         cmd.stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out);
-        let child = die_with_parent(&mut cmd).spawn().expect("spawn java");
+        // Tied to this process: a crashed nemesis must not leave JVMs and
+        // tools contending on ports a later run may reuse.
+        let child = spawn_tied_to_test_process(cmd).expect("spawn java");
         // It sees STOP and closes its client itself; signals only if not.
         supervise(env, slot, child, Duration::from_secs(10));
         return;
@@ -630,7 +618,7 @@ fn contend(
         };
         cmd.stdin(Stdio::null()).stdout(out).stderr(err);
         *slot.file.lock().unwrap() = Some(hb);
-        let child = match die_with_parent(&mut cmd).spawn() {
+        let child = match spawn_tied_to_test_process(cmd) {
             Ok(child) => child,
             Err(e) => {
                 log(format!("{}: spawn failed: {e}", spec.name));
