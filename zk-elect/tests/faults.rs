@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use zk_testkit::{exclusive, require_zookeeper, shared, wait_for_file, Ensemble, Proxy, Tool};
+use zk_testkit::{exclusive, require_zookeeper, shared, wait_for_file, Ensemble, Tool};
 
 fn elect() -> Tool {
     Tool::new(env!("CARGO_BIN_EXE_zk-elect"))
@@ -89,9 +89,7 @@ fn fault_killing_zookeepers_leader_does_not_change_ours() {
 #[test]
 fn fault_a_partitioned_leaders_command_stops_before_the_next_one_starts() {
     require_zookeeper!();
-    let connect = shared().chroot("elect-partition");
-    let (servers, chroot) = connect.split_at(connect.find('/').unwrap());
-    let proxy = Proxy::start(servers.split(',').next().unwrap()).unwrap();
+    let (connect, proxy, via_proxy) = shared().chroot_via_proxy("elect-partition");
     let dir = tempfile::tempdir().unwrap();
     let (events_a, alive, started) = (
         dir.path().join("a"),
@@ -102,7 +100,7 @@ fn fault_a_partitioned_leaders_command_stops_before_the_next_one_starts() {
         "while :; do date +%s%N >> {}; sleep 0.01; done",
         alive.display()
     );
-    let mut a = elect().zk(&format!("{}{chroot}", proxy.address())).spawn(&[
+    let mut a = elect().zk(&via_proxy).spawn(&[
         "--session-timeout",
         "2s",
         "--id",

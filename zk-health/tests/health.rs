@@ -5,25 +5,19 @@
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use serde_json::Value;
-use zk_testkit::{require_zookeeper, shared, wait_for_file, JavaClient, Running, Tool, Zk};
+use zk_testkit::{
+    require_zookeeper, shared, wait_for_file, wait_until, JavaClient, Running, Tool, Zk,
+};
 
 fn health() -> Tool {
     Tool::new(env!("CARGO_BIN_EXE_zk-health"))
 }
 
 const T: Duration = Duration::from_secs(30);
-
-fn until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + T;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 fn next_event(process: &Running, name: &str) -> Value {
     loop {
@@ -118,9 +112,9 @@ fn sigterm_deregisters_before_the_drain_and_the_signal() {
         &service,
     ]);
     wait_for_file(&events, T);
-    until("registration", || zk.exists("/s/a").unwrap());
+    wait_until("registration", T, || zk.exists("/s/a").unwrap());
     process.signal(Signal::SIGTERM);
-    until("deregistration", || !zk.exists("/s/a").unwrap());
+    wait_until("deregistration", T, || !zk.exists("/s/a").unwrap());
     assert!(
         !term.exists(),
         "the command got the signal before the node was gone and the drain elapsed"
@@ -148,7 +142,7 @@ fn sigkill_leaves_the_node_until_the_session_expires() {
         zk.exists("/s/a").unwrap(),
         "an ephemeral node outlives its process until the session expires"
     );
-    until("expiry", || !zk.exists("/s/a").unwrap());
+    wait_until("expiry", T, || !zk.exists("/s/a").unwrap());
 }
 
 #[test]
@@ -161,7 +155,7 @@ fn a_frozen_instance_registers_again_after_its_session_expired() {
         .spawn(&["--session-timeout", "1s", "/s", "--id", "a"]);
     let first = next_event(&process, "registered");
     zk_testkit::pause(process.pid());
-    until("expiry of the frozen session", || {
+    wait_until("expiry of the frozen session", T, || {
         !zk.exists("/s/a").unwrap()
     });
     zk_testkit::resume(process.pid());

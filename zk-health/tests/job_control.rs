@@ -3,26 +3,12 @@
 //! SIGCONT resumes both.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use zk_testkit::{require_zookeeper, shared, wait_for_file, Tool};
+use zk_testkit::{process_state, require_zookeeper, shared, wait_for_file, wait_until, Tool};
 
 const T: Duration = Duration::from_secs(30);
-
-/// The state letter of a process in /proc (T: stopped).
-fn state(pid: i32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit(')').next()?.trim().chars().next()
-}
-
-fn until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + T;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 #[test]
 fn ctrl_z_stops_the_command_with_the_tool_and_sigcont_resumes_both() {
@@ -42,14 +28,15 @@ fn ctrl_z_stops_the_command_with_the_tool_and_sigcont_resumes_both() {
     let command: i32 = wait_for_file(&pid_file, T).trim().parse().unwrap();
     process.signal(Signal::SIGTSTP);
     // D: waiting in vfork for a child the same group stop caught.
-    until("the command is stopped with the tool", || {
-        matches!(state(command), Some('T' | 'D')) && state(process.pid() as i32) == Some('T')
+    wait_until("the command is stopped with the tool", T, || {
+        matches!(process_state(command), Some('T' | 'D'))
+            && process_state(process.pid() as i32) == Some('T')
     });
     let stopped_at = count();
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(count(), stopped_at, "a stopped command must not run");
     process.signal(Signal::SIGCONT);
-    until("the command runs again", || count() > stopped_at);
+    wait_until("the command runs again", T, || count() > stopped_at);
     process.signal(Signal::SIGTERM);
     assert_eq!(process.wait(T).code(), Some(143));
 }

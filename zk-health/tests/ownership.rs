@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use zk_testkit::{require_zookeeper, shared, Proxy, Running, Tool, Zk};
+use zk_testkit::{require_zookeeper, shared, Running, Tool, Zk};
 use zookeeper_client::Stat;
 
 const T: Duration = Duration::from_secs(30);
@@ -55,10 +55,7 @@ fn session_of(e: &Value) -> i64 {
 #[test]
 fn a_late_deregistration_leaves_the_successors_node_alone() {
     require_zookeeper!();
-    let connect = shared().chroot("health-late-deregister");
-    let (servers, chroot) = connect.split_at(connect.find('/').unwrap());
-    let proxy = Proxy::start(servers.split(',').next().unwrap()).unwrap();
-    let via_proxy = format!("{}{chroot}", proxy.address());
+    let (connect, proxy, via_proxy) = shared().chroot_via_proxy("health-late-deregister");
     let zk = Zk::connect(&connect).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let healthy = dir.path().join("healthy");

@@ -1,37 +1,20 @@
 //! Exit codes, signals, the command's environment, and no stray nodes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::{lock, wait_for_queue};
 use nix::sys::signal::Signal;
 use serde_json::Value;
-use zk_testkit::{require_zookeeper, shared, Tool, Zk};
-
-fn lock() -> Tool {
-    Tool::new(env!("CARGO_BIN_EXE_zk-lock"))
-}
+use zk_testkit::{require_zookeeper, shared, Zk};
 
 const T: Duration = Duration::from_secs(20);
 
 fn wait_for_file(path: &Path) -> String {
     zk_testkit::wait_for_file(path, T)
-}
-
-/// Polls `zk-lock holders` until it lists `n` nodes.
-fn wait_for_queue(connect: &str, path: &str, n: usize) -> Value {
-    let deadline = Instant::now() + T;
-    loop {
-        let holders = lock().zk(connect).run(&["holders", path]).json();
-        if holders.as_array().unwrap().len() == n {
-            return holders;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "queue never had {n} nodes: {holders}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]

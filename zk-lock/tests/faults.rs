@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use zk_testkit::{exclusive, four_letter, require_zookeeper, shared, Ensemble, Proxy, Tool};
+use zk_testkit::{exclusive, four_letter, require_zookeeper, shared, Ensemble, Tool};
 
 fn lock() -> Tool {
     Tool::new(env!("CARGO_BIN_EXE_zk-lock"))
@@ -89,11 +89,7 @@ fn fault_killing_the_holders_server_does_not_disturb_the_command() {
 #[test]
 fn fault_a_partitioned_holders_command_dies_before_anyone_else_enters() {
     require_zookeeper!();
-    let shared = shared();
-    let connect = shared.chroot("lock-partition");
-    let (servers, chroot) = connect.split_at(connect.find('/').unwrap());
-    let first_server = servers.split(',').next().unwrap();
-    let proxy = Proxy::start(first_server).unwrap();
+    let (connect, proxy, via_proxy) = shared().chroot_via_proxy("lock-partition");
     let dir = tempfile::tempdir().unwrap();
     let (events, alive, entered) = (
         dir.path().join("events"),
@@ -107,7 +103,7 @@ fn fault_a_partitioned_holders_command_dies_before_anyone_else_enters() {
         "while :; do date +%s%N >> {}; sleep 0.01; done",
         alive.display()
     );
-    let mut holder = lock().zk(&format!("{}{chroot}", proxy.address())).spawn(&[
+    let mut holder = lock().zk(&via_proxy).spawn(&[
         "--session-timeout",
         "2s",
         "--events",

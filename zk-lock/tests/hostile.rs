@@ -3,33 +3,15 @@
 //! semaphore never runs alongside a mutex on the same path.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::{Duration, Instant};
+mod common;
 
-use serde_json::Value;
-use zk_testkit::{require_zookeeper, shared, Tool, Zk};
+use std::time::Duration;
+
+use common::{lock, wait_for_queue};
+use zk_testkit::{require_zookeeper, shared, Zk};
 use zookeeper_client::CreateMode;
 
-fn lock() -> Tool {
-    Tool::new(env!("CARGO_BIN_EXE_zk-lock"))
-}
-
 const T: Duration = Duration::from_secs(20);
-
-/// Polls `zk-lock holders` until it lists `n` nodes.
-fn wait_for_queue(connect: &str, path: &str, n: usize) -> Value {
-    let deadline = Instant::now() + T;
-    loop {
-        let holders = lock().zk(connect).run(&["holders", path]).json();
-        if holders.as_array().unwrap().len() == n {
-            return holders;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "queue never had {n} nodes: {holders}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 /// Names that are not participants: multi-byte characters where the byte
 /// arithmetic of a naive parser lands mid-character, digits that are not

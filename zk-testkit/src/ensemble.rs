@@ -272,6 +272,16 @@ impl Ensemble {
             .join(",")
     }
 
+    /// The connect string of every server but `index`: for a client that
+    /// must stay on the majority side when `index` is cut off.
+    pub fn connect_string_except(&self, index: usize) -> String {
+        (0..self.servers.len())
+            .filter(|&i| i != index)
+            .map(|i| self.address(i))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     /// The address of server `index` alone.
     pub fn address(&self, index: usize) -> String {
         format!("127.0.0.1:{}", self.servers[index].ports.client)
@@ -476,6 +486,18 @@ impl Shared {
         let zk = crate::Zk::connect(&self.connect).expect("connect to the shared ensemble");
         zk.create_all(&path).expect("create the test's chroot");
         format!("{}{path}", self.connect)
+    }
+
+    /// Like [`Shared::chroot`], plus a [`Proxy`] to the first server and
+    /// the same chroot through it: for the one client a test will cut off.
+    /// Returns (direct connect string, proxy, connect string via proxy).
+    pub fn chroot_via_proxy(&self, test: &str) -> (String, Proxy, String) {
+        let connect = self.chroot(test);
+        let (servers, chroot) = connect.split_at(connect.find('/').expect("a chroot"));
+        let first = servers.split(',').next().expect("a server");
+        let proxy = Proxy::start(first).expect("start a proxy");
+        let via_proxy = format!("{}{chroot}", proxy.address());
+        (connect, proxy, via_proxy)
     }
 }
 
