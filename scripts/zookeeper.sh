@@ -52,13 +52,17 @@ mode() { four_letter "$((base + $1 - 1))" srvr | sed -n 's/^Mode: //p'; }
 # What tests/examples.rs checks the example files with: systemd-analyze
 # (Debian's systemd), PyYAML and kubernetes-validate (PyPI).
 install_example_checkers() {
-  local sudo=""
+  local sudo="" apt=()
   [ "$(id -u)" -eq 0 ] || sudo=sudo
-  if ! command -v systemd-analyze >/dev/null; then
+  command -v systemd-analyze >/dev/null || apt+=(systemd)
+  command -v python3 >/dev/null || apt+=(python3)
+  python3 -m pip --version >/dev/null 2>&1 || apt+=(python3-pip)
+  if ((${#apt[@]} > 0)); then
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends systemd >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${apt[@]}" >/dev/null
   fi
   if ! python3 -c 'import yaml' 2>/dev/null || ! command -v kubernetes-validate >/dev/null; then
+    # Debian's own python3 refuses a plain pip install (PEP 668).
     python3 -m pip install --quiet --disable-pip-version-check PyYAML 'kubernetes-validate>=1.30' \
       || $sudo python3 -m pip install --quiet --break-system-packages PyYAML 'kubernetes-validate>=1.30'
   fi

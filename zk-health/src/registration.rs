@@ -136,10 +136,8 @@ pub async fn run(cli: &Cli) -> Result<u8> {
                 return Err(Failure::not_acquired(format!("{} not registered within {timeout}", registrar.node)).into());
             }
         };
+        // The top of the loop feeds it.
         round_due = !matches!(woke, Some(Woke::Watchdog));
-        if !round_due {
-            watchdog.feed_if_due();
-        }
         registrar.woke(woke, state).await;
     };
     registrar.close().await;
