@@ -858,7 +858,10 @@ fn cron_leader_line_runs_the_job_only_where_this_host_leads() {
     here.signal(Signal::SIGTERM);
     here.wait(T);
     let mut other = sandbox.command(bin_dir().join("zk-elect"), &[]);
-    other.args(["--zk", &connect, "--id", "another-host", "/election/cron"]);
+    // Without a command it leads until stdin ends: keep it open.
+    other
+        .args(["--zk", &connect, "--id", "another-host", "/election/cron"])
+        .stdin(Stdio::piped());
     let _other = Proc::start(other, sandbox.path("other.log"));
     wait_until("another host leads", T, || leads("another-host"));
     let (code, _, _) = run(cron_job(&sandbox, &connect, line));
