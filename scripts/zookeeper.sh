@@ -2,7 +2,7 @@
 # A real ZooKeeper ensemble on 127.0.0.1 for development, demos and CI,
 # from Debian's `zookeeper` package.
 #
-#   scripts/zookeeper.sh install        install ZooKeeper, a JRE and the Curator jars (idempotent)
+#   scripts/zookeeper.sh install        install ZooKeeper, a JRE, the Curator jars and the example checkers (idempotent)
 #   scripts/zookeeper.sh start [N]      start N servers (default 3), wait for a quorum, print the connect string
 #   scripts/zookeeper.sh stop           stop every server and keep the data
 #   scripts/zookeeper.sh status         each server's mode (leader, follower, down)
@@ -49,7 +49,27 @@ four_letter() {
 
 mode() { four_letter "$((base + $1 - 1))" srvr | sed -n 's/^Mode: //p'; }
 
+# What tests/examples.rs checks the example files with: systemd-analyze
+# (Debian's systemd), PyYAML and kubernetes-validate (PyPI).
+install_example_checkers() {
+  local sudo="" apt=()
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  command -v systemd-analyze >/dev/null || apt+=(systemd)
+  command -v python3 >/dev/null || apt+=(python3)
+  python3 -m pip --version >/dev/null 2>&1 || apt+=(python3-pip)
+  if ((${#apt[@]} > 0)); then
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${apt[@]}" >/dev/null
+  fi
+  if ! python3 -c 'import yaml' 2>/dev/null || ! command -v kubernetes-validate >/dev/null; then
+    # Debian's own python3 refuses a plain pip install (PEP 668).
+    python3 -m pip install --quiet --disable-pip-version-check PyYAML 'kubernetes-validate>=1.30' \
+      || $sudo python3 -m pip install --quiet --break-system-packages PyYAML 'kubernetes-validate>=1.30'
+  fi
+}
+
 install() {
+  install_example_checkers
   local missing=()
   for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

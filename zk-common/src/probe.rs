@@ -206,7 +206,9 @@ impl Prober {
 }
 
 async fn run_check(command: &str, timeout: Duration) -> Result<(), String> {
-    let child = tokio::process::Command::new("sh")
+    let mut cmd = tokio::process::Command::new("sh");
+    crate::supervisor::scrub_inherited(cmd.as_std_mut());
+    let child = cmd
         .arg("-c")
         .arg(command)
         .stdin(std::process::Stdio::null())

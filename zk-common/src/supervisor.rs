@@ -84,6 +84,20 @@ pub fn scrub_credentials(cmd: &mut std::process::Command) {
     }
 }
 
+/// Variables systemd sets for the service's main process only: a child that
+/// inherited `NOTIFY_SOCKET` could report READY=1 for us before we
+/// registered, or feed our watchdog while we hang.
+const SERVICE_MANAGER_VARS: [&str; 3] = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"];
+
+/// Removes from a child's environment what is ours alone: credentials and
+/// the service manager's notification socket and watchdog.
+pub fn scrub_inherited(cmd: &mut std::process::Command) {
+    scrub_credentials(cmd);
+    for key in SERVICE_MANAGER_VARS {
+        cmd.env_remove(key);
+    }
+}
+
 /// A running command and its process group.
 pub struct Supervised {
     child: tokio::process::Child,
@@ -104,7 +118,7 @@ pub fn spawn(spec: &CommandSpec, env: &[(&str, String)]) -> Result<Supervised, F
     let name = program.to_string_lossy().into_owned();
     let mut cmd = tokio::process::Command::new(&program);
     cmd.args(&args).process_group(0).kill_on_drop(false);
-    scrub_credentials(cmd.as_std_mut());
+    scrub_inherited(cmd.as_std_mut());
     for (key, value) in env {
         cmd.env(key, value);
     }

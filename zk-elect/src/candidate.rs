@@ -423,7 +423,7 @@ impl Candidate<'_> {
             text("id")
         );
         let mut cmd = tokio::process::Command::new("sh");
-        zk_common::supervisor::scrub_credentials(cmd.as_std_mut());
+        zk_common::supervisor::scrub_inherited(cmd.as_std_mut());
         let status = cmd
             .arg("-c")
             .arg(fence)
@@ -523,7 +523,7 @@ async fn run_hook(flag: &str, hook: &str, env: &[(&str, String)]) {
         .stdout(std::io::stderr())
         .process_group(0)
         .kill_on_drop(true);
-    zk_common::supervisor::scrub_credentials(cmd.as_std_mut());
+    zk_common::supervisor::scrub_inherited(cmd.as_std_mut());
     for (key, value) in env {
         cmd.env(key, value);
     }

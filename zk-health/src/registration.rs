@@ -19,7 +19,8 @@ use zk_common::supervisor::{self, wait_if_any, Supervised};
 use zk_common::{connect, exit, node, Failure};
 
 use crate::cli::{Cli, Format};
-use crate::sdnotify::notify;
+use crate::sdnotify::{notify, Watchdog};
+use sd_notify::NotifyState;
 
 type NodeEvent = Pin<Box<dyn Future<Output = WatchedEvent> + Send>>;
 
@@ -67,13 +68,26 @@ pub async fn run(cli: &Cli) -> Result<u8> {
     };
     let give_up_at = cli.timeout.map(|t| Instant::now() + t);
     let mut last_round: Option<Round> = None;
+    // Fed from this loop, so it stops being fed when the loop hangs. Not
+    // only while registered: an unhealthy service or a ZooKeeper outage is
+    // what zk-health is there to sit out (and register again after); a
+    // restart by systemd would not help and would kill a wrapped command.
+    let mut watchdog = Watchdog::from_env();
+    let mut next_round = Instant::now();
+    let mut round_due = true;
     let code = loop {
-        let healthy = registrar.probe(prober.as_mut(), &mut last_round).await;
-        if let Err(err) = registrar.reconcile(healthy, last_round.as_ref()).await {
-            registrar.close().await;
-            stop(&mut child).await;
-            return Err(err);
+        if round_due {
+            let healthy = registrar.probe(prober.as_mut(), &mut last_round).await;
+            watchdog.feed_if_due();
+            if let Err(err) = registrar.reconcile(healthy, last_round.as_ref()).await {
+                notify(&[NotifyState::Stopping]);
+                registrar.close().await;
+                stop(&mut child).await;
+                return Err(err);
+            }
+            next_round = Instant::now() + cli.probe.interval;
         }
+        watchdog.feed_if_due();
 
         let timeout = async {
             match give_up_at.filter(|_| !registrar.ever_registered) {
@@ -81,7 +95,7 @@ pub async fn run(cli: &Cli) -> Result<u8> {
                 None => std::future::pending().await,
             }
         };
-        let tick = tokio::time::sleep(cli.probe.interval);
+        let tick = tokio::time::sleep_until(next_round);
         let mut state = registrar.state.take();
         let state_change = async {
             match state.as_mut() {
@@ -97,9 +111,12 @@ pub async fn run(cli: &Cli) -> Result<u8> {
         };
         let woke = tokio::select! {
             () = tick => None,
+            // Feeding the watchdog does not start a probe round early.
+            () = watchdog.due() => Some(Woke::Watchdog),
             event = node_event => Some(Woke::Node(event)),
             new_state = state_change => Some(Woke::State(new_state)),
             code = wait_if_any(&mut child) => {
+                notify(&[NotifyState::Stopping]);
                 registrar.deregister("the command exited").await;
                 break code;
             }
@@ -112,12 +129,15 @@ pub async fn run(cli: &Cli) -> Result<u8> {
             }
             signal = signals.recv() => break pass_on(&mut registrar, child.as_mut(), signal).await,
             () = timeout => {
+                notify(&[NotifyState::Stopping]);
                 registrar.close().await;
                 stop(&mut child).await;
                 let timeout = humantime::format_duration(cli.timeout.unwrap_or_default());
                 return Err(Failure::not_acquired(format!("{} not registered within {timeout}", registrar.node)).into());
             }
         };
+        // The top of the loop feeds it.
+        round_due = !matches!(woke, Some(Woke::Watchdog));
         registrar.woke(woke, state).await;
     };
     registrar.close().await;
@@ -127,6 +147,7 @@ pub async fn run(cli: &Cli) -> Result<u8> {
 enum Woke {
     Node(WatchedEvent),
     State(SessionState),
+    Watchdog,
 }
 
 /// A stop signal: deregister first, drain, then pass it on to the command
@@ -136,6 +157,7 @@ async fn pass_on(
     child: Option<&mut Supervised>,
     signal: Signal,
 ) -> u8 {
+    notify(&[NotifyState::Stopping]);
     registrar.deregister(&format!("received {signal}")).await;
     let drain = registrar.cli.drain;
     match child {
@@ -180,7 +202,7 @@ impl Registrar<'_> {
                 self.on_node_event(event);
             }
             Some(Woke::State(new_state)) => self.on_state(new_state).await,
-            None => {}
+            Some(Woke::Watchdog) | None => {}
         }
     }
 
@@ -423,11 +445,12 @@ impl Registrar<'_> {
         let mut e = event("registered");
         e.insert("session_id".into(), node::session_hex(session).into());
         self.emit(e);
-        notify(if first {
-            "READY=1\nSTATUS=registered"
+        let status = NotifyState::Status("registered");
+        if first {
+            notify(&[NotifyState::Ready, status]);
         } else {
-            "STATUS=registered"
-        });
+            notify(&[status]);
+        }
         Ok(())
     }
 
@@ -474,7 +497,7 @@ impl Registrar<'_> {
         let mut e = event("deregistered");
         e.insert("reason".into(), reason.into());
         self.emit(e);
-        notify(&format!("STATUS=deregistered: {reason}"));
+        notify(&[NotifyState::Status(&format!("deregistered: {reason}"))]);
     }
 
     fn on_node_event(&mut self, event: WatchedEvent) {

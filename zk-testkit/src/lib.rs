@@ -14,6 +14,7 @@
 //! - [`Tool`] runs our binaries and reads their JSON Lines;
 //!   [`heartbeat_command`] is a command whose timestamps show whether two
 //!   commands ever ran at once.
+//! - [`NotifySocket`] receives what a tool tells systemd (`NOTIFY_SOCKET`).
 //! - [`JavaClient`] compiles and runs small Curator programs for interop.
 //! - [`nemesis`] checks the histories `zk-nemesis` records under faults.
 
@@ -24,6 +25,7 @@
 mod ensemble;
 mod java;
 pub mod nemesis;
+mod notify;
 mod process;
 mod proxy;
 mod zk;
@@ -32,6 +34,7 @@ pub use ensemble::{
     exclusive, four_letter, free_ports, shared, zookeeper_available, Ensemble, Shared,
 };
 pub use java::JavaClient;
+pub use notify::{Notification, NotifySocket};
 pub use process::{
     assert_handed_over, heartbeat_command, heartbeats, pause, process_state, resume,
     spawn_tied_to_test_process, wait_for_file, wait_until, Running, Tool,
