@@ -97,14 +97,21 @@ pub enum Command {
     Probe(ProbeArgs),
 }
 
+/// The help heading of [`SurveyArgs`].
+pub const SERVERS: &str = "Servers";
+/// The help heading of [`Thresholds`].
+pub const THRESHOLDS: &str = "Thresholds";
+
 /// How servers are found and asked; shared by every subcommand.
+// Headings per argument: a flattened struct's `next_help_heading` would
+// leak onto the flags declared after it (see `zk_common::cli::ConnectArgs`).
 #[derive(Args, Debug, Clone)]
-#[command(next_help_heading = "Servers")]
 pub struct SurveyArgs {
     /// AdminServer HTTP port, asked for a figure when its four-letter word
     /// is not whitelisted: one port for every server, or a comma-separated
     /// list in connect-string order (discovered servers then use 8080).
     #[arg(
+        help_heading = SERVERS,
         long,
         value_name = "PORT[,PORT...]",
         value_delimiter = ',',
@@ -114,32 +121,31 @@ pub struct SurveyArgs {
 
     /// Probe only the servers in the connect string; do not add the other
     /// members found in the ensemble's configuration.
-    #[arg(long)]
+    #[arg(help_heading = SERVERS, long)]
     pub no_discover: bool,
 }
 
 /// When a figure turns into a warning (and the ensemble into degraded).
 #[derive(Args, Debug, Clone)]
-#[command(next_help_heading = "Thresholds")]
 pub struct Thresholds {
     /// Warn when a server's average request latency exceeds DUR.
-    #[arg(long, value_name = "DUR", default_value = "100ms", value_parser = parse_duration)]
+    #[arg(help_heading = THRESHOLDS, long, value_name = "DUR", default_value = "100ms", value_parser = parse_duration)]
     pub max_latency: Duration,
 
     /// Warn when a server has more than N outstanding requests.
-    #[arg(long, value_name = "N", default_value_t = 10)]
+    #[arg(help_heading = THRESHOLDS, long, value_name = "N", default_value_t = 10)]
     pub max_outstanding: u64,
 
     /// Warn when a server's zxid is more than N transactions behind the newest.
-    #[arg(long, value_name = "N", default_value_t = 1000)]
+    #[arg(help_heading = THRESHOLDS, long, value_name = "N", default_value_t = 1000)]
     pub max_lag: u64,
 
     /// Warn when a server holds more than N watches.
-    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    #[arg(help_heading = THRESHOLDS, long, value_name = "N", default_value_t = 1_000_000)]
     pub max_watches: u64,
 
     /// Warn when a server uses more than PERCENT of its file descriptors.
-    #[arg(long, value_name = "PERCENT", default_value_t = 80, value_parser = clap::value_parser!(u8).range(1..=100))]
+    #[arg(help_heading = THRESHOLDS, long, value_name = "PERCENT", default_value_t = 80, value_parser = clap::value_parser!(u8).range(1..=100))]
     pub max_fd_percent: u8,
 }
 

@@ -15,7 +15,7 @@ pub mod server;
 mod smoke;
 pub mod sources;
 
-pub use cli::{Cli, Thresholds};
+pub use cli::{Cli, SurveyArgs, Thresholds, SERVERS, THRESHOLDS};
 
 use std::io::Write;
 use std::time::Duration;
