@@ -6,7 +6,7 @@ use zk_common::cli::{parse_duration, parse_interval, parse_path, CommonArgs};
 const EXAMPLES: &str = "\
 Examples:
   zk-ensemble --zk zk1:2181,zk2:2181,zk3:2181 status | jq '.ensemble'
-  zk-ensemble --zk zk1:2181 status --format prometheus > /var/lib/node_exporter/zookeeper.prom
+  zk-ensemble --zk zk1:2181 status --format prometheus --output /var/lib/node_exporter/zookeeper.prom
   zk-ensemble check --max-latency 50ms && echo healthy
   zk-ensemble check --format nagios
   zk-ensemble wait --timeout 2m
@@ -21,6 +21,9 @@ Examples:
 /// AdminServer instead (--admin-port), and the report says which source
 /// each figure came from. With one reachable server the rest of the
 /// ensemble is discovered from its configuration.
+///
+/// --timeout is how long `wait` waits in all (exit 75 after it), as in the
+/// other tools; --probe-timeout is the budget of each server in a survey.
 #[derive(Parser, Debug)]
 #[command(name = "zk-ensemble", version, after_long_help = EXAMPLES)]
 pub struct Cli {
@@ -46,7 +49,7 @@ pub enum Command {
     /// down ensemble: verdicts come from `check` and `wait`.
     #[command(
         after_help = "Examples:\n  zk-ensemble --zk zk1:2181 status | jq '.ensemble.status, .warnings'\n  \
-                            zk-ensemble status --format prometheus > /var/lib/node_exporter/zookeeper.prom"
+                            zk-ensemble status --format prometheus --output /var/lib/node_exporter/textfile/zookeeper.prom"
     )]
     Status(StatusArgs),
 
@@ -181,12 +184,18 @@ pub enum CheckFormat {
 
 #[derive(Args, Debug)]
 pub struct StatusArgs {
-    /// Give up on a server that has not answered within DUR.
+    /// Give up on a server that has not answered within DUR (each server, asked in parallel).
     #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
-    pub timeout: Duration,
+    pub probe_timeout: Duration,
 
     #[arg(long, value_enum, default_value = "json")]
     pub format: StatusFormat,
+
+    /// Write the report to FILE instead of stdout, atomically (a temporary
+    /// file in the same directory, then a rename), keeping FILE's mode (0644
+    /// when new): safe for node_exporter's textfile collector to read at any time.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
 
     #[command(flatten)]
     pub survey: SurveyArgs,
@@ -197,9 +206,9 @@ pub struct StatusArgs {
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
-    /// Give up on a server that has not answered within DUR.
+    /// Give up on a server that has not answered within DUR (each server, asked in parallel).
     #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
-    pub timeout: Duration,
+    pub probe_timeout: Duration,
 
     #[arg(long, value_enum, default_value = "text")]
     pub format: CheckFormat,
@@ -244,7 +253,7 @@ pub struct WatchArgs {
 
     /// Give up on a server that has not answered within DUR, in each survey.
     #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
-    pub timeout: Duration,
+    pub probe_timeout: Duration,
 
     /// Include every server's full mntr map in each status line.
     #[arg(long)]
@@ -268,9 +277,9 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "PATH", default_value = "/zk-ensemble-probe", value_parser = parse_path)]
     pub path: String,
 
-    /// Give up on a server that has not passed within DUR.
+    /// Give up on a server that has not passed within DUR (each server, tested in parallel).
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
-    pub timeout: Duration,
+    pub probe_timeout: Duration,
 
     #[command(flatten)]
     pub survey: SurveyArgs,
