@@ -16,16 +16,36 @@ pub trait Tool: clap::Parser {
     fn common(&self) -> &CommonArgs;
 }
 
-/// The full clap command of a tool, with the exit-code table appended to
-/// its long help. Tests use it for `debug_assert`.
+/// The full clap command of a tool, with the exit-code table and a word on
+/// `--generate` appended to its long help, and `--generate` itself: hidden
+/// from the flag list (it is for packagers) but an argument clap knows, so
+/// it is accepted in any position. Tests use it for `debug_assert`.
 pub fn command<T: Tool>() -> clap::Command {
     let cmd = T::command();
     let examples = cmd
         .get_after_long_help()
         .map(|h| format!("{h}\n\n"))
         .unwrap_or_default();
-    cmd.after_long_help(format!("{examples}{}", exit::HELP_TABLE))
+    cmd.after_long_help(format!("{examples}{}\n\n{GENERATE_HELP}", exit::HELP_TABLE))
+        .arg(
+            clap::Arg::new(GENERATE)
+                .long(GENERATE)
+                .value_names(["WHAT", "DIR"])
+                .num_args(1..=2)
+                .global(true)
+                .hide(true),
+        )
 }
+
+/// The id and long name of the hidden `--generate` flag.
+pub const GENERATE: &str = "generate";
+
+/// What a tool's long help says about `--generate`.
+pub const GENERATE_HELP: &str = "\
+Documentation:
+  --generate man          the man page on stdout
+  --generate man DIR      the man pages of the tool and each subcommand, into DIR
+  --generate SHELL        a completion script: bash, zsh, fish, elvish, powershell";
 
 /// Parses the command line, sets up logging and a current-thread runtime,
 /// runs the tool and turns its result into the process exit code.
@@ -44,8 +64,8 @@ where
     if arg(1) == Some(crate::watchdog::ARG) {
         return crate::watchdog::run(arg(2));
     }
-    if arg(1) == Some("--generate") {
-        return generate(&mut cmd, arg(2));
+    if let Some(what) = generate_request(&cmd, &args) {
+        return generate(&mut cmd, &what);
     }
     let cli = match cmd
         .try_get_matches_from_mut(&args)
@@ -54,7 +74,7 @@ where
         Ok(cli) => cli,
         Err(err) => return usage_error(&name, err),
     };
-    crate::log::init(&cli.common().log);
+    crate::log::init(&name, &cli.common().log);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -105,33 +125,93 @@ fn usage_error(name: &str, err: clap::Error) -> ExitCode {
     ExitCode::from(exit::USAGE)
 }
 
-/// `TOOL --generate man|bash|zsh|fish|elvish|powershell` writes a man page
-/// or a completion script to stdout, straight from the clap definitions.
-fn generate(cmd: &mut clap::Command, what: Option<&str>) -> ExitCode {
+/// The values of `--generate` when it was given, wherever it stands. The
+/// line is parsed leniently first, since the tool's own requirements (a
+/// PATH, a subcommand) do not apply when it only prints its documentation.
+fn generate_request(cmd: &clap::Command, args: &[std::ffi::OsString]) -> Option<Vec<String>> {
+    let matches = cmd
+        .clone()
+        .ignore_errors(true)
+        .try_get_matches_from(args)
+        .ok()?;
+    let values = matches.get_raw(GENERATE)?;
+    Some(values.map(|v| v.to_string_lossy().into_owned()).collect())
+}
+
+/// `TOOL --generate man [DIR] | bash | zsh | fish | elvish | powershell`
+/// writes a man page or a completion script to stdout, or every man page
+/// into DIR, straight from the clap definitions. A reader that leaves early
+/// (`| head`) ends the output, not in an error.
+fn generate(cmd: &mut clap::Command, what: &[String]) -> ExitCode {
     let name = cmd.get_name().to_string();
-    let mut out = std::io::stdout().lock();
-    let result = match what {
-        Some("man") => clap_mangen::Man::new(cmd.clone()).render(&mut out),
-        Some(shell) => match shell.parse::<clap_complete::Shell>() {
+    // A man page has no use for clap's `help` subcommand, and a page that
+    // named it would point at a page nobody writes.
+    let mut for_man = cmd.clone().disable_help_subcommand(true);
+    let rendered: Result<Vec<u8>, String> = match what {
+        [man] if man == "man" => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(for_man)
+                .render(&mut page)
+                .map(|()| page)
+                .map_err(|err| err.to_string())
+        }
+        [man, dir] if man == "man" => {
+            return match write_man_pages(&mut for_man, std::path::Path::new(dir)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(failure) => {
+                    eprintln!("{name}: {failure}");
+                    ExitCode::from(failure.code)
+                }
+            };
+        }
+        [shell] => match shell.parse::<clap_complete::Shell>() {
             Ok(shell) => {
-                clap_complete::generate(shell, cmd, &name, &mut out);
-                Ok(())
+                // Rendered into memory first: clap_complete panics when its
+                // writer fails, and a closed pipe must not be a panic.
+                let mut script = Vec::new();
+                clap_complete::generate(shell, cmd, &name, &mut script);
+                Ok(script)
             }
             Err(_) => {
-                eprintln!("{name}: --generate takes man, bash, zsh, fish, elvish or powershell, not '{shell}'");
+                eprintln!("{name}: --generate takes man [DIR], bash, zsh, fish, elvish or powershell, not '{shell}'");
                 return ExitCode::from(exit::USAGE);
             }
         },
-        None => {
-            eprintln!("{name}: --generate takes man, bash, zsh, fish, elvish or powershell");
+        _ => {
+            eprintln!("{name}: --generate takes man [DIR], bash, zsh, fish, elvish or powershell; only man takes a DIR");
             return ExitCode::from(exit::USAGE);
         }
     };
-    match result.and_then(|()| out.flush()) {
+    let written = rendered.and_then(|bytes| {
+        let mut out = std::io::stdout().lock();
+        match out.write_all(&bytes).and_then(|()| out.flush()) {
+            Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            other => other.map_err(|err| err.to_string()),
+        }
+    });
+    match written {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("{name}: writing the generated file: {err}");
-            ExitCode::from(exit::INTERNAL)
+            eprintln!("{name}: writing the generated file to stdout: {err}");
+            ExitCode::from(exit::IO)
         }
     }
+}
+
+/// Writes TOOL.1 and TOOL-SUBCOMMAND.1 for every visible subcommand into
+/// `dir`, which must exist, so every page a SUBCOMMANDS section names is
+/// there.
+fn write_man_pages(cmd: &mut clap::Command, dir: &std::path::Path) -> Result<(), exit::Failure> {
+    if !dir.is_dir() {
+        return Err(exit::Failure::usage(format!(
+            "--generate man {}: not a directory",
+            dir.display()
+        )));
+    }
+    clap_mangen::generate_to(cmd.clone(), dir).map_err(|err| {
+        exit::Failure::new(
+            exit::IO,
+            format!("writing man pages to {}: {err}", dir.display()),
+        )
+    })
 }

@@ -10,12 +10,16 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use zookeeper_client::{Acl, Acls, Permission};
 
+// Headings are set per argument, not with `next_help_heading`: clap's
+// derive carries a flattened struct's `next_help_heading` on to every
+// argument the parent declares after it, so a tool's own flags ended up
+// under "Logging:".
 /// Connection flags shared by all tools.
 #[derive(Args, Debug, Clone)]
-#[command(next_help_heading = "Connection")]
 pub struct ConnectArgs {
     /// ZooKeeper connect string: host:port,...[/chroot]; tcp+tls:// per host for TLS.
     #[arg(
+        help_heading = CONNECTION,
         long = "zk",
         env = "ZK_CONNECT",
         default_value = "127.0.0.1:2181",
@@ -25,20 +29,21 @@ pub struct ConnectArgs {
     pub connect: String,
 
     /// Requested session timeout; the server clamps it to [2, 20] ticks.
-    #[arg(long, env = "ZK_SESSION_TIMEOUT", default_value = "10s", value_name = "DUR", value_parser = parse_duration, global = true)]
+    #[arg(help_heading = CONNECTION, long, env = "ZK_SESSION_TIMEOUT", default_value = "10s", value_name = "DUR", value_parser = parse_duration, global = true)]
     pub session_timeout: Duration,
 
     /// Give up (exit 69) if no session is established by then.
-    #[arg(long, env = "ZK_CONNECT_TIMEOUT", default_value = "10s", value_name = "DUR", value_parser = parse_duration, global = true)]
+    #[arg(help_heading = CONNECTION, long, env = "ZK_CONNECT_TIMEOUT", default_value = "10s", value_name = "DUR", value_parser = parse_duration, global = true)]
     pub connect_timeout: Duration,
 
     /// Authenticate as SCHEME:CREDENTIAL, e.g. digest:user:secret. Never logged.
-    #[arg(long, env = "ZK_AUTH", value_name = "SCHEME:CRED", value_parser = AuthParser, hide_env_values = true, global = true)]
+    #[arg(help_heading = CONNECTION, long, env = "ZK_AUTH", value_name = "SCHEME:CRED", value_parser = AuthParser, hide_env_values = true, global = true)]
     pub auth: Option<Auth>,
 
     /// ACL of the nodes this tool creates [default: open without --auth, creator with it].
     /// `creator` needs an identity, so it needs --auth.
     #[arg(
+        help_heading = CONNECTION,
         long,
         value_enum,
         value_name = "MODE",
@@ -48,11 +53,12 @@ pub struct ConnectArgs {
     pub acl: Option<AclMode>,
 
     /// CA certificate (PEM) to verify ZooKeeper's secure client port.
-    #[arg(long, env = "ZK_TLS_CA", value_name = "FILE", global = true)]
+    #[arg(help_heading = CONNECTION, long, env = "ZK_TLS_CA", value_name = "FILE", global = true)]
     pub tls_ca: Option<PathBuf>,
 
     /// Client certificate (PEM) for TLS.
     #[arg(
+        help_heading = CONNECTION,
         long,
         env = "ZK_TLS_CERT",
         value_name = "FILE",
@@ -63,6 +69,7 @@ pub struct ConnectArgs {
 
     /// Client private key (PEM) for TLS.
     #[arg(
+        help_heading = CONNECTION,
         long,
         env = "ZK_TLS_KEY",
         value_name = "FILE",
@@ -209,16 +216,21 @@ pub fn parse_writable_path(s: &str) -> Result<String, String> {
     Ok(path)
 }
 
+/// The help heading of the connection flags.
+pub const CONNECTION: &str = "Connection";
+/// The help heading of `-q` and `-v`.
+pub const LOGGING: &str = "Logging";
+
 /// `-q` and `-v`, shared by all tools.
 #[derive(Args, Debug, Clone, Default)]
-#[command(next_help_heading = "Logging")]
 pub struct LogArgs {
     /// Only errors on stderr.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(help_heading = LOGGING, short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
-    /// More logs on stderr (-vv for ZooKeeper client internals). ZK_LOG takes a tracing filter.
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    /// More logs on stderr (-vv for ZooKeeper client internals). Without -q or -v,
+    /// ZK_LOG takes a tracing filter; -q and -v win over it.
+    #[arg(help_heading = LOGGING, short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 }
 

@@ -16,6 +16,9 @@ pub const USAGE: u8 = 2;
 pub const UNAVAILABLE: u8 = 69;
 /// Internal error: an unexpected ZooKeeper error (a bug).
 pub const INTERNAL: u8 = 70;
+/// I/O error writing our own output (stdout, `--output`, a generated
+/// file): disk full, read-only. A closed pipe (EPIPE) is not one.
+pub const IO: u8 = 74;
 /// Not acquired: `--timeout` elapsed, `--nonblock` and busy, or a wait
 /// condition not met in time.
 pub const NOT_ACQUIRED: u8 = 75;
@@ -36,6 +39,7 @@ Exit status:
   2    usage error: bad flag, path, duration or JSON
   69   ZooKeeper unreachable within --connect-timeout, or no quorum
   70   internal error (a bug): unexpected ZooKeeper error
+  74   I/O error writing our own output (not a closed pipe)
   75   not acquired: --timeout elapsed, --nonblock and busy, or a wait not met
   77   permission denied: authentication failed or ACL refused
   79   ownership lost while the command ran; the command was stopped
@@ -190,6 +194,7 @@ mod tests {
             USAGE,
             UNAVAILABLE,
             INTERNAL,
+            IO,
             NOT_ACQUIRED,
             PERMISSION,
             OWNERSHIP_LOST,

@@ -6,6 +6,7 @@
 //! ([`log`]) and one entry point ([`app::main`]) that ties them together.
 
 pub mod app;
+pub mod atomic_file;
 pub mod cli;
 pub mod connect;
 pub mod exit;

@@ -10,40 +10,43 @@ use tokio::net::TcpStream;
 
 use crate::cli::{parse_duration, parse_interval};
 
+/// The help heading of the probe flags.
+pub const HEALTH_PROBES: &str = "Health probes";
+
 /// The probe flags, the same in every tool that gates on health.
+// Headings per argument: see `cli::ConnectArgs`.
 #[derive(Args, Debug, Clone)]
-#[command(next_help_heading = "Health probes")]
 pub struct ProbeArgs {
     /// Passes when `sh -c CMD` exits 0 (killed at --probe-timeout). Repeatable.
-    #[arg(long, value_name = "CMD")]
+    #[arg(help_heading = HEALTH_PROBES, long, value_name = "CMD")]
     pub check: Vec<String>,
 
     /// Passes on a 2xx answer to GET URL (http:// only). Repeatable.
-    #[arg(long, value_name = "URL", value_parser = parse_http_url)]
+    #[arg(help_heading = HEALTH_PROBES, long, value_name = "URL", value_parser = parse_http_url)]
     pub http: Vec<HttpUrl>,
 
     /// HTTP status codes that pass, e.g. 200,204,301 [default: any 2xx].
-    #[arg(long, value_name = "CODES", value_delimiter = ',')]
+    #[arg(help_heading = HEALTH_PROBES, long, value_name = "CODES", value_delimiter = ',')]
     pub http_status: Vec<u16>,
 
     /// Passes when a TCP connection to HOST:PORT opens. Repeatable.
-    #[arg(long, value_name = "HOST:PORT", value_parser = parse_host_port)]
+    #[arg(help_heading = HEALTH_PROBES, long, value_name = "HOST:PORT", value_parser = parse_host_port)]
     pub tcp: Vec<String>,
 
     /// Time between probe rounds.
-    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = parse_interval)]
+    #[arg(help_heading = HEALTH_PROBES, long, value_name = "DUR", default_value = "5s", value_parser = parse_interval)]
     pub interval: Duration,
 
     /// A probe that takes longer fails.
-    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
+    #[arg(help_heading = HEALTH_PROBES, long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
     pub probe_timeout: Duration,
 
     /// Consecutive passing rounds to become healthy.
-    #[arg(long, value_name = "N", default_value = "2", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(help_heading = HEALTH_PROBES, long, value_name = "N", default_value = "2", value_parser = clap::value_parser!(u32).range(1..))]
     pub rise: u32,
 
     /// Consecutive failing rounds to become unhealthy.
-    #[arg(long, value_name = "N", default_value = "3", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(help_heading = HEALTH_PROBES, long, value_name = "N", default_value = "3", value_parser = clap::value_parser!(u32).range(1..))]
     pub fall: u32,
 }
 
@@ -57,43 +60,81 @@ impl ProbeArgs {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpUrl {
     pub url: String,
+    /// What to connect to: a name or an address, an IPv6 one without brackets.
     pub host: String,
     pub port: u16,
+    /// The request target: path and query, at least `/`.
     pub path: String,
+    /// The `Host` header: host (bracketed when IPv6) and port.
+    pub host_header: String,
 }
 
-fn parse_http_url(s: &str) -> Result<HttpUrl, String> {
-    let rest = s.strip_prefix("http://").ok_or_else(|| {
-        "only http:// URLs are probed; for https use --check 'curl -fsS URL'".to_string()
-    })?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((host, port)) => (
-            host,
-            port.parse::<u16>()
-                .map_err(|_| format!("bad port in {s}"))?,
-        ),
-        None => (authority, 80),
-    };
-    if host.is_empty() {
-        return Err(format!("no host in {s}"));
+/// Parses `--http` with `http::Uri`, so IPv6 literals (`http://[::1]:8080/`)
+/// and every corner of RFC 3986 authority syntax are handled as a browser
+/// would, and refuses what a plain GET cannot serve.
+pub fn parse_http_url(s: &str) -> Result<HttpUrl, String> {
+    let uri: http::Uri = s.parse().map_err(|err| format!("not a URL: {err}"))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some("https") => {
+            return Err(
+                "only http:// URLs are probed; for https use --check 'curl -fsS URL'".into(),
+            )
+        }
+        _ => return Err("expected http://HOST[:PORT][/PATH]".into()),
     }
+    let authority = uri.authority().ok_or("no host in the URL")?;
+    if authority.as_str().contains('@') {
+        // Credentials would end up in events and logs; the probe sends none.
+        return Err("user:password@ is not supported in --http; use --check 'curl ...'".into());
+    }
+    let bracketed = authority.host();
+    let host = bracketed.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err("no host in the URL".into());
+    }
+    // Read the port text ourselves: `Authority::port` is `None` for one
+    // that does not fit in a u16, which would silently probe port 80.
+    let after_host = authority
+        .as_str()
+        .strip_prefix(bracketed)
+        .unwrap_or_default();
+    let port = match after_host.strip_prefix(':') {
+        None | Some("") => 80,
+        Some(port) => port
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| format!("bad port {port}"))?,
+    };
+    let path = match uri.path_and_query().map(|pq| pq.as_str()) {
+        Some(target) if target.starts_with('/') => target.to_string(),
+        // `http://host?x` has a query but an empty path.
+        Some(target) => format!("/{target}"),
+        None => "/".to_string(),
+    };
     Ok(HttpUrl {
         url: s.into(),
         host: host.into(),
         port,
-        path: path.into(),
+        path,
+        host_header: format!("{bracketed}:{port}"),
     })
 }
 
+/// `HOST:PORT` for `--tcp`; an IPv6 address goes in brackets (`[::1]:9000`),
+/// since `::1:9000` cannot be split unambiguously.
 fn parse_host_port(s: &str) -> Result<String, String> {
-    match s.rsplit_once(':') {
-        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(s.into()),
-        _ => Err("expected HOST:PORT".into()),
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return Err("expected HOST:PORT".into());
+    };
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err("expected HOST:PORT".into());
     }
+    if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
+        return Err("an IPv6 address goes in brackets: [::1]:9000".into());
+    }
+    Ok(s.into())
 }
 
 /// The outcome of one probe round.
@@ -239,10 +280,13 @@ async fn tcp_connect(target: &str, timeout: Duration) -> Result<(), String> {
     }
 }
 
+/// The most of an answer read to find its status line.
+const MAX_HEAD: usize = 8 * 1024;
+
 /// A plain HTTP/1.0 GET; passes on a 2xx status (or one of --http-status).
-/// Written by hand: a
-/// health probe needs the status code of a loopback or LAN service, not a
-/// client library with TLS and pools in every idle candidate's memory.
+/// Written by hand: a health probe needs the status code of a loopback or
+/// LAN service, not a client library with TLS and pools in every idle
+/// candidate's memory. The answer is parsed by `httparse`.
 async fn http_get(url: &HttpUrl, passing: &[u16], timeout: Duration) -> Result<(), String> {
     let exchange = async {
         let mut stream = TcpStream::connect((url.host.as_str(), url.port))
@@ -250,26 +294,31 @@ async fn http_get(url: &HttpUrl, passing: &[u16], timeout: Duration) -> Result<(
             .map_err(|e| e.to_string())?;
         let request = format!(
             "GET {} HTTP/1.0\r\nHost: {}\r\nUser-Agent: zk-tools\r\nConnection: close\r\n\r\n",
-            url.path, url.host
+            url.path, url.host_header
         );
         stream
             .write_all(request.as_bytes())
             .await
             .map_err(|e| e.to_string())?;
-        let mut head = Vec::with_capacity(64);
-        let mut byte = [0u8; 1];
-        while head.len() < 256 && !head.ends_with(b"\r\n") {
-            if stream.read(&mut byte).await.map_err(|e| e.to_string())? == 0 {
-                break;
+        let mut head = Vec::with_capacity(512);
+        let mut chunk = [0u8; 512];
+        let status = loop {
+            let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err(if head.is_empty() {
+                    "the connection closed without an answer".to_string()
+                } else {
+                    format!("not an HTTP answer: {:?}", first_line(&head))
+                });
             }
-            head.push(byte[0]);
-        }
-        let line = String::from_utf8_lossy(&head);
-        let status: u16 = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .ok_or_else(|| format!("not an HTTP answer: {:?}", line.trim()))?;
+            head.extend_from_slice(&chunk[..n]);
+            if let Some(status) = status_of(&head)? {
+                break status;
+            }
+            if head.len() >= MAX_HEAD {
+                return Err(format!("no status line in the first {MAX_HEAD} bytes"));
+            }
+        };
         let passes = if passing.is_empty() {
             (200..300).contains(&status)
         } else {
@@ -290,9 +339,35 @@ async fn http_get(url: &HttpUrl, passing: &[u16], timeout: Duration) -> Result<(
     }
 }
 
+/// The status code of an answer whose first bytes are `head`: `Ok(None)`
+/// while the status line is incomplete, an error when it is not HTTP.
+pub fn status_of(head: &[u8]) -> Result<Option<u16>, String> {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut response = httparse::Response::new(&mut headers);
+    match response.parse(head) {
+        // httparse fills the code as soon as the status line is read; the
+        // headers after it do not matter to a probe.
+        Ok(_) | Err(httparse::Error::TooManyHeaders) if response.code.is_some() => {
+            Ok(response.code)
+        }
+        Ok(_) => Ok(None),
+        Err(err) => Err(format!(
+            "not an HTTP answer ({err}): {:?}",
+            first_line(head)
+        )),
+    }
+}
+
+fn first_line(head: &[u8]) -> String {
+    let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(&line[..line.len().min(80)]);
+    line.trim_end().to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Strategy;
 
     fn args(rise: u32, fall: u32) -> ProbeArgs {
         ProbeArgs {
@@ -346,10 +421,169 @@ mod tests {
             (url.host.as_str(), url.port, url.path.as_str()),
             ("127.0.0.1", 8080, "/health?x=1")
         );
-        assert_eq!(parse_http_url("http://svc").unwrap().port, 80);
+        assert_eq!(url.host_header, "127.0.0.1:8080");
+        let bare = parse_http_url("http://svc").unwrap();
+        assert_eq!((bare.port, bare.path.as_str()), (80, "/"));
+        assert_eq!(bare.host_header, "svc:80");
         assert!(parse_http_url("https://svc/").unwrap_err().contains("curl"));
+        assert!(parse_http_url("svc:80/x").is_err());
+        assert!(parse_http_url("http://:80/").is_err());
+        assert!(parse_http_url("http://svc:99999/").is_err());
+        assert!(parse_http_url("http://svc:0/").is_err());
+        assert!(parse_http_url("http://u:secret@svc/").is_err());
         assert!(parse_host_port("db:5432").is_ok());
+        assert!(parse_host_port("[::1]:5432").is_ok());
+        assert!(parse_host_port("::1:5432")
+            .unwrap_err()
+            .contains("brackets"));
         assert!(parse_host_port("db").is_err());
+    }
+
+    #[test]
+    fn ipv6_literals_are_split_for_connect_and_kept_in_brackets_for_host() {
+        let url = parse_http_url("http://[::1]:8080/h").unwrap();
+        assert_eq!((url.host.as_str(), url.port), ("::1", 8080));
+        assert_eq!(url.path, "/h");
+        assert_eq!(url.host_header, "[::1]:8080");
+        let default_port = parse_http_url("http://[fe80::1]/").unwrap();
+        assert_eq!(
+            (default_port.host.as_str(), default_port.port),
+            ("fe80::1", 80)
+        );
+    }
+
+    #[test]
+    fn status_lines_parse_whole_or_in_pieces() {
+        assert_eq!(status_of(b"HTTP/1.1 204 No Content\r\n\r\n"), Ok(Some(204)));
+        assert_eq!(
+            status_of(b"HTTP/1.0 503 Busy\r\nX-Partial: y"),
+            Ok(Some(503)),
+            "the status is known before the headers end"
+        );
+        assert_eq!(status_of(b"HTTP/1.1 20"), Ok(None));
+        assert_eq!(status_of(b""), Ok(None));
+        assert!(status_of(b"SSH-2.0-OpenSSH_9.2\r\n").is_err());
+        assert!(status_of(b"HTTP/1.1 abc OK\r\n").is_err());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+
+        /// Whatever a server sends, the parser answers without panicking.
+        #[test]
+        fn the_response_parser_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..600)) {
+            let _ = status_of(&bytes);
+        }
+
+        /// A valid answer gives its status however it is cut into reads:
+        /// every prefix is "more please" or that status, never another.
+        #[test]
+        fn a_status_line_survives_any_split(
+            code in 100u16..600,
+            reason in "[A-Za-z ]{0,20}",
+            minor in 0u8..2,
+            headers in proptest::collection::vec(("[A-Za-z-]{1,12}", "[ -~]{0,30}"), 0..8),
+        ) {
+            let mut answer = format!("HTTP/1.{minor} {code} {reason}\r\n");
+            for (name, value) in &headers {
+                answer.push_str(&format!("{name}: {value}\r\n"));
+            }
+            answer.push_str("\r\n");
+            let bytes = answer.as_bytes();
+            for cut in 0..=bytes.len() {
+                match status_of(&bytes[..cut]) {
+                    Ok(None) => {}
+                    Ok(Some(seen)) => proptest::prop_assert_eq!(seen, code),
+                    Err(err) => proptest::prop_assert!(false, "{answer:?} cut at {cut}: {err}"),
+                }
+            }
+            proptest::prop_assert_eq!(status_of(bytes), Ok(Some(code)));
+        }
+
+        /// Any http URL we build parses back to its host, port and target,
+        /// with the port always in Host.
+        #[test]
+        fn urls_round_trip(
+            host in proptest::prop_oneof![
+                "[a-z][a-z0-9-]{0,20}(\\.[a-z][a-z0-9-]{0,10}){0,3}",
+                proptest::arbitrary::any::<std::net::Ipv4Addr>().prop_map(|a| a.to_string()),
+                proptest::arbitrary::any::<std::net::Ipv6Addr>().prop_map(|a| format!("[{a}]")),
+            ],
+            port in proptest::option::of(1u16..),
+            target in "(/[a-zA-Z0-9._~-]{0,10}){0,4}(\\?[a-z0-9=&]{0,20})?",
+        ) {
+            let authority = match port {
+                Some(port) => format!("{host}:{port}"),
+                None => host.clone(),
+            };
+            let url = parse_http_url(&format!("http://{authority}{target}")).unwrap();
+            let unbracketed = host.trim_start_matches('[').trim_end_matches(']');
+            proptest::prop_assert_eq!(&url.host, unbracketed);
+            proptest::prop_assert_eq!(url.port, port.unwrap_or(80));
+            let expected_target = if target.is_empty() || target.starts_with('?') {
+                format!("/{target}")
+            } else {
+                target.clone()
+            };
+            proptest::prop_assert_eq!(&url.path, &expected_target);
+            proptest::prop_assert_eq!(url.host_header, format!("{host}:{}", port.unwrap_or(80)));
+        }
+
+        /// Any text given as --http is refused or parsed, never a panic.
+        #[test]
+        fn the_url_parser_never_panics(text in "\\PC{0,60}") {
+            let _ = parse_http_url(&text);
+            let _ = parse_http_url(&format!("http://{text}"));
+        }
+    }
+
+    /// A real HTTP server on ::1: the probe connects to an IPv6 literal and
+    /// names it, with its port, in Host.
+    #[tokio::test(flavor = "current_thread")]
+    async fn probes_an_ipv6_literal_and_sends_the_port_in_host() {
+        let listener = match tokio::net::TcpListener::bind("[::1]:0").await {
+            Ok(listener) => listener,
+            Err(err) if std::env::var_os("CI").is_none() => {
+                eprintln!("SKIPPED: no IPv6 loopback here: {err}");
+                return;
+            }
+            Err(err) => panic!("no IPv6 loopback: {err}"),
+        };
+        let port = listener.local_addr().unwrap().port();
+        let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 256];
+                while !request.ends_with(b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = seen_tx.send(String::from_utf8_lossy(&request).into_owned());
+                // The status line and headers in several small writes, the
+                // way a slow server or a proxy may send them.
+                for piece in ["HTTP/1.1 2", "00 OK\r\nContent-Le", "ngth: 0\r\n\r\n"] {
+                    let _ = socket.write_all(piece.as_bytes()).await;
+                    let _ = socket.flush().await;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        });
+        let url = parse_http_url(&format!("http://[::1]:{port}/h?x=1")).unwrap();
+        assert_eq!(http_get(&url, &[], Duration::from_secs(5)).await, Ok(()));
+        let request = seen_rx.recv().await.unwrap();
+        assert!(request.starts_with("GET /h?x=1 HTTP/1.0\r\n"), "{request}");
+        assert!(
+            request.contains(&format!("\r\nHost: [::1]:{port}\r\n")),
+            "{request}"
+        );
+        assert!(
+            tcp_connect(&format!("[::1]:{port}"), Duration::from_secs(5))
+                .await
+                .is_ok()
+        );
     }
 
     #[tokio::test(flavor = "current_thread")]

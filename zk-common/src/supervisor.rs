@@ -38,6 +38,16 @@ impl WrapArgs {
         CommandSpec::from_args(self.shell.clone(), self.command.clone())
     }
 
+    /// The command, checked to be one we can run: a tool must not wait for
+    /// ZooKeeper, a lock or leadership only to find the command missing.
+    pub fn resolved_spec(&self) -> Result<Option<CommandSpec>, Failure> {
+        let spec = self.spec();
+        if let Some(spec) = &spec {
+            spec.resolve()?;
+        }
+        Ok(spec)
+    }
+
     /// Where events go: stdout without a command, `--events` with one.
     pub fn event_sink(&self) -> Result<crate::output::EventSink, Failure> {
         let events = self.events.as_deref();
@@ -63,6 +73,61 @@ impl CommandSpec {
         }
     }
 
+    /// Checks that the program exists and may be executed, as `execvp`
+    /// would find it: 127 when it is not found, 126 when it is found but not
+    /// executable (like `env` and `timeout`). `-c` runs `sh`, always there.
+    pub fn resolve(&self) -> Result<(), Failure> {
+        let CommandSpec::Exec(argv) = self else {
+            return Ok(());
+        };
+        let program = std::path::Path::new(&argv[0]);
+        let name = program.display();
+        let not_found = || {
+            Failure::new(
+                exit::COMMAND_NOT_FOUND,
+                format!("{name}: command not found"),
+            )
+        };
+        let not_executable = || {
+            Failure::new(
+                exit::CANNOT_EXECUTE,
+                format!("{name}: permission denied (not an executable file)"),
+            )
+        };
+        if argv[0].is_empty() {
+            return Err(not_found());
+        }
+        if argv[0].as_encoded_bytes().contains(&b'/') {
+            return match executable(program) {
+                Some(true) => Ok(()),
+                Some(false) => Err(not_executable()),
+                None => Err(not_found()),
+            };
+        }
+        // execvp's default when PATH is unset.
+        let path =
+            std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+        let mut seen_unexecutable = false;
+        for dir in std::env::split_paths(&path) {
+            // An empty PATH entry is the current directory.
+            let dir = if dir.as_os_str().is_empty() {
+                ".".into()
+            } else {
+                dir
+            };
+            match executable(&dir.join(program)) {
+                Some(true) => return Ok(()),
+                Some(false) => seen_unexecutable = true,
+                None => {}
+            }
+        }
+        Err(if seen_unexecutable {
+            not_executable()
+        } else {
+            not_found()
+        })
+    }
+
     /// For logs and node data: the command as a person would type it.
     pub fn display(&self) -> String {
         match self {
@@ -74,6 +139,12 @@ impl CommandSpec {
                 .join(" "),
         }
     }
+}
+
+/// Whether `path` is a file we may execute; `None` when nothing is there.
+fn executable(path: &std::path::Path) -> Option<bool> {
+    let metadata = std::fs::metadata(path).ok()?;
+    Some(metadata.is_file() && nix::unistd::access(path, nix::unistd::AccessFlags::X_OK).is_ok())
 }
 
 /// Removes our credentials from a child's environment: `--auth` is ours,
@@ -202,5 +273,47 @@ pub fn status_code(status: std::io::Result<ExitStatus>) -> u8 {
             tracing::error!("waiting for the command: {err}");
             exit::INTERNAL
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exec(program: &str) -> CommandSpec {
+        CommandSpec::Exec(vec![program.into(), "arg".into()])
+    }
+
+    fn code(spec: CommandSpec) -> Option<u8> {
+        spec.resolve().err().map(|failure| failure.code)
+    }
+
+    #[test]
+    fn commands_resolve_like_execvp() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("script");
+        std::fs::write(&script, "#!/bin/sh\n").unwrap();
+        let script = script.to_str().unwrap().to_string();
+
+        assert_eq!(code(exec("sh")), None, "found on PATH");
+        assert_eq!(code(exec("/bin/sh")), None);
+        assert_eq!(code(CommandSpec::Shell("anything".into())), None);
+        assert_eq!(code(exec("/nonexistent")), Some(exit::COMMAND_NOT_FOUND));
+        assert_eq!(
+            code(exec("surely-no-such-command-zk")),
+            Some(exit::COMMAND_NOT_FOUND)
+        );
+        assert_eq!(code(exec("")), Some(exit::COMMAND_NOT_FOUND));
+        assert_eq!(
+            code(exec(dir.path().to_str().unwrap())),
+            Some(exit::CANNOT_EXECUTE),
+            "a directory"
+        );
+        // Mode 0644: found, not executable (unless we run as root, who may
+        // execute a file only when some execute bit is set).
+        assert_eq!(code(exec(&script)), Some(exit::CANNOT_EXECUTE));
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(code(exec(&script)), None);
     }
 }

@@ -43,7 +43,7 @@ struct Candidate<'a> {
 }
 
 pub async fn run(common: &CommonArgs, args: &CandidateArgs) -> Result<u8> {
-    let spec = args.wrap.spec();
+    let spec = args.wrap.resolved_spec()?;
     let events = args.wrap.event_sink()?;
     let id = args.id.clone().unwrap_or_else(default_id);
     let mut candidate = Candidate {

@@ -141,8 +141,9 @@ pub struct LeaderArgs {
     #[arg(long)]
     pub wait: bool,
 
-    /// With --wait: give up after DUR (exit 75).
-    #[arg(long, value_name = "DUR", value_parser = parse_duration, requires = "wait")]
+    /// Give up after DUR in all (exit 75): waiting for a leader with --wait,
+    /// else connecting and reading who leads [default: --wait waits forever].
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
 
     /// Exit 0 only if the leader's id is ID (1 otherwise).

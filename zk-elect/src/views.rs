@@ -91,7 +91,12 @@ pub async fn leader(common: &CommonArgs, args: &LeaderArgs) -> Result<u8> {
         leader = find => leader?,
         () = deadline => {
             let timeout = humantime::format_duration(args.timeout.unwrap_or_default());
-            return Err(Failure::not_acquired(format!("nobody leads {} after waiting {timeout}", args.path)).into());
+            let what = if args.wait {
+                format!("nobody leads {} after waiting {timeout}", args.path)
+            } else {
+                format!("no answer about the leader of {} within {timeout}", args.path)
+            };
+            return Err(Failure::not_acquired(what).into());
         }
         code = zk_common::signals::stop_requested() => return Ok(code),
     };

@@ -371,3 +371,38 @@ fn command_status_signals_and_bad_input() {
         );
     }
 }
+
+/// A command that cannot run is refused before anything waits for
+/// ZooKeeper: 127 or 126 at once, even with ZooKeeper unreachable.
+#[test]
+fn a_missing_or_unexecutable_command_fails_before_connecting() {
+    for (command, code) in [("/nonexistent", 127), ("/etc/passwd", 126)] {
+        for warm in [false, true] {
+            let mut args = vec!["--connect-timeout", "30s", "/e", "--", command];
+            if warm {
+                args.insert(0, "--warm");
+            }
+            let ran = elect().zk("127.0.0.1:1").run(&args);
+            assert_eq!(ran.code(), code, "{args:?}: {}", ran.stderr());
+            assert!(ran.elapsed < Duration::from_secs(10), "{args:?} waited");
+            assert!(ran.stderr().contains(command), "{}", ran.stderr());
+        }
+    }
+}
+
+/// `leader --timeout` without `--wait` bounds the read itself (exit 75),
+/// instead of being refused.
+#[test]
+fn leader_timeout_without_wait_bounds_the_read() {
+    let ran = elect().zk("127.0.0.1:1").run(&[
+        "--connect-timeout",
+        "30s",
+        "leader",
+        "/e",
+        "--timeout",
+        "1s",
+    ]);
+    assert_eq!(ran.code(), 75, "{}", ran.stderr());
+    assert!(ran.elapsed < Duration::from_secs(10), "{:?}", ran.elapsed);
+    assert!(ran.stderr().contains("/e"), "{}", ran.stderr());
+}

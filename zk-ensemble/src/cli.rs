@@ -6,7 +6,7 @@ use zk_common::cli::{parse_duration, parse_interval, parse_path, CommonArgs};
 const EXAMPLES: &str = "\
 Examples:
   zk-ensemble --zk zk1:2181,zk2:2181,zk3:2181 status | jq '.ensemble'
-  zk-ensemble --zk zk1:2181 status --format prometheus > /var/lib/node_exporter/zookeeper.prom
+  zk-ensemble --zk zk1:2181 status --format prometheus --output /var/lib/node_exporter/zookeeper.prom
   zk-ensemble check --max-latency 50ms && echo healthy
   zk-ensemble check --format nagios
   zk-ensemble wait --timeout 2m
@@ -21,6 +21,9 @@ Examples:
 /// AdminServer instead (--admin-port), and the report says which source
 /// each figure came from. With one reachable server the rest of the
 /// ensemble is discovered from its configuration.
+///
+/// --timeout is how long `wait` waits in all (exit 75 after it), as in the
+/// other tools; --probe-timeout is the budget of each server in a survey.
 #[derive(Parser, Debug)]
 #[command(name = "zk-ensemble", version, after_long_help = EXAMPLES)]
 pub struct Cli {
@@ -46,7 +49,7 @@ pub enum Command {
     /// down ensemble: verdicts come from `check` and `wait`.
     #[command(
         after_help = "Examples:\n  zk-ensemble --zk zk1:2181 status | jq '.ensemble.status, .warnings'\n  \
-                            zk-ensemble status --format prometheus > /var/lib/node_exporter/zookeeper.prom"
+                            zk-ensemble status --format prometheus --output /var/lib/node_exporter/textfile/zookeeper.prom"
     )]
     Status(StatusArgs),
 
@@ -97,14 +100,21 @@ pub enum Command {
     Probe(ProbeArgs),
 }
 
+/// The help heading of [`SurveyArgs`].
+pub const SERVERS: &str = "Servers";
+/// The help heading of [`Thresholds`].
+pub const THRESHOLDS: &str = "Thresholds";
+
 /// How servers are found and asked; shared by every subcommand.
+// Headings per argument: a flattened struct's `next_help_heading` would
+// leak onto the flags declared after it (see `zk_common::cli::ConnectArgs`).
 #[derive(Args, Debug, Clone)]
-#[command(next_help_heading = "Servers")]
 pub struct SurveyArgs {
     /// AdminServer HTTP port, asked for a figure when its four-letter word
     /// is not whitelisted: one port for every server, or a comma-separated
     /// list in connect-string order (discovered servers then use 8080).
     #[arg(
+        help_heading = SERVERS,
         long,
         value_name = "PORT[,PORT...]",
         value_delimiter = ',',
@@ -114,32 +124,31 @@ pub struct SurveyArgs {
 
     /// Probe only the servers in the connect string; do not add the other
     /// members found in the ensemble's configuration.
-    #[arg(long)]
+    #[arg(help_heading = SERVERS, long)]
     pub no_discover: bool,
 }
 
 /// When a figure turns into a warning (and the ensemble into degraded).
 #[derive(Args, Debug, Clone)]
-#[command(next_help_heading = "Thresholds")]
 pub struct Thresholds {
     /// Warn when a server's average request latency exceeds DUR.
-    #[arg(long, value_name = "DUR", default_value = "100ms", value_parser = parse_duration)]
+    #[arg(help_heading = THRESHOLDS, long, value_name = "DUR", default_value = "100ms", value_parser = parse_duration)]
     pub max_latency: Duration,
 
     /// Warn when a server has more than N outstanding requests.
-    #[arg(long, value_name = "N", default_value_t = 10)]
+    #[arg(help_heading = THRESHOLDS, long, value_name = "N", default_value_t = 10)]
     pub max_outstanding: u64,
 
     /// Warn when a server's zxid is more than N transactions behind the newest.
-    #[arg(long, value_name = "N", default_value_t = 1000)]
+    #[arg(help_heading = THRESHOLDS, long, value_name = "N", default_value_t = 1000)]
     pub max_lag: u64,
 
     /// Warn when a server holds more than N watches.
-    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    #[arg(help_heading = THRESHOLDS, long, value_name = "N", default_value_t = 1_000_000)]
     pub max_watches: u64,
 
     /// Warn when a server uses more than PERCENT of its file descriptors.
-    #[arg(long, value_name = "PERCENT", default_value_t = 80, value_parser = clap::value_parser!(u8).range(1..=100))]
+    #[arg(help_heading = THRESHOLDS, long, value_name = "PERCENT", default_value_t = 80, value_parser = clap::value_parser!(u8).range(1..=100))]
     pub max_fd_percent: u8,
 }
 
@@ -175,12 +184,18 @@ pub enum CheckFormat {
 
 #[derive(Args, Debug)]
 pub struct StatusArgs {
-    /// Give up on a server that has not answered within DUR.
+    /// Give up on a server that has not answered within DUR (each server, asked in parallel).
     #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
-    pub timeout: Duration,
+    pub probe_timeout: Duration,
 
     #[arg(long, value_enum, default_value = "json")]
     pub format: StatusFormat,
+
+    /// Write the report to FILE instead of stdout, atomically (a temporary
+    /// file in the same directory, then a rename), keeping FILE's mode (0644
+    /// when new): safe for node_exporter's textfile collector to read at any time.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
 
     #[command(flatten)]
     pub survey: SurveyArgs,
@@ -191,9 +206,9 @@ pub struct StatusArgs {
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
-    /// Give up on a server that has not answered within DUR.
+    /// Give up on a server that has not answered within DUR (each server, asked in parallel).
     #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
-    pub timeout: Duration,
+    pub probe_timeout: Duration,
 
     #[arg(long, value_enum, default_value = "text")]
     pub format: CheckFormat,
@@ -238,7 +253,7 @@ pub struct WatchArgs {
 
     /// Give up on a server that has not answered within DUR, in each survey.
     #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
-    pub timeout: Duration,
+    pub probe_timeout: Duration,
 
     /// Include every server's full mntr map in each status line.
     #[arg(long)]
@@ -262,9 +277,9 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "PATH", default_value = "/zk-ensemble-probe", value_parser = parse_path)]
     pub path: String,
 
-    /// Give up on a server that has not passed within DUR.
+    /// Give up on a server that has not passed within DUR (each server, tested in parallel).
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
-    pub timeout: Duration,
+    pub probe_timeout: Duration,
 
     #[command(flatten)]
     pub survey: SurveyArgs,

@@ -15,7 +15,7 @@ pub mod server;
 mod smoke;
 pub mod sources;
 
-pub use cli::{Cli, Thresholds};
+pub use cli::{Cli, SurveyArgs, Thresholds, SERVERS, THRESHOLDS};
 
 use std::io::Write;
 use std::time::Duration;
@@ -49,24 +49,35 @@ pub async fn run(cli: Cli) -> Result<u8> {
 
 async fn status(connect: &ConnectArgs, args: &StatusArgs) -> Result<u8> {
     let (survey, assessment) =
-        ensemble::status(connect, &args.survey, args.timeout, &args.thresholds).await?;
-    match args.format {
-        StatusFormat::Json => {
+        ensemble::status(connect, &args.survey, args.probe_timeout, &args.thresholds).await?;
+    match (args.format, &args.output) {
+        (StatusFormat::Json, None) => {
             let doc = ensemble::document(&survey, &assessment, true);
             output::document(&Value::Object(doc))?;
         }
-        StatusFormat::Prometheus => {
+        (StatusFormat::Json, Some(file)) => {
+            let doc = ensemble::document(&survey, &assessment, true);
+            let mut text = serde_json::to_vec(&Value::Object(doc))?;
+            text.push(b'\n');
+            zk_common::atomic_file::replace(file, &text)?;
+        }
+        (StatusFormat::Prometheus, None) => {
             let text = prometheus::render(&survey, &assessment);
             let mut out = std::io::stdout().lock();
             out.write_all(text.as_bytes())?;
             out.flush()?;
+        }
+        (StatusFormat::Prometheus, Some(file)) => {
+            let text = prometheus::render(&survey, &assessment);
+            zk_common::atomic_file::replace(file, text.as_bytes())?;
         }
     }
     Ok(exit::OK)
 }
 
 async fn check(connect: &ConnectArgs, args: &CheckArgs) -> Result<u8> {
-    let surveyed = ensemble::status(connect, &args.survey, args.timeout, &args.thresholds).await;
+    let surveyed =
+        ensemble::status(connect, &args.survey, args.probe_timeout, &args.thresholds).await;
     let (survey, assessment) = match (surveyed, args.format) {
         (Ok(pair), _) => pair,
         (Err(err), CheckFormat::Nagios) => {
@@ -160,7 +171,7 @@ async fn watch(connect: &ConnectArgs, args: &WatchArgs) -> Result<u8> {
     loop {
         ticks.tick().await;
         let (survey, assessment) =
-            ensemble::status(connect, &args.survey, args.timeout, &args.thresholds).await?;
+            ensemble::status(connect, &args.survey, args.probe_timeout, &args.thresholds).await?;
         if let Some((verdict, leader)) = &previous {
             if *verdict != assessment.verdict {
                 let mut event = output::event("status_changed");

@@ -124,15 +124,16 @@ pub fn render(survey: &Survey, assessment: &Assessment) -> String {
         .filter_map(|(r, lag)| Some((label(&r.address, None), (*lag)? as f64)))
         .collect();
     gauge("zxid_lag", "Transactions behind the newest server.", lags);
+    // Prometheus wants base units: mntr's milliseconds become seconds.
     gauge(
-        "latency_avg_ms",
-        "Average request latency, ms.",
-        per(&|r| r.latency_avg),
+        "latency_avg_seconds",
+        "Average request latency, seconds.",
+        per(&|r| Some(seconds(r.latency_avg?))),
     );
     gauge(
-        "latency_max_ms",
-        "Maximum request latency, ms.",
-        per(&|r| r.latency_max.as_ref()?.as_f64()),
+        "latency_max_seconds",
+        "Maximum request latency, seconds.",
+        per(&|r| Some(seconds(r.latency_max.as_ref()?.as_f64()?))),
     );
     gauge(
         "outstanding_requests",
@@ -204,6 +205,12 @@ fn escape(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// mntr's milliseconds as seconds, to the microsecond (so 0.38 ms prints
+/// as 0.00038, not with float noise in the last digits).
+fn seconds(millis: f64) -> f64 {
+    (millis * 1000.0).round() / 1_000_000.0
+}
+
 fn number(value: f64) -> String {
     if value.fract() == 0.0 && value.abs() < 1e15 {
         format!("{}", value as i64)
@@ -229,5 +236,7 @@ mod tests {
     fn numbers_print_without_needless_fractions() {
         assert_eq!(number(3.0), "3");
         assert_eq!(number(0.3784), "0.3784");
+        assert_eq!(number(seconds(0.38)), "0.00038");
+        assert_eq!(number(seconds(12.0)), "0.012");
     }
 }

@@ -40,7 +40,7 @@ pub async fn run(connect: &ConnectArgs, args: &ProbeArgs) -> Result<u8> {
     let (_, chroot) = split_connect_string(&connect.connect)?;
     let chroot = chroot.unwrap_or_default();
     // The survey finds the members the connect string does not name.
-    let survey_timeout = args.timeout.min(Duration::from_secs(2));
+    let survey_timeout = args.probe_timeout.min(Duration::from_secs(2));
     let survey = ensemble::survey(connect, &args.survey, survey_timeout).await?;
     let addresses: Vec<String> = survey.reports.iter().map(|r| r.address.clone()).collect();
 
@@ -48,9 +48,13 @@ pub async fn run(connect: &ConnectArgs, args: &ProbeArgs) -> Result<u8> {
     for (index, address) in addresses.iter().enumerate() {
         let mut server_args = connect.clone();
         server_args.connect = format!("{address}{chroot}");
-        server_args.connect_timeout = connect.connect_timeout.min(args.timeout);
-        let (address, path, count, timeout) =
-            (address.clone(), args.path.clone(), args.count, args.timeout);
+        server_args.connect_timeout = connect.connect_timeout.min(args.probe_timeout);
+        let (address, path, count, timeout) = (
+            address.clone(),
+            args.path.clone(),
+            args.count,
+            args.probe_timeout,
+        );
         set.spawn(async move {
             let node = format!("{path}/probe-{}-{index}", std::process::id());
             let result =

@@ -47,9 +47,10 @@ fn fault_killed_servers_degrade_then_take_the_quorum_and_a_new_leader_shows_up()
     let ran = ensemble().zk(&connect).run(&["check"]);
     assert_eq!(ran.code(), 0, "{}", ran.stderr());
 
-    let watch = ensemble()
-        .zk(&connect)
-        .spawn(&["watch", "--interval", "250ms", "--timeout", "1s"]);
+    let watch =
+        ensemble()
+            .zk(&connect)
+            .spawn(&["watch", "--interval", "250ms", "--probe-timeout", "1s"]);
     let first = next_event(&watch, "status", Duration::from_secs(10));
     assert_eq!(first["status"], "healthy");
 
@@ -266,10 +267,13 @@ fn fault_probe_reports_a_dead_server_and_exits_1() {
         .unwrap();
     let dead = zk.address(follower);
     zk.kill(follower);
-    let ran =
-        ensemble()
-            .zk(&zk.connect_string())
-            .run(&["probe", "--count", "2", "--timeout", "2s"]);
+    let ran = ensemble().zk(&zk.connect_string()).run(&[
+        "probe",
+        "--count",
+        "2",
+        "--probe-timeout",
+        "2s",
+    ]);
     assert_eq!(ran.code(), 1, "{}\n{}", ran.stdout(), ran.stderr());
     let doc = ran.json();
     assert_eq!(doc["ok"], false);

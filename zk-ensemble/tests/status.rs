@@ -261,7 +261,63 @@ fn prometheus_output_parses_with_a_server_label() {
                 assert!(value.starts_with('"') && value.ends_with('"'), "{line}");
             }
         }
+        // Prometheus base units: seconds and bytes, never milliseconds.
+        assert!(!name.ends_with("_ms"), "not a base unit: {line}");
     }
+    for server in connect.split(',') {
+        let avg = gauge("zookeeper_latency_avg_seconds", Some(server));
+        let max = gauge("zookeeper_latency_max_seconds", Some(server));
+        assert!((0.0..1.0).contains(&avg) && avg <= max, "{avg} {max}");
+    }
+}
+
+#[test]
+fn status_output_replaces_the_file_atomically_with_a_readable_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    require_zookeeper!();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("zookeeper.prom");
+    let ran = ensemble().zk(&servers()).run(&[
+        "status",
+        "--format",
+        "prometheus",
+        "--output",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(ran.code(), 0, "{}", ran.stderr());
+    assert!(ran.stdout().is_empty(), "the report went to the file");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("zookeeper_ensemble_up 3"), "{text}");
+    let mode = |f: &std::path::Path| std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
+    assert_eq!(
+        mode(&file),
+        0o644,
+        "a collector running as another user reads it"
+    );
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let ran = ensemble()
+        .zk(&servers())
+        .run(&["status", "--output", file.to_str().unwrap()]);
+    assert_eq!(ran.code(), 0, "{}", ran.stderr());
+    assert_eq!(mode(&file), 0o640, "an existing file keeps its mode");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(doc["ensemble"]["up"], 3);
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["zookeeper.prom"], "no temporary file left behind");
+
+    let ran = ensemble()
+        .zk(&servers())
+        .run(&["status", "--output", "/nonexistent/dir/z.prom"]);
+    assert_eq!(ran.code(), 74, "{}", ran.stderr());
+    assert!(
+        ran.stderr().contains("/nonexistent/dir/z.prom"),
+        "{}",
+        ran.stderr()
+    );
 }
 
 #[test]
@@ -276,9 +332,10 @@ fn a_silent_server_costs_at_most_the_timeout_and_a_refusing_one_nothing() {
         l.local_addr().unwrap().to_string()
     };
     let connect = format!("{},{silent_address},{refused_address}", servers());
-    let ran = ensemble()
-        .zk(&connect)
-        .run(&["status", "--timeout", "700ms", "--admin-port", "1"]);
+    let ran =
+        ensemble()
+            .zk(&connect)
+            .run(&["status", "--probe-timeout", "700ms", "--admin-port", "1"]);
     assert_eq!(ran.code(), 0, "status prints a report: {}", ran.stderr());
     assert!(
         ran.elapsed < Duration::from_millis(2500),
@@ -423,7 +480,11 @@ fn probe_passes_on_every_server_and_leaves_nothing_behind() {
 fn usage_errors_exit_2_with_one_line() {
     // No server needed: these never get as far as probing.
     let cases: &[(&[&str], &str)] = &[
-        (&["status", "--timeout", "2"], "--timeout"),
+        (&["status", "--probe-timeout", "2"], "--probe-timeout"),
+        // A per-server budget is --probe-timeout; --timeout is a whole wait,
+        // and status does not wait.
+        (&["status", "--timeout", "2s"], "--timeout"),
+        (&["check", "--timeout", "2s"], "--timeout"),
         (&["status", "--admin-port", "http"], "--admin-port"),
         (
             &["--zk", "a:1,b:2", "status", "--admin-port", "1,2,3"],

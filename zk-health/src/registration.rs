@@ -43,7 +43,7 @@ struct Registrar<'a> {
 
 pub async fn run(cli: &Cli) -> Result<u8> {
     let node = node_path(cli)?;
-    let spec = cli.wrap.spec();
+    let spec = cli.wrap.resolved_spec()?;
     let events = cli.wrap.event_sink()?;
     let mut signals = Forwarded::install()?;
     let mut job_control = JobControl::install()?;

@@ -355,3 +355,56 @@ fn bad_input_is_a_one_line_error() {
         );
     }
 }
+
+/// A command that cannot run is refused at once, before any probe or
+/// connection: 127 not found, 126 not executable.
+#[test]
+fn a_missing_or_unexecutable_command_fails_before_connecting() {
+    for (command, code) in [("/nonexistent", 127), ("/etc/passwd", 126)] {
+        let ran = health().zk("127.0.0.1:1").run(&[
+            "--connect-timeout",
+            "30s",
+            "/s",
+            "--id",
+            "a",
+            "--",
+            command,
+        ]);
+        assert_eq!(ran.code(), code, "{command}: {}", ran.stderr());
+        assert!(ran.elapsed < Duration::from_secs(10), "{command} waited");
+        assert!(ran.stderr().contains(command), "{}", ran.stderr());
+    }
+}
+
+/// zk-health rides through a ZooKeeper outage (it never exits 69: the
+/// service it supervises keeps running and registers once ZooKeeper is
+/// back); --timeout is how to give up, with 75.
+#[test]
+fn unreachable_zookeeper_is_retried_until_the_timeout() {
+    let ran = health().zk("127.0.0.1:1").run(&[
+        "--connect-timeout",
+        "300ms",
+        "--interval",
+        "200ms",
+        "/s",
+        "--id",
+        "a",
+        "--timeout",
+        "2s",
+    ]);
+    assert_eq!(ran.code(), 75, "{}", ran.stderr());
+    let stderr = ran.stderr();
+    let retries = stderr
+        .lines()
+        .filter(|l| l.starts_with("zk-health: warning: ") && l.contains("retrying"))
+        .count();
+    assert!(retries >= 2, "retried, and said so with its name: {stderr}");
+    assert!(
+        stderr
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .contains("not registered within 2s"),
+        "{stderr}"
+    );
+}

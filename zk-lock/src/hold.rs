@@ -17,7 +17,7 @@ use crate::cli::{Layout, LockArgs};
 
 pub async fn run(common: &CommonArgs, args: &LockArgs) -> Result<u8> {
     let path = args.path.clone().unwrap_or_default();
-    let spec = args.wrap.spec();
+    let spec = args.wrap.resolved_spec()?;
     let mut events = args.wrap.event_sink()?;
     let data = node_data(args, spec.as_ref());
 

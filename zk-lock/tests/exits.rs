@@ -322,3 +322,24 @@ fn sigkilled_zk_lock_takes_its_command_with_it() {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// A command that cannot run is refused before anything waits for
+/// ZooKeeper: 127 or 126 at once, even with ZooKeeper unreachable.
+#[test]
+fn a_missing_or_unexecutable_command_fails_before_connecting() {
+    for (command, code) in [
+        ("/nonexistent", 127),
+        ("no-such-command-zk", 127),
+        ("/etc/passwd", 126),
+        ("/etc", 126),
+    ] {
+        let ran =
+            lock()
+                .zk("127.0.0.1:1")
+                .run(&["--connect-timeout", "30s", "/locks/x", "--", command]);
+        assert_eq!(ran.code(), code, "{command}: {}", ran.stderr());
+        assert!(ran.elapsed < Duration::from_secs(10), "{command} waited");
+        assert_eq!(ran.stderr().lines().count(), 1, "{}", ran.stderr());
+        assert!(ran.stderr().contains(command), "{}", ran.stderr());
+    }
+}

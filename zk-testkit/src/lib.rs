@@ -16,12 +16,14 @@
 //!   commands ever ran at once.
 //! - [`NotifySocket`] receives what a tool tells systemd (`NOTIFY_SOCKET`).
 //! - [`JavaClient`] compiles and runs small Curator programs for interop.
+//! - [`docs`] reads `--help` headings and checks generated man pages.
 //! - [`nemesis`] checks the histories `zk-nemesis` records under faults.
 
 // Test support: a failure to set up is a failed test, so panicking with a
 // message is the right way to report it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod docs;
 mod ensemble;
 mod java;
 pub mod nemesis;
