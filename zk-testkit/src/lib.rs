@@ -14,6 +14,7 @@
 //! - [`Tool`] runs our binaries and reads their JSON Lines;
 //!   [`heartbeat_command`] is a command whose timestamps show whether two
 //!   commands ever ran at once.
+//! - [`Kdc`] is a Kerberos KDC on loopback for SASL GSSAPI tests.
 //! - [`JavaClient`] compiles and runs small Curator programs for interop.
 //! - [`nemesis`] checks the histories `zk-nemesis` records under faults.
 
@@ -23,6 +24,7 @@
 
 mod ensemble;
 mod java;
+mod kdc;
 pub mod nemesis;
 mod process;
 mod proxy;
@@ -32,6 +34,7 @@ pub use ensemble::{
     exclusive, four_letter, free_ports, shared, zookeeper_available, Ensemble, Shared,
 };
 pub use java::JavaClient;
+pub use kdc::{kdc_available, Kdc, REALM};
 pub use process::{
     assert_handed_over, heartbeat_command, heartbeats, pause, process_state, resume,
     spawn_tied_to_test_process, wait_for_file, wait_until, Running, Tool,
