@@ -61,8 +61,14 @@ pub async fn connect(args: &ConnectArgs) -> Result<Client> {
                     return Err(refused.into());
                 }
             }
+            // The client library logs why a GSSAPI login could not start
+            // (no ticket, no keytab) and then just tries the next host.
+            let kerberos = match args.sasl {
+                Some(Sasl::Gssapi) => "; with --sasl gssapi, check for a Kerberos ticket (klist) or KRB5_CLIENT_KTNAME",
+                _ => "",
+            };
             let cause = last_error
-                .map(|err| format!(" (last error: {err})"))
+                .map(|err| format!(" (last error: {err}{kerberos})"))
                 .unwrap_or_default();
             let chroot = chroot.map(|c| format!(" chroot {c}")).unwrap_or_default();
             return Err(Failure::unavailable(format!(

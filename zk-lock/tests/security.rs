@@ -12,7 +12,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::lock;
-use zk_testkit::{exclusive, free_ports, require_zookeeper, shared, Ensemble, Zk};
+use zk_testkit::{
+    exclusive, free_ports, kdc_available, require_zookeeper, shared, Ensemble, Kdc, Zk,
+};
 
 /// Writes `content` to `dir/name` with `mode`.
 fn secret_file(dir: &Path, name: &str, content: &str, mode: u32) -> PathBuf {
@@ -447,4 +449,114 @@ fn mutual_tls_x509_acl_admits_only_our_certificate() {
         "{line}"
     );
     assert!(world.children("/mtls").unwrap().is_empty(), "stray node");
+}
+
+/// Whether this zk-lock has Kerberos (`--features zk-common/gssapi`).
+fn built_with_gssapi() -> bool {
+    let ran = lock().run(&[
+        "--zk",
+        "127.0.0.1:1",
+        "--connect-timeout",
+        "100ms",
+        "--sasl",
+        "gssapi",
+        "holders",
+        "/x",
+    ]);
+    !ran.stderr().contains("no Kerberos support")
+}
+
+#[test]
+fn sasl_gssapi_logs_in_from_a_keytab_and_its_acl_refuses_another_principal() {
+    require_zookeeper!();
+    if !built_with_gssapi() {
+        eprintln!(
+            "SKIP: zk-lock was built without Kerberos; test it with --features zk-common/gssapi \
+             (needs libkrb5-dev, libclang-dev, krb5-kdc, krb5-admin-server)"
+        );
+        return;
+    }
+    assert!(
+        kdc_available(),
+        "built with Kerberos, but no KDC to test it: apt-get install krb5-kdc krb5-admin-server"
+    );
+    let _one_at_a_time = exclusive();
+    let kdc = Kdc::start(&["zookeeper/127.0.0.1", "alice", "bob"]).unwrap();
+    let jaas = kdc.dir().join("jaas.conf");
+    std::fs::write(
+        &jaas,
+        format!(
+            "Server {{\n  com.sun.security.auth.module.Krb5LoginModule required\n  \
+             useKeyTab=true\n  keyTab=\"{}\"\n  storeKey=true\n  useTicketCache=false\n  \
+             principal=\"zookeeper/127.0.0.1@{}\";\n}};\n",
+            kdc.keytab("zookeeper/127.0.0.1").display(),
+            zk_testkit::REALM
+        ),
+    )
+    .unwrap();
+    let server = Ensemble::start_with_jvm(
+        1,
+        &["authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider"],
+        &[
+            &format!("-Djava.security.krb5.conf={}", kdc.krb5_conf().display()),
+            &format!("-Djava.security.auth.login.config={}", jaas.display()),
+        ],
+    )
+    .unwrap();
+    let connect = server.connect_string();
+    // Each principal gets its ticket from its own keytab, as a service would.
+    let as_principal = |who: &str| {
+        lock()
+            .zk(&connect)
+            .env("KRB5_CONFIG", kdc.krb5_conf().to_str().unwrap())
+            .env(
+                "KRB5CCNAME",
+                &format!("FILE:{}/cc.{who}", kdc.dir().display()),
+            )
+            .env("KRB5_CLIENT_KTNAME", kdc.keytab(who).to_str().unwrap())
+    };
+
+    let mut holder = as_principal("alice").spawn(&["--sasl", "gssapi", "/krb-lock"]);
+    let acquired = holder.next_json(Duration::from_secs(30));
+    assert_eq!(acquired["event"], "acquired", "{}", holder.stderr_so_far());
+    let world = Zk::connect(&connect).unwrap();
+    let alice = format!("alice@{}", zk_testkit::REALM);
+    assert_eq!(
+        world.acl("/krb-lock").unwrap(),
+        own(&[("sasl", &alice, "ALL"), ("world", "anyone", "READ")])
+    );
+    let ran = as_principal("bob").run(&["--sasl", "gssapi", "/krb-lock", "-n", "--", "true"]);
+    assert_eq!(ran.code(), 77, "{}", ran.stderr());
+    assert!(
+        one_line(&ran.stderr()).contains("/krb-lock"),
+        "{}",
+        ran.stderr()
+    );
+    assert_eq!(world.children("/krb-lock").unwrap().len(), 1, "stray node");
+    holder.close_stdin();
+    assert!(holder.wait(Duration::from_secs(20)).success());
+
+    // No ticket and no keytab: no session, and the line says where to look.
+    let ran = lock()
+        .zk(&connect)
+        .env("KRB5_CONFIG", kdc.krb5_conf().to_str().unwrap())
+        .env(
+            "KRB5CCNAME",
+            &format!("FILE:{}/cc.nobody", kdc.dir().display()),
+        )
+        .run(&[
+            "--sasl",
+            "gssapi",
+            "--connect-timeout",
+            "3s",
+            "/krb-lock",
+            "--",
+            "true",
+        ]);
+    assert_eq!(ran.code(), 69, "{}", ran.stderr());
+    assert!(
+        one_line(&ran.stderr()).contains("klist"),
+        "{}",
+        ran.stderr()
+    );
 }
