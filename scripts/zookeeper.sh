@@ -3,6 +3,7 @@
 # from Debian's `zookeeper` package.
 #
 #   scripts/zookeeper.sh install        install ZooKeeper, a JRE, the Curator jars and the example checkers (idempotent)
+#   scripts/zookeeper.sh install --kerberos   also a KDC and the krb5 build deps (GSSAPI test)
 #   scripts/zookeeper.sh start [N]      start N servers (default 3), wait for a quorum, print the connect string
 #   scripts/zookeeper.sh stop           stop every server and keep the data
 #   scripts/zookeeper.sh status         each server's mode (leader, follower, down)
@@ -70,8 +71,11 @@ install_example_checkers() {
 
 install() {
   install_example_checkers
-  local missing=()
-  for p in "${packages[@]}"; do
+  local missing=() wanted=("${packages[@]}")
+  # --kerberos: a KDC for the GSSAPI test, and what a build with
+  # --features zk-common/gssapi needs (krb5 headers, libclang for bindgen).
+  [ "${1:-}" = --kerberos ] && wanted+=(krb5-kdc krb5-admin-server libkrb5-dev libclang-dev)
+  for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
   done
   # The tests compile their Curator clients with javac.
@@ -185,7 +189,7 @@ server_arg() {
 }
 
 case "${1:-}" in
-  install) install ;;
+  install) install "${2:-}" ;;
   start) start "${2:-3}" ;;
   stop) stop_all ;;
   status) status ;;

@@ -16,6 +16,7 @@ use zookeeper_client::{Acl, Acls, Permission};
 // under "Logging:".
 /// Connection flags shared by all tools.
 #[derive(Args, Debug, Clone)]
+#[command(group(clap::ArgGroup::new("identity").multiple(true)))]
 pub struct ConnectArgs {
     /// ZooKeeper connect string: host:port,...[/chroot]; tcp+tls:// per host for TLS.
     #[arg(
@@ -36,19 +37,46 @@ pub struct ConnectArgs {
     #[arg(help_heading = CONNECTION, long, env = "ZK_CONNECT_TIMEOUT", default_value = "10s", value_name = "DUR", value_parser = parse_duration, global = true)]
     pub connect_timeout: Duration,
 
-    /// Authenticate as SCHEME:CREDENTIAL, e.g. digest:user:secret. Never logged.
-    #[arg(help_heading = CONNECTION, long, env = "ZK_AUTH", value_name = "SCHEME:CRED", value_parser = AuthParser, hide_env_values = true, global = true)]
+    /// Authenticate as SCHEME:CREDENTIAL, e.g. digest:user:secret. Never logged, but
+    /// visible to other users in `ps` while the tool runs: prefer --auth-file.
+    #[arg(help_heading = CONNECTION, long, env = "ZK_AUTH", value_name = "SCHEME:CRED", value_parser = AuthParser, hide_env_values = true, global = true, group = "identity")]
     pub auth: Option<Auth>,
 
-    /// ACL of the nodes this tool creates [default: open without --auth, creator with it].
-    /// `creator` needs an identity, so it needs --auth.
+    /// Read SCHEME:CRED from FILE (one line; mode 0600 or stricter, else refused).
+    /// The preferred form: nothing in `ps` or in the environment.
+    #[arg(help_heading = CONNECTION, long, env = "ZK_AUTH_FILE", value_name = "FILE", value_parser = AuthFileParser, global = true, group = "identity", conflicts_with = "auth")]
+    pub auth_file: Option<Auth>,
+
+    /// SASL login: digest-md5:USER (password from --sasl-password-file or
+    /// ZK_SASL_PASSWORD) or gssapi (Kerberos: ticket cache or KRB5_CLIENT_KTNAME keytab).
+    #[arg(help_heading = CONNECTION, long, env = "ZK_SASL", value_name = "MECH[:USER]", value_parser = SaslParser, global = true, group = "identity")]
+    pub sasl: Option<Sasl>,
+
+    /// File holding the SASL password (one line; mode 0600 or stricter, else refused).
+    #[arg(help_heading = CONNECTION, long, env = "ZK_SASL_PASSWORD_FILE", value_name = "FILE", value_parser = SecretFileParser("--sasl-password-file"), global = true, requires = "sasl")]
+    pub sasl_password_file: Option<Secret>,
+
+    /// Kerberos service name of the servers (their principal is SERVICE/HOST@REALM).
+    #[arg(
+        help_heading = CONNECTION,
+        long,
+        env = "ZK_SASL_SERVICE",
+        value_name = "NAME",
+        default_value = "zookeeper",
+        global = true
+    )]
+    pub sasl_service: String,
+
+    /// ACL of the nodes this tool creates [default: open, creator with
+    /// --auth, --auth-file or --sasl]. `creator` needs an identity: one of
+    /// those, or a client certificate (--tls-cert).
     #[arg(
         help_heading = CONNECTION,
         long,
         value_enum,
         value_name = "MODE",
         global = true,
-        requires_if("creator", "auth")
+        requires_if("creator", "identity")
     )]
     pub acl: Option<AclMode>,
 
@@ -56,14 +84,15 @@ pub struct ConnectArgs {
     #[arg(help_heading = CONNECTION, long, env = "ZK_TLS_CA", value_name = "FILE", global = true)]
     pub tls_ca: Option<PathBuf>,
 
-    /// Client certificate (PEM) for TLS.
+    /// Client certificate (PEM) for TLS; with `--acl creator`, nodes get an x509 ACL for its subject.
     #[arg(
         help_heading = CONNECTION,
         long,
         env = "ZK_TLS_CERT",
         value_name = "FILE",
         requires = "tls_key",
-        global = true
+        global = true,
+        group = "identity"
     )]
     pub tls_cert: Option<PathBuf>,
 
@@ -94,13 +123,22 @@ static CREATOR_ALL_WORLD_READ: [Acl; 2] = [
 ];
 
 impl ConnectArgs {
-    /// The ACL mode in force: `--acl`, else `creator` with auth and `open` without.
+    /// The credential for `addauth`, from `--auth` or `--auth-file`.
+    pub fn auth(&self) -> Option<&Auth> {
+        self.auth.as_ref().or(self.auth_file.as_ref())
+    }
+
+    /// The ACL mode in force: `--acl`, else `creator` with a credential and
+    /// `open` without. A client certificate alone keeps `open`: certificates
+    /// are usually one per host, and a parent node created `creator` by one
+    /// host would refuse the next host's children.
     pub fn acl_mode(&self) -> AclMode {
-        self.acl.unwrap_or(if self.auth.is_some() {
-            AclMode::Creator
-        } else {
-            AclMode::Open
-        })
+        self.acl
+            .unwrap_or(if self.auth().is_some() || self.sasl.is_some() {
+                AclMode::Creator
+            } else {
+                AclMode::Open
+            })
     }
 
     pub fn acls(&self) -> Acls<'static> {
@@ -158,6 +196,173 @@ fn parse_auth(s: &str) -> Result<Auth, String> {
             credential: credential.into(),
         }),
         _ => Err("expected SCHEME:CREDENTIAL, e.g. digest:user:secret".into()),
+    }
+}
+
+/// Reads `--auth-file`: the same `SCHEME:CREDENTIAL` as `--auth`, from a
+/// file only its owner can read.
+#[derive(Clone, Debug)]
+struct AuthFileParser;
+
+impl clap::builder::TypedValueParser for AuthFileParser {
+    type Value = Auth;
+
+    fn parse_ref(
+        &self,
+        _cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Auth, clap::Error> {
+        let path = std::path::Path::new(value);
+        read_secret_file(path)
+            .and_then(|secret| {
+                parse_auth(&secret.0)
+                    .map_err(|why| format!("{}: {why} (the content is not shown)", path.display()))
+            })
+            .map_err(|why| {
+                clap::Error::raw(
+                    clap::error::ErrorKind::ValueValidation,
+                    format!("--auth-file/ZK_AUTH_FILE {why}\n"),
+                )
+            })
+    }
+}
+
+/// A secret read from a file. Debug hides it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Reads a secret from a file, as `--sasl-password-file` does; the flag's
+/// name is the first field, for the error message.
+#[derive(Clone, Debug)]
+struct SecretFileParser(&'static str);
+
+impl clap::builder::TypedValueParser for SecretFileParser {
+    type Value = Secret;
+
+    fn parse_ref(
+        &self,
+        _cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Secret, clap::Error> {
+        read_secret_file(std::path::Path::new(value)).map_err(|why| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("{} {why}\n", self.0),
+            )
+        })
+    }
+}
+
+/// The most a secret file may hold: a credential, not a data file read by
+/// mistake.
+const MAX_SECRET_BYTES: u64 = 64 * 1024;
+
+/// Reads one line of secret from `path`, refusing a file that users other
+/// than its owner may read or write, as ssh refuses such a private key:
+/// the secret may already have leaked, and the operator should know. The
+/// errors name the path and the mode, never the content.
+pub fn read_secret_file(path: &std::path::Path) -> Result<Secret, String> {
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+    let shown = path.display();
+    let file = std::fs::File::open(path).map_err(|err| format!("{shown}: cannot read: {err}"))?;
+    let meta = file
+        .metadata()
+        .map_err(|err| format!("{shown}: cannot read: {err}"))?;
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "{shown}: mode {mode:04o} lets other users read or change the secret; \
+             run 'chmod 600 {shown}' (refused, as ssh refuses such a key)"
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_SECRET_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|err| format!("{shown}: cannot read: {err}"))?;
+    if bytes.len() as u64 > MAX_SECRET_BYTES {
+        return Err(format!(
+            "{shown}: larger than {MAX_SECRET_BYTES} bytes; not a secret file"
+        ));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| format!("{shown}: not UTF-8"))?;
+    // One trailing line break is what editors and `echo` leave; anything
+    // else is part of the secret or a mistake.
+    let line = text
+        .strip_suffix('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .unwrap_or(&text);
+    if line.is_empty() {
+        return Err(format!("{shown}: empty"));
+    }
+    if line.contains(['\n', '\r']) {
+        return Err(format!("{shown}: more than one line"));
+    }
+    Ok(Secret(line.to_string()))
+}
+
+/// A SASL mechanism and who to log in as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Sasl {
+    /// DIGEST-MD5 as USER; the password comes from a file or the environment.
+    DigestMd5 { user: String },
+    /// Kerberos, with whatever credentials the GSSAPI library finds.
+    Gssapi,
+}
+
+/// Parses `--sasl`. Never echoes the value: a password typed in the wrong
+/// place would otherwise end up in a log.
+#[derive(Clone, Debug)]
+struct SaslParser;
+
+impl clap::builder::TypedValueParser for SaslParser {
+    type Value = Sasl;
+
+    fn parse_ref(
+        &self,
+        _cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Sasl, clap::Error> {
+        value
+            .to_str()
+            .ok_or_else(|| "not UTF-8".to_string())
+            .and_then(parse_sasl)
+            .map_err(|why| {
+                clap::Error::raw(
+                    clap::error::ErrorKind::ValueValidation,
+                    format!("--sasl/ZK_SASL: {why} (the value is not shown)\n"),
+                )
+            })
+    }
+}
+
+fn parse_sasl(s: &str) -> Result<Sasl, String> {
+    let (mechanism, user) = match s.split_once(':') {
+        Some((m, u)) => (m, Some(u)),
+        None => (s, None),
+    };
+    match (mechanism.to_ascii_lowercase().as_str(), user) {
+        ("digest-md5" | "digest", Some(user)) if !user.is_empty() && !user.contains(':') => {
+            Ok(Sasl::DigestMd5 { user: user.into() })
+        }
+        ("digest-md5" | "digest", Some(user)) if user.contains(':') => Err(
+            "expected digest-md5:USER; the password goes in --sasl-password-file or ZK_SASL_PASSWORD".into(),
+        ),
+        ("digest-md5" | "digest", _) => Err("expected digest-md5:USER".into()),
+        ("gssapi", None) => Ok(Sasl::Gssapi),
+        ("gssapi", Some(_)) => Err(
+            "gssapi takes no user: the principal comes from the ticket cache or the KRB5_CLIENT_KTNAME keytab".into(),
+        ),
+        _ => Err("expected digest-md5:USER or gssapi".into()),
     }
 }
 
@@ -315,11 +520,73 @@ mod tests {
     }
 
     #[test]
+    fn sasl_takes_a_mechanism_and_never_a_password() {
+        let alice = Sasl::DigestMd5 {
+            user: "alice".into(),
+        };
+        assert_eq!(parse_sasl("digest-md5:alice"), Ok(alice.clone()));
+        assert_eq!(parse_sasl("DIGEST-MD5:alice"), Ok(alice));
+        assert_eq!(parse_sasl("gssapi"), Ok(Sasl::Gssapi));
+        let err = parse_sasl("digest-md5:alice:pw").unwrap_err();
+        assert!(
+            err.contains("--sasl-password-file") && !err.contains("pw:"),
+            "{err}"
+        );
+        for bad in ["digest-md5", "digest-md5:", "plain:alice", "gssapi:x", ""] {
+            assert!(parse_sasl(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn secret_files_must_be_private_and_one_line() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("zk-common-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |content: &str, mode: u32| {
+            let path = dir.join("secret");
+            std::fs::write(&path, content).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            read_secret_file(&path)
+        };
+        assert_eq!(write("pw\n", 0o600), Ok(Secret("pw".into())));
+        assert_eq!(write("pw\r\n", 0o400), Ok(Secret("pw".into())));
+        assert_eq!(write(" pw ", 0o600), Ok(Secret(" pw ".into())));
+        for (content, mode, why) in [
+            ("hunter2\n", 0o644, "mode 0644"),
+            ("hunter2\n", 0o660, "mode 0660"),
+            ("hunter2\n", 0o601, "mode 0601"),
+            ("", 0o600, "empty"),
+            ("\n", 0o600, "empty"),
+            ("hunter2\nb\n", 0o600, "more than one line"),
+        ] {
+            let err = write(content, mode).unwrap_err();
+            assert!(
+                err.contains(why) && !err.contains("hunter2"),
+                "{content:?} {mode:o}: {err}"
+            );
+        }
+        assert!(format!("{:?}", Secret("pw".into())) == "<redacted>");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn creator_acl_needs_an_identity() {
         use clap::Parser;
         let err = Probe::try_parse_from(["t", "--acl", "creator"]).unwrap_err();
         assert!(err.to_string().contains("--auth"), "{err}");
         assert!(Probe::try_parse_from(["t", "--acl", "creator", "--auth", "digest:u:p"]).is_ok());
         assert!(Probe::try_parse_from(["t", "--acl", "open"]).is_ok());
+        for identity in [
+            &["--sasl", "digest-md5:alice"][..],
+            &["--tls-cert", "c.pem", "--tls-key", "k.pem"],
+        ] {
+            let args = [&["t", "--acl", "creator"][..], identity].concat();
+            assert!(Probe::try_parse_from(args).is_ok(), "{identity:?}");
+        }
+        // A SASL login makes creator the default, a certificate alone not.
+        let sasl = Probe::try_parse_from(["t", "--sasl", "gssapi"]).unwrap();
+        assert_eq!(sasl.connect.acl_mode(), AclMode::Creator);
+        let cert = Probe::try_parse_from(["t", "--tls-cert", "c", "--tls-key", "k"]).unwrap();
+        assert_eq!(cert.connect.acl_mode(), AclMode::Open);
     }
 }

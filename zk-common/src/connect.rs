@@ -4,10 +4,11 @@ use std::time::Duration;
 
 use anyhow::Result;
 use tokio::time::Instant;
-use zookeeper_client::{Client, TlsOptions};
+use zookeeper_client::{Client, SaslOptions, TlsOptions};
 
-use crate::cli::ConnectArgs;
+use crate::cli::{ConnectArgs, Sasl};
 use crate::exit::Failure;
+use crate::tls_refusal::{self, Refusal};
 
 /// Opens a session, retrying every server until `--connect-timeout`.
 ///
@@ -39,9 +40,7 @@ pub async fn connect(args: &ConnectArgs) -> Result<Client> {
                 return Ok(client);
             }
             Ok(Err(zookeeper_client::Error::AuthFailed)) => {
-                return Err(
-                    Failure::permission(format!("authentication to {servers} failed")).into(),
-                )
+                return Err(Failure::permission(auth_failed(args, &servers)).into())
             }
             Ok(Err(zookeeper_client::Error::BadArguments(reason))) => {
                 return Err(Failure::usage(format!(
@@ -57,8 +56,19 @@ pub async fn connect(args: &ConnectArgs) -> Result<Client> {
             Err(_elapsed) => {}
         }
         if Instant::now() + Duration::from_millis(100) >= deadline {
+            if secure {
+                if let Some(refused) = tls_refusal(args, &servers).await {
+                    return Err(refused.into());
+                }
+            }
+            // The client library logs why a GSSAPI login could not start
+            // (no ticket, no keytab) and then just tries the next host.
+            let kerberos = match args.sasl {
+                Some(Sasl::Gssapi) => "; with --sasl gssapi, check for a Kerberos ticket (klist) or KRB5_CLIENT_KTNAME",
+                _ => "",
+            };
             let cause = last_error
-                .map(|err| format!(" (last error: {err})"))
+                .map(|err| format!(" (last error: {err}{kerberos})"))
                 .unwrap_or_default();
             let chroot = chroot.map(|c| format!(" chroot {c}")).unwrap_or_default();
             return Err(Failure::unavailable(format!(
@@ -75,13 +85,98 @@ fn connector(args: &ConnectArgs) -> Result<zookeeper_client::Connector> {
     let mut connector = Client::connector()
         .with_session_timeout(args.session_timeout)
         .with_fail_eagerly();
-    if let Some(auth) = &args.auth {
+    if let Some(auth) = args.auth() {
         connector = connector.with_auth(&auth.scheme, auth.credential.as_bytes());
+    }
+    if let Some(sasl) = sasl_options(args)? {
+        connector = connector.with_sasl(sasl);
     }
     if args.tls_ca.is_some() || args.tls_cert.is_some() || args.connect.contains("tcp+tls://") {
         connector = connector.with_tls(tls_options(args)?);
     }
     Ok(connector)
+}
+
+/// Whether the first server refused our TLS handshake over client
+/// certificates: that is a refused login (77), not an unreachable server.
+async fn tls_refusal(args: &ConnectArgs, servers: &str) -> Option<Failure> {
+    let server = servers.split(',').next()?.to_string();
+    let read = |path: &Option<std::path::PathBuf>| {
+        path.as_ref().and_then(|p| std::fs::read_to_string(p).ok())
+    };
+    let ca = read(&args.tls_ca)?;
+    let identity = read(&args.tls_cert).zip(read(&args.tls_key));
+    let probe = server.clone();
+    let refusal = tokio::task::spawn_blocking(move || {
+        let material = tls_refusal::Material {
+            ca: &ca,
+            identity: identity.as_ref().map(|(c, k)| (c.as_str(), k.as_str())),
+        };
+        tls_refusal::diagnose(&probe, &material)
+    })
+    .await
+    .ok()??;
+    Some(Failure::permission(match refusal {
+        Refusal::CertificateRequired(alert) => format!(
+            "{server} requires a client certificate (TLS handshake refused without one: {alert}); give --tls-cert and --tls-key"
+        ),
+        Refusal::CertificateRefused(alert) => format!(
+            "{server} refused the client certificate {} (TLS alert {alert}): expired, or not signed by a CA the server trusts",
+            args.tls_cert.as_deref().unwrap_or(std::path::Path::new("?")).display()
+        ),
+    }))
+}
+
+/// What failed, for the one-line error: with SASL the server judged our
+/// login; `addauth` schemes (digest) are judged per request instead.
+fn auth_failed(args: &ConnectArgs, servers: &str) -> String {
+    match &args.sasl {
+        Some(Sasl::DigestMd5 { user }) => format!(
+            "SASL DIGEST-MD5 login as '{user}' refused by {servers}: wrong user or password"
+        ),
+        Some(Sasl::Gssapi) => format!("SASL GSSAPI (Kerberos) login refused by {servers}"),
+        None => format!("authentication to {servers} failed"),
+    }
+}
+
+/// The SASL login `--sasl` asks for, with the DIGEST-MD5 password from
+/// `--sasl-password-file`, else `ZK_SASL_PASSWORD`. There is no flag for
+/// the password itself: argv is readable by every user of the machine.
+fn sasl_options(args: &ConnectArgs) -> Result<Option<SaslOptions>, Failure> {
+    let Some(sasl) = &args.sasl else {
+        return Ok(None);
+    };
+    match sasl {
+        Sasl::DigestMd5 { user } => {
+            let password = match &args.sasl_password_file {
+                Some(secret) => secret.0.clone(),
+                None => match std::env::var("ZK_SASL_PASSWORD") {
+                    Ok(password) if !password.is_empty() => password,
+                    _ => {
+                        return Err(Failure::usage(
+                            "--sasl digest-md5 needs a password: --sasl-password-file FILE, or ZK_SASL_PASSWORD",
+                        ))
+                    }
+                },
+            };
+            Ok(Some(SaslOptions::digest_md5(user.clone(), password).into()))
+        }
+        Sasl::Gssapi => gssapi_options(args).map(Some),
+    }
+}
+
+#[cfg(feature = "gssapi")]
+fn gssapi_options(args: &ConnectArgs) -> Result<SaslOptions, Failure> {
+    Ok(SaslOptions::gssapi()
+        .with_username(args.sasl_service.clone())
+        .into())
+}
+
+#[cfg(not(feature = "gssapi"))]
+fn gssapi_options(_args: &ConnectArgs) -> Result<SaslOptions, Failure> {
+    Err(Failure::usage(
+        "--sasl gssapi: this build has no Kerberos support (build zk-common with the 'gssapi' feature; it links libgssapi_krb5)",
+    ))
 }
 
 fn tls_options(args: &ConnectArgs) -> Result<TlsOptions> {

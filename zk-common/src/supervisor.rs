@@ -147,10 +147,17 @@ fn executable(path: &std::path::Path) -> Option<bool> {
     Some(metadata.is_file() && nix::unistd::access(path, nix::unistd::AccessFlags::X_OK).is_ok())
 }
 
-/// Removes our credentials from a child's environment: `--auth` is ours,
-/// not the command's to read (or to leak in a crash dump).
+/// Removes our credentials from a child's environment: `--auth` and the
+/// SASL login are ours, not the command's to read (or to leak in a crash
+/// dump).
 pub fn scrub_credentials(cmd: &mut std::process::Command) {
-    for key in ["ZK_AUTH", "ZK_AUTH_FILE"] {
+    for key in [
+        "ZK_AUTH",
+        "ZK_AUTH_FILE",
+        "ZK_SASL",
+        "ZK_SASL_PASSWORD",
+        "ZK_SASL_PASSWORD_FILE",
+    ] {
         cmd.env_remove(key);
     }
 }

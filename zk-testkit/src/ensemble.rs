@@ -82,6 +82,8 @@ pub struct Ensemble {
     /// Empty unless started with [`Ensemble::start_partitionable`].
     links: Vec<Link>,
     isolated: Vec<bool>,
+    /// Extra JVM flags of every server (`-Dkey=value`).
+    jvm_args: Vec<String>,
 }
 
 impl Ensemble {
@@ -93,7 +95,14 @@ impl Ensemble {
     /// Like [`Ensemble::start`], with extra `key=value` lines in every
     /// server's configuration (they override the defaults).
     pub fn start_with(n: usize, extra_config: &[&str]) -> Result<Ensemble> {
-        Self::start_inner(n, extra_config, false)
+        Self::start_inner(n, extra_config, &[], false)
+    }
+
+    /// Like [`Ensemble::start_with`], with extra JVM flags for every server:
+    /// what only a system property sets, such as the JAAS file of SASL
+    /// (`-Djava.security.auth.login.config=FILE`).
+    pub fn start_with_jvm(n: usize, extra_config: &[&str], jvm_args: &[&str]) -> Result<Ensemble> {
+        Self::start_inner(n, extra_config, jvm_args, false)
     }
 
     /// Like [`Ensemble::start`], but every server reaches its peers' quorum
@@ -105,10 +114,15 @@ impl Ensemble {
     /// answering its clients for 10 s, well after the leader has expired a
     /// session of a few seconds, which is the window partition tests need.
     pub fn start_partitionable(n: usize) -> Result<Ensemble> {
-        Self::start_inner(n, &["syncLimit=20"], true)
+        Self::start_inner(n, &["syncLimit=20"], &[], true)
     }
 
-    fn start_inner(n: usize, extra_config: &[&str], partitionable: bool) -> Result<Ensemble> {
+    fn start_inner(
+        n: usize,
+        extra_config: &[&str],
+        jvm_args: &[&str],
+        partitionable: bool,
+    ) -> Result<Ensemble> {
         assert!(n >= 1);
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let root = std::env::temp_dir().join(format!(
@@ -194,6 +208,7 @@ impl Ensemble {
             root,
             links,
             isolated: vec![false; n],
+            jvm_args: jvm_args.iter().map(|a| a.to_string()).collect(),
         };
         for i in 0..n {
             ensemble.launch(i)?;
@@ -222,6 +237,9 @@ impl Ensemble {
             "-XX:TieredStopAtLevel=1",
             "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
             "-Dzookeeper.admin.enableServer=true",
+        ])
+        .args(&self.jvm_args)
+        .args([
             "-cp",
             &classpath,
             "org.apache.zookeeper.server.quorum.QuorumPeerMain",

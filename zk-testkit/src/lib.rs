@@ -15,6 +15,7 @@
 //!   [`heartbeat_command`] is a command whose timestamps show whether two
 //!   commands ever ran at once.
 //! - [`NotifySocket`] receives what a tool tells systemd (`NOTIFY_SOCKET`).
+//! - [`Kdc`] is a Kerberos KDC on loopback for SASL GSSAPI tests.
 //! - [`JavaClient`] compiles and runs small Curator programs for interop.
 //! - [`docs`] reads `--help` headings and checks generated man pages.
 //! - [`nemesis`] checks the histories `zk-nemesis` records under faults.
@@ -26,6 +27,7 @@
 pub mod docs;
 mod ensemble;
 mod java;
+mod kdc;
 pub mod nemesis;
 mod notify;
 mod process;
@@ -36,6 +38,7 @@ pub use ensemble::{
     exclusive, four_letter, free_ports, shared, zookeeper_available, Ensemble, Shared,
 };
 pub use java::JavaClient;
+pub use kdc::{kdc_available, Kdc, REALM};
 pub use notify::{Notification, NotifySocket};
 pub use process::{
     assert_handed_over, heartbeat_command, heartbeats, pause, process_state, resume,

@@ -123,6 +123,13 @@ impl Tool {
         for var in [
             "ZK_CONNECT",
             "ZK_AUTH",
+            "ZK_AUTH_FILE",
+            "ZK_SASL",
+            "ZK_SASL_PASSWORD",
+            "ZK_SASL_PASSWORD_FILE",
+            "ZK_TLS_CA",
+            "ZK_TLS_CERT",
+            "ZK_TLS_KEY",
             "ZK_SESSION_TIMEOUT",
             "ZK_CONNECT_TIMEOUT",
             "ZK_LOG",

@@ -19,14 +19,30 @@ impl Zk {
 
     /// Connects with `addauth SCHEME CREDENTIAL` done at session start.
     pub fn connect_with(connect: &str, auth: Option<(&str, &str)>) -> Result<Zk> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()?;
         let mut connector = Client::connector().with_session_timeout(Duration::from_secs(10));
         if let Some((scheme, credential)) = auth {
             connector = connector.with_auth(scheme, credential.as_bytes());
         }
+        Self::connect_by(connect, connector)
+    }
+
+    /// Connects with a SASL DIGEST-MD5 login: a second identity for tests
+    /// of `sasl` ACLs.
+    pub fn connect_sasl_digest(connect: &str, user: &str, password: &str) -> Result<Zk> {
+        let connector = Client::connector()
+            .with_session_timeout(Duration::from_secs(10))
+            .with_sasl(zookeeper_client::SaslOptions::digest_md5(
+                user.to_string(),
+                password.to_string(),
+            ));
+        Self::connect_by(connect, connector)
+    }
+
+    fn connect_by(connect: &str, connector: zookeeper_client::Connector) -> Result<Zk> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?;
         let client = runtime
             .block_on(async {
                 tokio::time::timeout(Duration::from_secs(20), connector.connect(connect)).await
@@ -95,6 +111,26 @@ impl Zk {
             .runtime
             .block_on(self.client.check_stat(path))?
             .is_some())
+    }
+
+    /// The node's ACL as `(scheme, id, permissions)`, sorted.
+    pub fn acl(&self, path: &str) -> Result<Vec<(String, String, String)>> {
+        let (acls, _) = self
+            .runtime
+            .block_on(self.client.get_acl(path))
+            .with_context(|| format!("get the ACL of {path}"))?;
+        let mut acls: Vec<_> = acls
+            .iter()
+            .map(|a| {
+                (
+                    a.scheme().to_string(),
+                    a.id().to_string(),
+                    a.permission().to_string(),
+                )
+            })
+            .collect();
+        acls.sort();
+        Ok(acls)
     }
 
     pub fn get(&self, path: &str) -> Result<(Vec<u8>, Stat)> {
