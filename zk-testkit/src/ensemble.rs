@@ -82,6 +82,8 @@ pub struct Ensemble {
     /// Empty unless started with [`Ensemble::start_partitionable`].
     links: Vec<Link>,
     isolated: Vec<bool>,
+    /// Extra JVM options of every server (system properties).
+    jvm_options: Vec<String>,
 }
 
 impl Ensemble {
@@ -93,7 +95,15 @@ impl Ensemble {
     /// Like [`Ensemble::start`], with extra `key=value` lines in every
     /// server's configuration (they override the defaults).
     pub fn start_with(n: usize, extra_config: &[&str]) -> Result<Ensemble> {
-        Self::start_inner(n, extra_config, false)
+        Self::start_inner(n, extra_config, false, &[])
+    }
+
+    /// Like [`Ensemble::start`], with read-only mode enabled (a JVM system
+    /// property, not a configuration key): a server cut off from the quorum
+    /// goes on serving reads to clients that allow it, and says `read-only`
+    /// as its mode.
+    pub fn start_read_only_capable(n: usize) -> Result<Ensemble> {
+        Self::start_inner(n, &[], false, &["-Dreadonlymode.enabled=true"])
     }
 
     /// Like [`Ensemble::start`], but every server reaches its peers' quorum
@@ -105,10 +115,15 @@ impl Ensemble {
     /// answering its clients for 10 s, well after the leader has expired a
     /// session of a few seconds, which is the window partition tests need.
     pub fn start_partitionable(n: usize) -> Result<Ensemble> {
-        Self::start_inner(n, &["syncLimit=20"], true)
+        Self::start_inner(n, &["syncLimit=20"], true, &[])
     }
 
-    fn start_inner(n: usize, extra_config: &[&str], partitionable: bool) -> Result<Ensemble> {
+    fn start_inner(
+        n: usize,
+        extra_config: &[&str],
+        partitionable: bool,
+        jvm_options: &[&str],
+    ) -> Result<Ensemble> {
         assert!(n >= 1);
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let root = std::env::temp_dir().join(format!(
@@ -194,6 +209,7 @@ impl Ensemble {
             root,
             links,
             isolated: vec![false; n],
+            jvm_options: jvm_options.iter().map(|o| o.to_string()).collect(),
         };
         for i in 0..n {
             ensemble.launch(i)?;
@@ -222,6 +238,9 @@ impl Ensemble {
             "-XX:TieredStopAtLevel=1",
             "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
             "-Dzookeeper.admin.enableServer=true",
+        ])
+        .args(&self.jvm_options)
+        .args([
             "-cp",
             &classpath,
             "org.apache.zookeeper.server.quorum.QuorumPeerMain",
