@@ -125,14 +125,31 @@ fn fault_killed_servers_degrade_then_take_the_quorum_and_a_new_leader_shows_up()
         .run(&["wait", "--quorum", "--timeout", "1s"]);
     assert_eq!(ran.code(), 75, "{}", ran.stderr());
 
-    let changed = next_event(&watch, "status_changed", Duration::from_secs(30));
-    // healthy -> degraded came first (when the leader died, or when only a
-    // follower was down), down comes last.
-    let mut last = changed;
-    while last["to"] != "down" {
-        last = next_event(&watch, "status_changed", Duration::from_secs(30));
+    // The whole story, in order: healthy first, degraded while one server
+    // was down, down last. (Electing a new leader may show a brief `down`
+    // in between; every change must start where the last one ended.)
+    let mut changes: Vec<Value> = Vec::new();
+    while changes.last().map_or(true, |c| c["to"] != "down")
+        || !changes.iter().any(|c| c["to"] == "degraded")
+    {
+        changes.push(next_event(
+            &watch,
+            "status_changed",
+            Duration::from_secs(30),
+        ));
     }
-    assert_eq!(last["to"], "down");
+    let story: Vec<&str> = std::iter::once(changes[0]["from"].as_str().unwrap())
+        .chain(changes.iter().map(|c| c["to"].as_str().unwrap()))
+        .collect();
+    assert_eq!(story[0], "healthy", "{story:?}");
+    for (change, from) in changes.iter().zip(&story) {
+        assert_eq!(change["from"], *from, "a change out of order: {story:?}");
+    }
+    let degraded = story.iter().rposition(|s| *s == "degraded").unwrap();
+    assert!(
+        degraded < story.len() - 1 && story[degraded + 1..].iter().all(|s| *s == "down"),
+        "healthy -> degraded -> down expected, saw {story:?}"
+    );
 }
 
 #[test]
@@ -313,5 +330,36 @@ fn fault_an_even_number_of_voters_warns() {
         ran.stderr().contains("even_voters: 2 voting members"),
         "{}",
         ran.stderr()
+    );
+}
+
+#[test]
+fn fault_a_server_cut_off_from_the_quorum_in_read_only_mode_is_warned_about() {
+    require_zookeeper!();
+    let _lock = exclusive();
+    let mut zk = Ensemble::start_read_only_capable(3).unwrap();
+    let connect = zk.connect_string();
+    let survivor = zk.leader().unwrap();
+    for i in (0..3).filter(|&i| i != survivor) {
+        zk.kill(i);
+    }
+    // Alone, the old leader gives up leading and, with read-only mode
+    // enabled, serves reads as a read-only server.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while zk.mode(survivor).as_deref() != Some("read-only") {
+        assert!(
+            Instant::now() < deadline,
+            "never read-only: {:?}",
+            zk.mode(survivor)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ran = ensemble().zk(&connect).run(&["status"]);
+    assert_eq!(ran.code(), 0, "{}", ran.stderr());
+    let doc = ran.json();
+    assert_eq!(doc["status"], "down", "{doc:#}");
+    assert!(
+        codes(&doc).contains(&("read_only".to_string(), Some(zk.address(survivor)))),
+        "{doc:#}"
     );
 }
