@@ -38,7 +38,11 @@ fn status_of_three_servers_is_healthy_with_one_leader() {
     assert!(e["max_zxid_lag"].as_u64().unwrap() < 1000, "{e}");
     // The shared ensemble is busy with other tests, on a loaded machine: a
     // moment's queue or lag may be warned about, nothing else.
-    let load_only = ["outstanding_requests", "follower_not_synced", "high_latency"];
+    let load_only = [
+        "outstanding_requests",
+        "follower_not_synced",
+        "high_latency",
+    ];
     let warnings: Vec<&Value> = doc["warnings"]
         .as_array()
         .unwrap()
