@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use serde_json::Value;
-use zk_testkit::{require_zookeeper, shared, JavaClient, Running, Tool};
+use zk_testkit::{
+    assert_no_overlap, exclusion_prefix, require_zookeeper, shared, wait_child, JavaClient,
+    LineReader, Running, Tool,
+};
 
 fn elect() -> Tool {
     Tool::new(env!("CARGO_BIN_EXE_zk-elect"))
@@ -16,10 +19,14 @@ fn elect() -> Tool {
 const T: Duration = Duration::from_secs(30);
 
 /// A leader's command that stamps "ID TOKEN NANOS" into LOG every 10 ms,
-/// from one clock (date on this machine), until it is killed.
+/// from one clock (date on this machine), until it is killed. It holds a
+/// flock beside LOG while it lives, and a command that finds it held writes
+/// OVERLAP to LOG's directory: an overlap of any length is recorded.
 fn stamping(log: &Path) -> String {
+    let dir = log.parent().unwrap();
     format!(
-        "while :; do echo \"$ZK_ID $ZK_FENCING_TOKEN $(date +%s%N)\" >> {}; sleep 0.01; done",
+        "{}while :; do echo \"$ZK_ID $ZK_FENCING_TOKEN $(date +%s%N)\" >> {}; sleep 0.01; done",
+        exclusion_prefix(&dir.join("flock"), &dir.join("OVERLAP")),
         log.display()
     )
 }
@@ -127,6 +134,7 @@ fn ten_leader_kills_never_give_two_leaders_at_once() {
         std::thread::sleep(Duration::from_millis(10));
     }
     drop(candidates);
+    assert_no_overlap(dir.path(), &format!("leaders: {leaders:?}"));
     let intervals = intervals(&log);
     assert_eq!(
         intervals.len(),
@@ -158,9 +166,8 @@ fn curator_leader_latch_and_zk_elect_share_one_election() {
     assert_eq!(ours.next_json(T)["event"], "elected");
     let mut latch = java.command(&[&connect, "/e", "java-1", "300", log_s]);
     let mut latch = latch.stdout(std::process::Stdio::piped()).spawn().unwrap();
-    let mut java_out = std::io::BufReader::new(latch.stdout.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut java_out, &mut line).unwrap();
+    let java_out = LineReader::new(latch.stdout.take().unwrap());
+    let line = java_out.next_line(Duration::from_secs(60));
     assert_eq!(
         line.trim(),
         "SEES zk-1",
@@ -170,24 +177,29 @@ fn curator_leader_latch_and_zk_elect_share_one_election() {
     // zk-elect resigns; the latch leads, and zk-elect reports it.
     ours.close_stdin();
     assert_eq!(ours.next_json(T)["event"], "resigned");
-    line.clear();
-    std::io::BufRead::read_line(&mut java_out, &mut line).unwrap();
-    assert_eq!(line.trim(), "LEADER java-1");
+    assert_eq!(java_out.next_line(T).trim(), "LEADER java-1");
     let seen = wait_for_leader(&connect, "/e", Some("zk-1"));
     assert_eq!(seen, "java-1");
-    assert!(latch.wait().unwrap().success());
+    assert!(wait_child(&mut latch, T).success());
 
     // Mixed churn: two latches and two zk-elect candidates, each leading
     // once; their intervals never overlap.
+    // Every leader's command takes the mark directory while it leads; one
+    // that finds it taken records OVERLAP, so an overlap of any length
+    // shows, whatever the clocks say.
+    let mark = dir.path().join("mark");
+    let mark_s = mark.to_str().unwrap();
     let latches: Vec<_> = (2..4)
         .map(|i| {
-            java.command(&[&connect, "/e", &format!("java-{i}"), "200", log_s])
+            java.command(&[&connect, "/e", &format!("java-{i}"), "200", log_s, mark_s])
                 .spawn()
                 .unwrap()
         })
         .collect();
     let stamp = format!(
-        "echo \"enter $ZK_ID $(date +%s%N)\" >> {log_s}; sleep 0.2; echo \"exit $ZK_ID $(date +%s%N)\" >> {log_s}"
+        "mkdir {mark_s} 2>/dev/null || echo OVERLAP $ZK_ID >> {log_s}; \
+         echo \"enter $ZK_ID $(date +%s%N)\" >> {log_s}; sleep 0.2; \
+         echo \"exit $ZK_ID $(date +%s%N)\" >> {log_s}; rmdir {mark_s}"
     );
     let ours: Vec<_> = (2..4)
         .map(|i| {
@@ -199,13 +211,14 @@ fn curator_leader_latch_and_zk_elect_share_one_election() {
         })
         .collect();
     for mut latch in latches {
-        assert!(latch.wait().unwrap().success());
+        assert!(wait_child(&mut latch, Duration::from_secs(60)).success());
     }
     for mut candidate in ours {
         assert_eq!(candidate.wait(T).code(), Some(0));
     }
     let mut spans: Vec<(u128, u128, String)> = Vec::new();
     let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("OVERLAP"), "two leaders at once:\n{text}");
     let mut open: std::collections::HashMap<String, u128> = Default::default();
     for line in text.lines() {
         let parts: Vec<&str> = line.split_whitespace().collect();

@@ -6,7 +6,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use zk_testkit::{exclusive, require_zookeeper, shared, wait_for_file, Ensemble, Tool};
+use zk_testkit::{
+    assert_no_overlap, exclusion_prefix, exclusive, require_zookeeper, shared, wait_for_file,
+    Ensemble, Tool,
+};
 
 fn elect() -> Tool {
     Tool::new(env!("CARGO_BIN_EXE_zk-elect"))
@@ -96,8 +99,11 @@ fn fault_a_partitioned_leaders_command_stops_before_the_next_one_starts() {
         dir.path().join("alive"),
         dir.path().join("started"),
     );
+    // The commands exclude each other by a flock: an overlap of any length
+    // is recorded; the timestamps only tell by how much they missed.
+    let exclusion = exclusion_prefix(&dir.path().join("flock"), &dir.path().join("OVERLAP"));
     let stamp = format!(
-        "while :; do date +%s%N >> {}; sleep 0.01; done",
+        "{exclusion}while :; do date +%s%N >> {}; sleep 0.01; done",
         alive.display()
     );
     let mut a = elect().zk(&via_proxy).spawn(&[
@@ -118,7 +124,7 @@ fn fault_a_partitioned_leaders_command_stops_before_the_next_one_starts() {
         "b",
         "/e",
         "-c",
-        &format!("date +%s%N > {}", started.display()),
+        &format!("{exclusion}date +%s%N > {}", started.display()),
     ]);
 
     proxy.blackhole();
@@ -131,6 +137,7 @@ fn fault_a_partitioned_leaders_command_stops_before_the_next_one_starts() {
         .filter_map(|l| l.parse().ok())
         .max()
         .unwrap();
+    assert_no_overlap(dir.path(), "");
     assert!(
         last_alive < started_at,
         "a's command ran until {last_alive}, after b's started at {started_at}"

@@ -90,3 +90,22 @@ fn junk_in_the_election_directory_is_ignored_with_one_warning() {
     junk.sort();
     assert_eq!(left, junk, "no node of ours left behind");
 }
+
+#[test]
+fn acl_creator_protects_the_candidate_and_the_parents_it_creates() {
+    require_zookeeper!();
+    let connect = shared().chroot("elect-acl-creator");
+    let mut leader =
+        elect()
+            .zk(&connect)
+            .spawn(&["--auth", "digest:owner:secret", "--acl", "creator", "/a/e"]);
+    let candidate = leader.next_json(T);
+    assert_eq!(candidate["event"], "candidate");
+    assert_eq!(leader.next_json(T)["event"], "elected");
+    let zk = Zk::connect(&connect).unwrap();
+    for path in ["/a", "/a/e", candidate["node"].as_str().unwrap()] {
+        zk.assert_creator_acl(path, "owner");
+    }
+    leader.close_stdin();
+    assert_eq!(leader.wait(T).code(), Some(0));
+}

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use zk_testkit::{
-    assert_handed_over, heartbeat_command, heartbeats, require_zookeeper, shared, wait_for_file,
-    wait_until, Tool,
+    assert_handed_over, heartbeat_command, heartbeats, owner_command, require_zookeeper, shared,
+    wait_for_file, wait_until, Tool,
 };
 
 fn elect() -> Tool {
@@ -74,7 +74,7 @@ fn fault_a_partitioned_warm_leader_stops_its_command_within_the_window() {
         path("events").to_str().unwrap(),
         "/e",
         "-c",
-        &heartbeat_command(&path("a")),
+        &owner_command(&path("a")),
     ]);
     wait_until("a leads", T, || {
         std::fs::read_to_string(path("events"))
@@ -83,7 +83,7 @@ fn fault_a_partitioned_warm_leader_stops_its_command_within_the_window() {
     });
     let mut b = elect()
         .zk(&connect)
-        .spawn(&["/e", "-c", &heartbeat_command(&path("b"))]);
+        .spawn(&["/e", "-c", &owner_command(&path("b"))]);
     proxy.blackhole();
     assert_eq!(a.wait(T).code(), Some(79));
     wait_until("b leads", T, || !heartbeats(&path("b")).is_empty());

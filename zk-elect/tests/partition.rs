@@ -8,8 +8,7 @@
 use std::time::{Duration, Instant};
 
 use zk_testkit::{
-    assert_handed_over, exclusive, heartbeat_command, require_zookeeper, wait_for_file, Ensemble,
-    Tool,
+    assert_handed_over, exclusive, owner_command, require_zookeeper, wait_for_file, Ensemble, Tool,
 };
 
 fn elect() -> Tool {
@@ -44,7 +43,7 @@ fn fault_follower_cut_off_from_the_leader_never_gives_two_leaders() {
         events.to_str().unwrap(),
         "/e",
         "-c",
-        &heartbeat_command(&led),
+        &owner_command(&led),
     ]);
     wait_for_file(&led, T);
     let _candidate = elect().zk(&others).spawn(&[
@@ -54,7 +53,7 @@ fn fault_follower_cut_off_from_the_leader_never_gives_two_leaders() {
         "b",
         "/e",
         "-c",
-        &heartbeat_command(&next),
+        &owner_command(&next),
     ]);
     // The candidate stands behind the leader before the cut.
     let deadline = Instant::now() + T;

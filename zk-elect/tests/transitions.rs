@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use zk_testkit::{require_zookeeper, shared, wait_for_file, Tool};
+use zk_testkit::{require_zookeeper, shared, wait_until, Tool};
 
 fn elect() -> Tool {
     Tool::new(env!("CARGO_BIN_EXE_zk-elect"))
@@ -44,18 +44,27 @@ fn hooks_run_on_election_and_demotion() {
 }
 
 #[test]
-fn warm_standby_gets_signals_instead_of_a_restart() {
+fn warm_standby_gets_signals_and_a_lost_leader_is_demoted_before_the_next_is_promoted() {
     require_zookeeper!();
-    let connect = shared().chroot("elect-warm");
+    let (connect, proxy, via_proxy) = shared().chroot_via_proxy("elect-warm");
     let dir = tempfile::tempdir().unwrap();
-    let (log_a, log_b) = (dir.path().join("a"), dir.path().join("b"));
-    // A replica that records promotions (USR1) and demotions (USR2).
-    let replica = |log: &std::path::Path| {
+    let (log, hooks) = (dir.path().join("log"), dir.path().join("hooks"));
+    // Both replicas record into one file, so its order is the real order:
+    // promotions (USR1), demotions (USR2) and the final TERM.
+    let replica = |id: &str| {
         format!(
-            "echo started >> {l}; trap 'echo promoted >> {l}' USR1; trap 'echo demoted >> {l}' USR2; \
+            "echo {id} started >> {l}; trap 'echo {id} promoted >> {l}' USR1; \
+             trap 'echo {id} demoted >> {l}' USR2; trap 'echo {id} stopped >> {l}; exit 0' TERM; \
              while :; do sleep 0.02; done",
             l = log.display()
         )
+    };
+    let lines = || -> Vec<String> {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
     };
     let warm = [
         "--warm",
@@ -63,47 +72,78 @@ fn warm_standby_gets_signals_instead_of_a_restart() {
         "USR1",
         "--signal-demoted",
         "USR2",
+    ];
+    // a reaches ZooKeeper through a proxy that will go silent.
+    let (on_elected, on_demoted, replica_a) = (
+        format!("echo elected >> {}", hooks.display()),
+        format!("echo demoted >> {}", hooks.display()),
+        replica("a"),
+    );
+    let hooks_and_command = [
+        "--on-elected",
+        on_elected.as_str(),
+        "--on-demoted",
+        on_demoted.as_str(),
         "/e",
         "-c",
+        replica_a.as_str(),
     ];
-    let mut a = elect().zk(&connect).spawn(
+    let mut a = elect().zk(&via_proxy).spawn(
         &[
-            &["--id", "a"][..],
+            &["--session-timeout", "4s", "--id", "a"][..],
             &warm[..],
-            &[replica(&log_a).as_str()][..],
+            &hooks_and_command[..],
         ]
         .concat(),
     );
-    assert_eq!(wait_for_file(&log_a, T).lines().last(), Some("started"));
-    let deadline = std::time::Instant::now() + T;
-    while !std::fs::read_to_string(&log_a)
-        .unwrap()
-        .contains("promoted")
-    {
-        assert!(std::time::Instant::now() < deadline, "a was never promoted");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let b = elect().zk(&connect).spawn(
+    wait_until("a is promoted", T, || lines().len() == 2);
+    let mut b = elect().zk(&connect).spawn(
         &[
             &["--id", "b"][..],
             &warm[..],
-            &[replica(&log_b).as_str()][..],
+            &["/e", "-c", replica("b").as_str()][..],
         ]
         .concat(),
     );
-    // b's replica runs warm, not promoted, while a leads.
-    assert_eq!(wait_for_file(&log_b, T).trim(), "started");
-    a.signal(Signal::SIGTERM);
-    a.wait(T);
-    let deadline = std::time::Instant::now() + T;
-    while !std::fs::read_to_string(&log_b)
-        .unwrap()
-        .contains("promoted")
-    {
-        assert!(std::time::Instant::now() < deadline, "b was never promoted");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    drop(b);
+    wait_until("b queues", T, || {
+        elect()
+            .zk(&connect)
+            .run(&["candidates", "/e"])
+            .json()
+            .as_array()
+            .map_or(0, Vec::len)
+            == 2
+    });
+    // Queued, b's replica runs warm and is not promoted while a leads.
+    assert_eq!(lines(), ["a started", "a promoted", "b started"]);
+
+    proxy.blackhole();
+    assert_eq!(
+        a.wait(T).code(),
+        Some(79),
+        "a leader whose lease ran out exits 79"
+    );
+    wait_until("b is promoted", T, || lines().len() == 6);
+    assert_eq!(
+        lines(),
+        [
+            "a started",
+            "a promoted",
+            "b started",
+            "a demoted",
+            "a stopped",
+            "b promoted"
+        ],
+        "a's replica must be told it is demoted and stopped before b's is promoted"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&hooks).unwrap(),
+        "elected\ndemoted\n",
+        "--on-elected and --on-demoted each ran once"
+    );
+    b.signal(Signal::SIGTERM);
+    assert_eq!(b.wait(T).code(), Some(0), "b's replica exits 0 on TERM");
+    assert_eq!(lines().last().map(String::as_str), Some("b stopped"));
 }
 
 #[test]
@@ -138,10 +178,28 @@ fn a_leader_that_vanished_is_fenced_and_a_failing_fence_resigns() {
         "only candidates belong in the election directory: {inside:?}"
     );
 
-    let failing = elect()
-        .zk(&connect)
-        .run(&["--fence", "exit 1", "/e", "--", "true"]);
+    let failed_events = dir.path().join("failed-events");
+    let failing = elect().zk(&connect).run(&[
+        "--events",
+        failed_events.to_str().unwrap(),
+        "--fence",
+        "exit 1",
+        "/e",
+        "--",
+        "true",
+    ]);
     assert_eq!(failing.code(), 1, "{}", failing.stderr());
+    let failed: Vec<serde_json::Value> = std::fs::read_to_string(&failed_events)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        names(&failed),
+        ["candidate", "fence_failed"],
+        "a failed fence never leads: {failed:?}"
+    );
+    assert!(!failed[1]["reason"].as_str().unwrap().is_empty());
     assert!(
         failing
             .stderr()
@@ -173,4 +231,123 @@ fn a_leader_that_vanished_is_fenced_and_a_failing_fence_resigns() {
         0
     );
     assert!(!fenced.exists(), "fenced a leader that had resigned");
+}
+
+/// Every event of a candidate's stdout up to and including `last`.
+fn events_until(process: &zk_testkit::Running, last: &str) -> Vec<serde_json::Value> {
+    let mut seen = Vec::new();
+    loop {
+        let e = process.next_json(T);
+        let done = e["event"] == last;
+        seen.push(e);
+        if done {
+            return seen;
+        }
+    }
+}
+
+fn names(events: &[serde_json::Value]) -> Vec<&str> {
+    events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_rejoining_leader_whose_node_was_deleted_says_lost_rejoining_and_leads_again() {
+    require_zookeeper!();
+    let connect = shared().chroot("elect-rejoin-events");
+    let zk = zk_testkit::Zk::connect(&connect).unwrap();
+    let mut a = elect().zk(&connect).spawn(&["--rejoin", "--id", "a", "/e"]);
+    let first = events_until(&a, "elected");
+    assert_eq!(names(&first), ["candidate", "elected"]);
+    let node = first[1]["node"].as_str().unwrap().to_string();
+    zk.delete(&node).unwrap();
+    let again = events_until(&a, "elected");
+    assert_eq!(
+        names(&again),
+        ["lost", "rejoining", "candidate", "elected"],
+        "{again:?}"
+    );
+    assert!(
+        again[0]["reason"].as_str().unwrap().contains("deleted"),
+        "{}",
+        again[0]
+    );
+    assert!(
+        again[3]["token"].as_i64().unwrap() > first[1]["token"].as_i64().unwrap(),
+        "the new term's fencing token must be higher"
+    );
+    for e in &again {
+        assert_eq!(e["id"], "a");
+        assert_eq!(e["path"], "/e");
+    }
+    a.signal(Signal::SIGTERM);
+    assert_eq!(a.wait(T).code(), Some(0));
+}
+
+#[test]
+fn an_unhealthy_candidate_leaves_the_queue_and_an_unhealthy_leader_steps_down() {
+    require_zookeeper!();
+    let connect = shared().chroot("elect-unhealthy");
+    let dir = tempfile::tempdir().unwrap();
+    let healthy = dir.path().join("healthy");
+    std::fs::write(&healthy, "").unwrap();
+    let queue_len = || {
+        elect()
+            .zk(&connect)
+            .run(&["candidates", "/e"])
+            .json()
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    let mut leader = elect().zk(&connect).spawn(&["--id", "leader", "/e"]);
+    assert_eq!(
+        names(&events_until(&leader, "elected")),
+        ["candidate", "elected"]
+    );
+    let check = format!("test -e {}", healthy.display());
+    let mut c = elect().zk(&connect).spawn(&[
+        "--id",
+        "c",
+        "--check",
+        &check,
+        "--interval",
+        "50ms",
+        "--rise",
+        "1",
+        "--fall",
+        "1",
+        "/e",
+    ]);
+    assert_eq!(c.next_json(T)["event"], "candidate");
+    wait_until("c queues", T, || queue_len() == 2);
+
+    // Unhealthy while waiting: c leaves the queue and says why.
+    std::fs::remove_file(&healthy).unwrap();
+    let left = events_until(&c, "rejoining");
+    assert_eq!(names(&left), ["unhealthy", "rejoining"], "{left:?}");
+    assert!(!left[0]["reason"].as_str().unwrap().is_empty());
+    wait_until("c left the queue", T, || queue_len() == 1);
+
+    // Healthy again, it queues again and leads once the leader resigns.
+    std::fs::write(&healthy, "").unwrap();
+    assert_eq!(c.next_json(T)["event"], "candidate");
+    leader.close_stdin();
+    assert_eq!(leader.wait(T).code(), Some(0));
+    assert_eq!(c.next_json(T)["event"], "elected");
+
+    // Unhealthy while leading: it steps down (exit 79 without --rejoin).
+    std::fs::remove_file(&healthy).unwrap();
+    let lost = c.next_json(T);
+    assert_eq!(lost["event"], "lost");
+    assert!(
+        lost["reason"]
+            .as_str()
+            .unwrap()
+            .contains("health check failing"),
+        "{lost}"
+    );
+    assert_eq!(c.wait(T).code(), Some(79));
+    assert_eq!(queue_len(), 0);
 }

@@ -319,3 +319,34 @@ fn fault_an_even_number_of_voters_warns() {
         ran.stderr()
     );
 }
+
+#[test]
+fn fault_a_server_cut_off_from_the_quorum_in_read_only_mode_is_warned_about() {
+    require_zookeeper!();
+    let _lock = exclusive();
+    let mut zk = Ensemble::start_read_only_capable(3).unwrap();
+    let connect = zk.connect_string();
+    let survivor = zk.leader().unwrap();
+    for i in (0..3).filter(|&i| i != survivor) {
+        zk.kill(i);
+    }
+    // Alone, the old leader gives up leading and, with read-only mode
+    // enabled, serves reads as a read-only server.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while zk.mode(survivor).as_deref() != Some("read-only") {
+        assert!(
+            Instant::now() < deadline,
+            "never read-only: {:?}",
+            zk.mode(survivor)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ran = ensemble().zk(&connect).run(&["status"]);
+    assert_eq!(ran.code(), 0, "{}", ran.stderr());
+    let doc = ran.json();
+    assert_eq!(doc["status"], "down", "{doc:#}");
+    assert!(
+        codes(&doc).contains(&("read_only".to_string(), Some(zk.address(survivor)))),
+        "{doc:#}"
+    );
+}

@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use serde_json::Value;
@@ -105,7 +105,7 @@ fn sigterm_deregisters_before_the_drain_and_the_signal() {
         "--id",
         "a",
         "--drain",
-        "1s",
+        "2s",
         "--events",
         events.to_str().unwrap(),
         "-c",
@@ -115,9 +115,18 @@ fn sigterm_deregisters_before_the_drain_and_the_signal() {
     wait_until("registration", T, || zk.exists("/s/a").unwrap());
     process.signal(Signal::SIGTERM);
     wait_until("deregistration", T, || !zk.exists("/s/a").unwrap());
+    let gone = Instant::now();
     assert!(
         !term.exists(),
-        "the command got the signal before the node was gone and the drain elapsed"
+        "the command got the signal before the node was gone"
+    );
+    wait_until("the command gets TERM", T, || term.exists());
+    // A lower bound only, so a loaded machine cannot fail it: the test saw
+    // the node gone late, never early, so at most the polling lag is lost.
+    let drained = gone.elapsed();
+    assert!(
+        drained >= Duration::from_millis(1500),
+        "TERM came {drained:?} after the node was gone; the drain is 2s"
     );
     assert_eq!(
         process.wait(T).code(),
@@ -134,8 +143,10 @@ fn sigkill_leaves_the_node_until_the_session_expires() {
     let zk = Zk::connect(&connect).unwrap();
     let mut process = health()
         .zk(&connect)
-        .spawn(&["--session-timeout", "1s", "/s", "--id", "a"]);
+        .spawn(&["--session-timeout", "4s", "/s", "--id", "a"]);
     next_event(&process, "registered");
+    // 4 s, not 1: on a loaded machine the check below must still come
+    // before the expiry.
     process.signal(Signal::SIGKILL);
     process.wait(T);
     assert!(
@@ -407,4 +418,19 @@ fn unreachable_zookeeper_is_retried_until_the_timeout() {
             .contains("not registered within 2s"),
         "{stderr}"
     );
+}
+
+#[test]
+fn the_wrapped_commands_status_is_passed_through() {
+    require_zookeeper!();
+    let connect = shared().chroot("health-status");
+    let ran = health()
+        .zk(&connect)
+        .run(&["/s", "--id", "a", "-c", "exit 3"]);
+    assert_eq!(ran.code(), 3, "{}", ran.stderr());
+    let ran = health()
+        .zk(&connect)
+        .run(&["/s", "--id", "a", "-c", "kill -USR1 $$"]);
+    assert_eq!(ran.code(), 128 + 10, "died of SIGUSR1: {}", ran.stderr());
+    assert!(!Zk::connect(&connect).unwrap().exists("/s/a").unwrap());
 }

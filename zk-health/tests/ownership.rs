@@ -179,3 +179,30 @@ fn takeover_refuses_a_persistent_node() {
     let stat = stat(&zk, "/s/x").unwrap();
     assert_eq!(stat.ephemeral_owner, 0, "the persistent node stays");
 }
+
+#[test]
+fn acl_creator_protects_the_registration_and_the_parents_it_creates() {
+    require_zookeeper!();
+    let connect = shared().chroot("health-acl-creator");
+    let mut process = health().zk(&connect).spawn(&[
+        "--auth",
+        "digest:owner:secret",
+        "--acl",
+        "creator",
+        "/s/web",
+        "--id",
+        "a",
+    ]);
+    next_event(&process, "registered");
+    let zk = Zk::connect(&connect).unwrap();
+    for path in ["/s", "/s/web", "/s/web/a"] {
+        zk.assert_creator_acl(path, "owner");
+    }
+    assert!(
+        zk.delete("/s/web/a").is_err(),
+        "deleted without the credential"
+    );
+    // Registered and wrapping nothing, SIGTERM is an orderly stop.
+    process.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(process.wait(T).code(), Some(0));
+}

@@ -2,16 +2,15 @@
 //! ensemble, real processes, and real Curator contending on the same path.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use zk_testkit::{require_zookeeper, shared, JavaClient, Tool};
+mod common;
 
-fn lock() -> Tool {
-    Tool::new(env!("CARGO_BIN_EXE_zk-lock"))
-}
+use common::{lock, wait_for_queue};
+use zk_testkit::{require_zookeeper, shared, wait_child, JavaClient, LineReader};
 
 /// The critical section: an existing MARK means someone else is inside.
 fn critical_section(mark: &Path, log: &Path) -> String {
@@ -55,11 +54,12 @@ fn curator_workers(java: &JavaClient, args: &[&str], count: usize) -> Vec<std::p
         })
         .collect();
     for worker in &mut workers {
-        let mut ready = String::new();
-        BufReader::new(worker.stdout.as_mut().unwrap())
-            .read_line(&mut ready)
-            .unwrap();
-        assert_eq!(ready.trim(), "READY", "a Curator worker failed to connect");
+        let ready = LineReader::new(worker.stdout.take().unwrap());
+        assert_eq!(
+            ready.next_line(Duration::from_secs(60)).trim(),
+            "READY",
+            "a Curator worker failed to connect"
+        );
     }
     workers
 }
@@ -122,7 +122,7 @@ fn curator_mutex_and_zk_lock_exclude_each_other() {
         worker.join().unwrap();
     }
     for mut worker in java_workers {
-        assert!(worker.wait().unwrap().success());
+        assert!(wait_child(&mut worker, Duration::from_secs(120)).success());
     }
     let log = std::fs::read_to_string(&log).unwrap();
     assert!(!log.contains("OVERLAP"), "two holders at once:\n{log}");
@@ -171,7 +171,7 @@ fn curator_read_write_lock_writers_and_rw_layout_exclude_each_other() {
         worker.join().unwrap();
     }
     for mut worker in java_workers {
-        assert!(worker.wait().unwrap().success());
+        assert!(wait_child(&mut worker, Duration::from_secs(120)).success());
     }
     let log = std::fs::read_to_string(&log).unwrap();
     assert!(!log.contains("OVERLAP"), "two writers at once:\n{log}");
@@ -206,12 +206,16 @@ fn readers_share_writers_exclude() {
     );
 
     let mut writer = lock().zk(&connect).spawn(&["/locks/s"]);
+    // Judged once the writer is queued, not after a guess at how long
+    // queueing takes.
+    wait_for_queue(&connect, "/locks/s", 3);
     assert_eq!(
         writer.next_line(Duration::from_millis(500)),
         None,
         "writer entered while readers hold"
     );
     let late_reader = lock().zk(&connect).spawn(&["--shared", "/locks/s"]);
+    wait_for_queue(&connect, "/locks/s", 4);
     assert_eq!(
         late_reader.next_line(Duration::from_millis(300)),
         None,
@@ -227,6 +231,62 @@ fn readers_share_writers_exclude() {
     );
     writer.close_stdin();
     assert_eq!(late_reader.next_json(t)["event"], "acquired");
+}
+
+#[test]
+fn concurrent_readers_and_writers_see_each_others_marks_never() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-mixed");
+    let dir = tempfile::tempdir().unwrap();
+    let (readers, writer, log) = (
+        dir.path().join("readers"),
+        dir.path().join("writer"),
+        dir.path().join("log"),
+    );
+    std::fs::create_dir(&readers).unwrap();
+    // Each side sets its own mark before it looks for the other's, at entry
+    // and again before leaving: if two sections overlap at all, one of them
+    // sees the other's mark (readers: a file each in READERS; a writer: the
+    // directory WRITER, which a second writer cannot create).
+    let (r, w, l) = (readers.display(), writer.display(), log.display());
+    let reader = format!(
+        "touch {r}/$$; [ -d {w} ] && echo OVERLAP reader saw a writer >> {l}; sleep 0.02; \
+         [ -d {w} ] && echo OVERLAP reader saw a writer >> {l}; echo reader >> {l}; rm {r}/$$"
+    );
+    let writer = format!(
+        "mkdir {w} 2>/dev/null || echo OVERLAP writer saw a writer >> {l}; \
+         [ -n \"$(ls {r})\" ] && echo OVERLAP writer saw a reader >> {l}; sleep 0.01; \
+         [ -n \"$(ls {r})\" ] && echo OVERLAP writer saw a reader >> {l}; echo writer >> {l}; rmdir {w}"
+    );
+    let workers: Vec<_> = [(true, &reader); 3]
+        .into_iter()
+        .chain([(false, &writer); 2])
+        .map(|(shared, script)| {
+            let (connect, script) = (connect.clone(), script.clone());
+            std::thread::spawn(move || {
+                for _ in 0..10 {
+                    let mut args = vec!["/locks/mixed", "-c", &script];
+                    if shared {
+                        args.insert(0, "--shared");
+                    }
+                    let ran = lock().zk(&connect).run(&args);
+                    assert_eq!(ran.code(), 0, "{}", ran.stderr());
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(!log.contains("OVERLAP"), "a writer overlapped:\n{log}");
+    let sides: Vec<&str> = log.lines().collect();
+    assert_eq!(sides.iter().filter(|s| **s == "reader").count(), 30);
+    assert_eq!(sides.iter().filter(|s| **s == "writer").count(), 20);
+    assert!(
+        sides.windows(2).filter(|p| p[0] != p[1]).count() >= 2,
+        "readers and writers never contended:\n{log}"
+    );
 }
 
 #[test]
@@ -286,6 +346,7 @@ fn max_holders_two_never_lets_a_third_in() {
     let c = lock()
         .zk(&connect)
         .spawn(&["--max-holders", "2", "/locks/sem2"]);
+    wait_for_queue(&connect, "/locks/sem2", 3);
     assert_eq!(c.next_line(Duration::from_millis(500)), None);
     // Whichever of the two holders leaves, the waiter must notice.
     a.close_stdin();

@@ -8,7 +8,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use zk_testkit::{exclusive, four_letter, require_zookeeper, shared, Ensemble, Tool};
+use zk_testkit::{
+    assert_no_overlap, exclusion_prefix, exclusive, four_letter, require_zookeeper, shared,
+    Ensemble, Tool,
+};
 
 fn lock() -> Tool {
     Tool::new(env!("CARGO_BIN_EXE_zk-lock"))
@@ -99,8 +102,11 @@ fn fault_a_partitioned_holders_command_dies_before_anyone_else_enters() {
 
     // The holder reaches ZooKeeper only through the proxy; one clock
     // (date +%s%N on this machine) stamps both commands.
+    // The commands also exclude each other by a flock, which records an
+    // overlap of any length; the stamps tell by how much they missed.
+    let exclusion = exclusion_prefix(&dir.path().join("flock"), &dir.path().join("OVERLAP"));
     let holder_script = format!(
-        "while :; do date +%s%N >> {}; sleep 0.01; done",
+        "{exclusion}while :; do date +%s%N >> {}; sleep 0.01; done",
         alive.display()
     );
     let mut holder = lock().zk(&via_proxy).spawn(&[
@@ -115,7 +121,7 @@ fn fault_a_partitioned_holders_command_dies_before_anyone_else_enters() {
     let holder_token = first_event(&events)["token"].as_i64().unwrap();
     wait_for_file(&alive);
     let contender_script = format!(
-        "date +%s%N > {}; echo $ZK_FENCING_TOKEN >> {}",
+        "{exclusion}date +%s%N > {}; echo $ZK_FENCING_TOKEN >> {}",
         entered.display(),
         entered.display()
     );
@@ -144,6 +150,7 @@ fn fault_a_partitioned_holders_command_dies_before_anyone_else_enters() {
         "holder's command last seen {} ms before the contender entered",
         (entered_at as i128 - last_alive as i128) / 1_000_000
     );
+    assert_no_overlap(dir.path(), "");
     assert!(
         last_alive < entered_at,
         "the holder's command ran until {last_alive}, after the contender entered at {entered_at}"
@@ -252,4 +259,37 @@ fn fault_a_waiter_whose_session_expired_queues_again_and_gets_the_lock() {
     let mut holder = holder;
     holder.close_stdin();
     assert_eq!(waiter.next_json(T)["event"], "acquired");
+}
+
+#[test]
+fn fault_a_holder_whose_server_goes_read_only_stops_its_command() {
+    require_zookeeper!();
+    let _one_at_a_time = exclusive();
+    let mut ensemble = Ensemble::start_read_only_capable(3).unwrap();
+    let server = ensemble.leader().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (events, alive) = (dir.path().join("events"), dir.path().join("alive"));
+    // Only that server: once it is cut off from the quorum, the holder has
+    // nowhere to go but a server that can confirm nothing.
+    let mut holder = lock().zk(&ensemble.address(server)).spawn(&[
+        "--session-timeout",
+        "4s",
+        "--events",
+        events.to_str().unwrap(),
+        "/l",
+        "-c",
+        &zk_testkit::owner_command(&alive),
+    ]);
+    wait_for_file(&alive);
+    for i in (0..3).filter(|&i| i != server) {
+        ensemble.kill(i);
+    }
+    assert_eq!(
+        holder.wait(T).code(),
+        Some(79),
+        "a server without a quorum, read-only or not, keeps no lock alive; events: {}",
+        std::fs::read_to_string(&events).unwrap_or_default()
+    );
+    let log = std::fs::read_to_string(&events).unwrap();
+    assert!(log.contains("\"lost\""), "{log}");
 }

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use zk_testkit::{
-    assert_handed_over, heartbeat_command, heartbeats, process_state, require_zookeeper, shared,
-    wait_for_file, wait_until, Tool,
+    assert_handed_over, heartbeat_command, heartbeats, owner_command, process_state,
+    require_zookeeper, shared, wait_for_file, wait_until, Tool,
 };
 
 fn lock() -> Tool {
@@ -23,6 +23,12 @@ const T: Duration = Duration::from_secs(30);
 /// The shared heartbeat, after recording the command's pid.
 fn heartbeat(file: &Path, pid: &Path) -> String {
     format!("echo $$ > {}; {}", pid.display(), heartbeat_command(file))
+}
+
+/// The same, excluding other owners by a flock (see `owner_command`): for
+/// a command that must be dead, not merely stopped, before the next starts.
+fn owner(file: &Path, pid: &Path) -> String {
+    format!("echo $$ > {}; {}", pid.display(), owner_command(file))
 }
 
 /// Stopped, or (D) waiting in vfork for a child that the same group stop
@@ -117,14 +123,14 @@ fn with_watchdog_a_tool_frozen_alone_cannot_leave_its_command_running() {
         "--watchdog",
         "/l",
         "-c",
-        &heartbeat(&path("a"), &path("a.pid")),
+        &owner(&path("a"), &path("a.pid")),
     ]);
     let command: i32 = wait_for_file(&path("a.pid"), T).trim().parse().unwrap();
     wait_until("the holder beats", T, || !heartbeats(&path("a")).is_empty());
     let mut contender =
         lock()
             .zk(&connect)
-            .spawn(&["/l", "-c", &heartbeat(&path("b"), &path("b.pid"))]);
+            .spawn(&["/l", "-c", &owner(&path("b"), &path("b.pid"))]);
 
     // SIGSTOP of the tool alone: nothing in it can act, only the guard.
     zk_testkit::pause(holder.pid());

@@ -7,8 +7,7 @@
 use std::time::{Duration, Instant};
 
 use zk_testkit::{
-    assert_handed_over, exclusive, heartbeat_command, require_zookeeper, wait_for_file, Ensemble,
-    Tool,
+    assert_handed_over, exclusive, owner_command, require_zookeeper, wait_for_file, Ensemble, Tool,
 };
 
 fn lock() -> Tool {
@@ -41,7 +40,7 @@ fn fault_follower_cut_off_from_the_leader_never_gives_two_holders() {
         events.to_str().unwrap(),
         "/l",
         "-c",
-        &heartbeat_command(&held),
+        &owner_command(&held),
     ]);
     wait_for_file(&held, T);
     let _waiter = lock().zk(&others).spawn(&[
@@ -49,7 +48,7 @@ fn fault_follower_cut_off_from_the_leader_never_gives_two_holders() {
         "4s",
         "/l",
         "-c",
-        &heartbeat_command(&waited),
+        &owner_command(&waited),
     ]);
     // The waiter is queued behind the holder before the cut.
     let deadline = Instant::now() + T;

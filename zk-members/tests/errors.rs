@@ -140,11 +140,7 @@ fn help_has_examples_and_the_exit_codes() {
 fn generates_man_page_and_completions() {
     let man = members().run(&["--generate", "man"]);
     assert_eq!(man.code(), 0);
-    assert!(
-        man.stdout().starts_with(".ie") || man.stdout().contains(".TH zk-members"),
-        "{}",
-        man.stdout()
-    );
+    assert!(man.stdout().contains(".TH zk-members"), "{}", man.stdout());
     let bash = members().run(&["--generate", "bash"]);
     assert_eq!(bash.code(), 0);
     assert!(

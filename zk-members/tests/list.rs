@@ -1,6 +1,8 @@
 //! `zk-members list` against a real 3-server ensemble.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
 use zk_testkit::{require_zookeeper, shared, Tool, Zk};
 use zookeeper_client::CreateMode;
@@ -167,13 +169,8 @@ fn reads_an_instance_that_curator_registered() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(registrar.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line.trim(), "REGISTERED");
+    let out = zk_testkit::LineReader::new(registrar.stdout.take().unwrap());
+    assert_eq!(out.next_line(Duration::from_secs(60)).trim(), "REGISTERED");
     let list = members()
         .zk(&connect)
         .run(&["list", "/discovery/api"])
@@ -190,5 +187,5 @@ fn reads_an_instance_that_curator_registered() {
         "Curator registers ephemeral nodes"
     );
     drop(registrar.stdin.take());
-    assert!(registrar.wait().unwrap().success());
+    assert!(zk_testkit::wait_child(&mut registrar, Duration::from_secs(60)).success());
 }

@@ -20,7 +20,9 @@ fn returns_when_the_third_member_joins() {
     let mut waiter =
         members()
             .zk(&connect)
-            .spawn(&["wait", "/peers", "--min", "3", "--timeout", "60s"]);
+            .spawn(&["-v", "wait", "/peers", "--min", "3", "--timeout", "60s"]);
+    // Acting once it is connected, so it is the wait that is tested.
+    waiter.wait_stderr("connected to", Duration::from_secs(20));
     zk.create("/peers/b", b"", CreateMode::Ephemeral).unwrap();
     // Two of three: it must still be waiting. A line now would be a bug.
     assert_eq!(
@@ -49,7 +51,8 @@ fn waits_for_a_group_to_drain_and_for_a_group_that_does_not_exist_yet() {
     let mut waiter =
         members()
             .zk(&connect)
-            .spawn(&["wait", "/later", "--count", "1", "--timeout", "60s"]);
+            .spawn(&["-v", "wait", "/later", "--count", "1", "--timeout", "60s"]);
+    waiter.wait_stderr("connected to", Duration::from_secs(20));
     zk.create("/later", b"", CreateMode::Persistent).unwrap();
     zk.create("/later/x", b"", CreateMode::Persistent).unwrap();
     let snapshot = waiter.next_json(Duration::from_secs(20));
@@ -59,7 +62,8 @@ fn waits_for_a_group_to_drain_and_for_a_group_that_does_not_exist_yet() {
     let mut drain =
         members()
             .zk(&connect)
-            .spawn(&["wait", "/later", "--max", "0", "--timeout", "60s"]);
+            .spawn(&["-v", "wait", "/later", "--max", "0", "--timeout", "60s"]);
+    drain.wait_stderr("connected to", Duration::from_secs(20));
     zk.delete("/later/x").unwrap();
     assert_eq!(
         drain.next_json(Duration::from_secs(20)),

@@ -2,8 +2,10 @@
 // While waiting it prints "SEES <id>" whenever another participant leads
 // (as Curator reads it); once leader it appends "enter <id> <nanos>" to LOG, holds for
 // HOLD_MS, appends "exit <id> <nanos>", resigns (closes the latch) and exits.
+// With MARK, it also creates the directory MARK while it leads (and removes
+// it before resigning); finding MARK already there, it appends "OVERLAP <id>".
 //
-//   java CuratorLatch CONNECT PATH ID HOLD_MS LOG
+//   java CuratorLatch CONNECT PATH ID HOLD_MS LOG [MARK]
 import java.nio.file.*;
 import java.util.concurrent.TimeUnit;
 import org.apache.curator.framework.CuratorFramework;
@@ -47,9 +49,20 @@ public class CuratorLatch {
             }
             System.out.println("LEADER " + id);
             System.out.flush();
+            Path mark = args.length > 5 ? Paths.get(args[5]) : null;
+            if (mark != null) {
+                try {
+                    Files.createDirectory(mark);
+                } catch (FileAlreadyExistsException e) {
+                    log(logFile, "OVERLAP " + id);
+                }
+            }
             log(logFile, "enter " + id + " " + nanos());
             Thread.sleep(holdMs);
             log(logFile, "exit " + id + " " + nanos());
+            if (mark != null) {
+                Files.deleteIfExists(mark);
+            }
             latch.close();
         }
     }

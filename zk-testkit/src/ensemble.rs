@@ -105,6 +105,14 @@ impl Ensemble {
         Self::start_inner(n, extra_config, jvm_args, false)
     }
 
+    /// Like [`Ensemble::start`], with read-only mode enabled (a JVM system
+    /// property, not a configuration key): a server cut off from the quorum
+    /// goes on serving reads to clients that allow it, and says `read-only`
+    /// as its mode.
+    pub fn start_read_only_capable(n: usize) -> Result<Ensemble> {
+        Self::start_inner(n, &[], &["-Dreadonlymode.enabled=true"], false)
+    }
+
     /// Like [`Ensemble::start`], but every server reaches its peers' quorum
     /// and election ports through a [`Proxy`], so that
     /// [`Ensemble::isolate`] can cut one server off from its peers while

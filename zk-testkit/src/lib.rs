@@ -13,7 +13,8 @@
 //! - [`Zk`] is a small blocking client for test setup and assertions.
 //! - [`Tool`] runs our binaries and reads their JSON Lines;
 //!   [`heartbeat_command`] is a command whose timestamps show whether two
-//!   commands ever ran at once.
+//!   commands ever ran at once, and [`owner_command`] one that also takes a
+//!   `flock`, so an overlap of any length is recorded by the commands.
 //! - [`NotifySocket`] receives what a tool tells systemd (`NOTIFY_SOCKET`).
 //! - [`Kdc`] is a Kerberos KDC on loopback for SASL GSSAPI tests.
 //! - [`JavaClient`] compiles and runs small Curator programs for interop.
@@ -41,8 +42,9 @@ pub use java::JavaClient;
 pub use kdc::{kdc_available, Kdc, REALM};
 pub use notify::{Notification, NotifySocket};
 pub use process::{
-    assert_handed_over, heartbeat_command, heartbeats, pause, process_state, resume,
-    spawn_tied_to_test_process, wait_for_file, wait_until, Running, Tool,
+    assert_handed_over, assert_no_overlap, exclusion_prefix, heartbeat_command, heartbeats,
+    overlaps_beside, owner_command, pause, process_state, resume, spawn_tied_to_test_process,
+    wait_child, wait_for_file, wait_until, LineReader, Running, Tool,
 };
 pub use proxy::Proxy;
 pub use zk::Zk;

@@ -74,6 +74,49 @@ pub fn wait_for_file(path: &std::path::Path, timeout: Duration) -> String {
     }
 }
 
+/// A child's output read line by line on a thread of its own, so a test
+/// waits for each line with a timeout instead of hanging on a bug.
+pub struct LineReader(mpsc::Receiver<String>);
+
+impl LineReader {
+    pub fn new(source: impl std::io::Read + Send + 'static) -> LineReader {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(source).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        LineReader(rx)
+    }
+
+    /// The next line; panics if none came within `timeout` or the output
+    /// closed.
+    pub fn next_line(&self, timeout: Duration) -> String {
+        self.0
+            .recv_timeout(timeout)
+            .unwrap_or_else(|e| panic!("no line within {timeout:?}: {e}"))
+    }
+}
+
+/// Waits up to `timeout` for a child that is not one of our tools (a Java
+/// client, say); kills it and panics if it hangs.
+pub fn wait_child(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("process {} did not exit within {timeout:?}", child.id());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// SIGSTOPs a process: it keeps its sockets open and answers nothing.
 pub fn pause(pid: u32) {
     let _ = kill(Pid::from_raw(pid as i32), Signal::SIGSTOP);
@@ -344,6 +387,51 @@ pub fn heartbeat_command(file: &std::path::Path) -> String {
     }
 }
 
+/// A prefix for a shell command (`-c`) that makes commands exclude each other
+/// by themselves: it takes an exclusive `flock` on `lock` on fd 9, which the
+/// command and everything it forks keep open until the last of them exits,
+/// and appends `OVERLAP <pid>` to `overlaps` if another command still holds
+/// it. Unlike heartbeats this sees an overlap of any length and a child
+/// that outlives its parent. The command runs on either way, so the test
+/// gets to its assert instead of a timeout.
+pub fn exclusion_prefix(lock: &std::path::Path, overlaps: &std::path::Path) -> String {
+    format!(
+        "exec 9>>'{}'; flock -n 9 || echo OVERLAP $$ >> '{}'; ",
+        lock.display(),
+        overlaps.display()
+    )
+}
+
+/// Where [`owner_command`] records overlaps: beside its heartbeat file.
+pub fn overlaps_beside(file: &std::path::Path) -> std::path::PathBuf {
+    file.parent()
+        .expect("a file in a directory")
+        .join("OVERLAP")
+}
+
+/// A [`heartbeat_command`] that also excludes every other `owner_command`
+/// whose file lies in the same directory (see [`exclusion_prefix`]): for
+/// owners that must be dead, not merely stopped, before the next starts.
+pub fn owner_command(file: &std::path::Path) -> String {
+    let dir = file.parent().expect("a file in a directory");
+    format!(
+        "{}{}",
+        exclusion_prefix(&dir.join("owner.flock"), &overlaps_beside(file)),
+        heartbeat_command(file)
+    )
+}
+
+/// Panics if any [`owner_command`] in `dir`, or any command with an
+/// [`exclusion_prefix`] writing to `dir/OVERLAP`, found another still
+/// running when it began. `context` goes into the failure message.
+pub fn assert_no_overlap(dir: &std::path::Path, context: &str) {
+    let overlaps = std::fs::read_to_string(dir.join("OVERLAP")).unwrap_or_default();
+    assert!(
+        overlaps.is_empty(),
+        "a command began while another still held the exclusion lock:\n{overlaps}{context}"
+    );
+}
+
 /// The timestamps a [`heartbeat_command`] wrote to `file`, in order.
 pub fn heartbeats(file: &std::path::Path) -> Vec<u128> {
     std::fs::read_to_string(file)
@@ -358,6 +446,7 @@ pub fn heartbeats(file: &std::path::Path) -> Vec<u128> {
 /// leadership, judged by what the commands recorded. `old_log` (the old
 /// owner's events, say) goes into the failure message.
 pub fn assert_handed_over(old: &std::path::Path, new: &std::path::Path, old_log: &str) {
+    assert_no_overlap(new.parent().expect("a file in a directory"), old_log);
     let last_old = heartbeats(old).into_iter().max().unwrap_or(0);
     let first_new = heartbeats(new)
         .into_iter()

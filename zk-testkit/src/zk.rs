@@ -52,6 +52,34 @@ impl Zk {
         Ok(Zk { runtime, client })
     }
 
+    /// Asserts `path` carries `--acl creator`'s ACL for digest user `user`:
+    /// all permissions for that user, read for the world, nothing else.
+    pub fn assert_creator_acl(&self, path: &str, user: &str) {
+        use zookeeper_client::Permission;
+        let (acl, _) = self
+            .block_on(self.client.get_acl(path))
+            .unwrap_or_else(|e| panic!("get_acl {path}: {e}"));
+        let mut seen: Vec<(String, bool)> = acl
+            .iter()
+            .map(|a| {
+                let who = format!("{}:{}", a.scheme(), a.id());
+                let full = a.permission() == Permission::ALL;
+                let read = a.permission() == Permission::READ;
+                assert!(full || read, "{path}: {who} has {:?}", a.permission());
+                (who.split(':').take(2).collect::<Vec<_>>().join(":"), full)
+            })
+            .collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                (format!("digest:{user}"), true),
+                ("world:anyone".to_string(), false)
+            ],
+            "{path}: {acl:?}"
+        );
+    }
+
     pub fn client(&self) -> &Client {
         &self.client
     }

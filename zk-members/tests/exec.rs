@@ -1,0 +1,130 @@
+//! `zk-members watch` as a consul-style watch handler runner, its tree
+//! mode and its signals, against real ZooKeeper.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use serde_json::Value;
+use zk_testkit::{require_zookeeper, shared, wait_until, Tool, Zk};
+use zookeeper_client::CreateMode;
+
+fn members() -> Tool {
+    Tool::new(env!("CARGO_BIN_EXE_zk-members"))
+}
+
+const T: Duration = Duration::from_secs(30);
+
+#[test]
+fn exec_runs_never_overlap_coalesce_and_a_failing_handler_lets_the_watch_go_on() {
+    require_zookeeper!();
+    let connect = shared().chroot("members-exec-runs");
+    let zk = Zk::connect(&connect).unwrap();
+    zk.create("/g", b"", CreateMode::Persistent).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (mark, log, hold) = (
+        dir.path().join("mark"),
+        dir.path().join("log"),
+        dir.path().join("hold"),
+    );
+    std::fs::write(&hold, "").unwrap();
+    // Each run: takes MARK (a second run inside records OVERLAP), logs the
+    // path it was given and how many members came on stdin, prints to its
+    // stdout, waits while HOLD exists, and fails when there were none.
+    let handler = format!(
+        "mkdir {m} 2>/dev/null || echo OVERLAP >> {l}; n=$(grep -o '\"id\"' | wc -l); \
+         echo \"run $ZK_MEMBERS_PATH $n\" >> {l}; echo handler-says-hi; \
+         while [ -e {h} ]; do sleep 0.02; done; rmdir {m}; [ \"$n\" -gt 0 ]",
+        m = mark.display(),
+        l = log.display(),
+        h = hold.display()
+    );
+    let watch =
+        members()
+            .zk(&connect)
+            .spawn(&["watch", "/g", "--exec", &handler, "--debounce", "0s"]);
+    let runs = || -> Vec<String> {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(watch.next_json(T)["event"], "snapshot");
+    wait_until("the first run starts", T, || runs().len() == 1);
+    // Five joins while the first run is held: they wait for it, and the
+    // handler then runs once more for all of them, not five times.
+    for i in 0..5 {
+        zk.create(&format!("/g/m{i}"), b"", CreateMode::Ephemeral)
+            .unwrap();
+    }
+    std::fs::remove_file(&hold).unwrap();
+    loop {
+        let line: Value = watch.next_json(T);
+        if line["members"].as_array().unwrap().len() == 5 {
+            break;
+        }
+    }
+    wait_until("the second run", T, || runs().len() >= 2);
+    watch.wait_stderr("handler-says-hi", T);
+    // Nothing changed since: no third run may come. (Waiting longer could
+    // only find a bug, never fail a correct tool.)
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        runs(),
+        ["run /g 0", "run /g 5"],
+        "the joins during the first run, which failed, coalesce into one more"
+    );
+    wait_until("the last run finished", T, || !mark.exists());
+    // The watch went on after the failing first run, and still does.
+    zk.delete("/g/m0").unwrap();
+    let next = watch.next_json(T);
+    assert_eq!(next["left"], serde_json::json!(["m0"]));
+    wait_until("a third run", T, || runs().len() == 3);
+    assert_eq!(runs()[2], "run /g 4");
+}
+
+#[test]
+fn watch_recursive_reports_a_change_one_level_down() {
+    require_zookeeper!();
+    let connect = shared().chroot("members-watch-recursive");
+    let zk = Zk::connect(&connect).unwrap();
+    zk.create_all("/s/api").unwrap();
+    zk.create("/s/api/x", b"", CreateMode::Ephemeral).unwrap();
+    let watch = members()
+        .zk(&connect)
+        .spawn(&["watch", "--recursive", "/s", "--debounce", "0s"]);
+    let children = |line: &Value| -> Vec<String> {
+        line["members"][0]["children"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no children in {line}"))
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let snapshot = watch.next_json(T);
+    assert_eq!(snapshot["members"][0]["id"], "api");
+    assert_eq!(children(&snapshot), ["x"]);
+    zk.create("/s/api/y", b"", CreateMode::Ephemeral).unwrap();
+    let changed = watch.next_json(T);
+    assert_eq!(changed["event"], "changed");
+    let mut now = children(&changed);
+    now.sort();
+    assert_eq!(now, ["x", "y"], "{changed}");
+}
+
+#[test]
+fn sigint_sighup_and_sigterm_end_a_watch_with_128_plus_n() {
+    require_zookeeper!();
+    let connect = shared().chroot("members-watch-signals");
+    for (signal, code) in [
+        (Signal::SIGINT, 130),
+        (Signal::SIGHUP, 129),
+        (Signal::SIGTERM, 143),
+    ] {
+        let mut watch = members().zk(&connect).spawn(&["watch", "/g"]);
+        assert_eq!(watch.next_json(T)["event"], "snapshot");
+        watch.signal(signal);
+        assert_eq!(watch.wait(T).code(), Some(code), "{signal}");
+    }
+}
