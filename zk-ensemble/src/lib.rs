@@ -17,7 +17,6 @@ pub mod sources;
 
 pub use cli::{Cli, Thresholds};
 
-use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -56,10 +55,7 @@ async fn status(connect: &ConnectArgs, args: &StatusArgs) -> Result<u8> {
             output::document(&Value::Object(doc))?;
         }
         StatusFormat::Prometheus => {
-            let text = prometheus::render(&survey, &assessment);
-            let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes())?;
-            out.flush()?;
+            output::text(&prometheus::render(&survey, &assessment))?;
         }
     }
     Ok(exit::OK)
@@ -72,7 +68,7 @@ async fn check(connect: &ConnectArgs, args: &CheckArgs) -> Result<u8> {
         (Err(err), CheckFormat::Nagios) => {
             // A plugin that cannot run says UNKNOWN on stdout, not 69 or 70.
             let (line, code) = nagios::unknown(&format!("{err:#}"));
-            println!("{line}");
+            output::text(&format!("{line}\n"))?;
             return Ok(code);
         }
         (Err(err), _) => return Err(err),
@@ -81,7 +77,7 @@ async fn check(connect: &ConnectArgs, args: &CheckArgs) -> Result<u8> {
     match args.format {
         CheckFormat::Nagios => {
             let (plugin_line, code) = nagios::render(&assessment, &args.thresholds);
-            println!("{plugin_line}");
+            output::text(&format!("{plugin_line}\n"))?;
             return Ok(code);
         }
         CheckFormat::Json => {

@@ -3,14 +3,16 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::{Map, Value};
 use tokio::io::AsyncWriteExt;
 
 use zk_common::cli::ConnectArgs;
+use zk_common::exit::WriteError;
 use zk_common::output;
 
 use crate::cli::WatchArgs;
@@ -93,19 +95,62 @@ fn diff(before: &[Value], after: &[Value], line: &mut Map<String, Value>) {
 }
 
 /// Replaces `file` in one rename, so a reader never sees half a snapshot.
+///
+/// A symlink is written through: the rename replaces its target, in the
+/// target's directory, and the link stays. An existing file keeps its mode
+/// (a load balancer running as another user must still read it); a new one
+/// gets 0666 less the umask, as `>` in a shell would. Any failure is an
+/// I/O error (exit 74) naming the file.
 fn write_atomically(file: &Path, members: &Value) -> Result<()> {
-    let dir = file
+    let failed = |err: std::io::Error| WriteError::new(format!("--output {}", file.display()), err);
+    let target = resolve_symlinks(file).map_err(failed)?;
+    let dir = target
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mut temp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    serde_json::to_writer_pretty(&mut temp, members)?;
-    temp.write_all(b"\n")?;
-    temp.as_file().sync_all()?;
-    temp.persist(file)
-        .with_context(|| format!("replacing {}", file.display()))?;
+    let mode = match std::fs::metadata(&target) {
+        Ok(meta) => Some(meta.permissions()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        Err(err) => return Err(failed(err).into()),
+    };
+    let mut temp = tempfile::Builder::new()
+        .prefix(".zk-members-")
+        // Created with 0666: the kernel applies the umask.
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)
+        .map_err(failed)?;
+    let mut bytes = serde_json::to_vec_pretty(members)
+        .map_err(std::io::Error::from)
+        .map_err(failed)?;
+    bytes.push(b'\n');
+    temp.write_all(&bytes).map_err(failed)?;
+    if let Some(mode) = mode {
+        temp.as_file().set_permissions(mode).map_err(failed)?;
+    }
+    temp.as_file().sync_all().map_err(failed)?;
+    temp.persist(&target).map_err(|err| failed(err.error))?;
     Ok(())
+}
+
+/// The file a path finally names, following symlinks (also a dangling one,
+/// whose target is then created).
+fn resolve_symlinks(file: &Path) -> std::io::Result<PathBuf> {
+    let mut path = file.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let link = std::fs::read_link(&path)?;
+                path = match path.parent() {
+                    Some(parent) if link.is_relative() => parent.join(link),
+                    _ => link,
+                };
+            }
+            Ok(_) => return Ok(path),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(path),
+            Err(err) => return Err(err),
+        }
+    }
+    Err(std::io::Error::other("too many levels of symbolic links"))
 }
 
 /// Runs the `--exec` handler with the members on stdin. Its stdout goes to
@@ -159,6 +204,25 @@ mod tests {
         assert_eq!(line["joined"], json!(["c"]));
         assert_eq!(line["left"], json!(["a"]));
         assert_eq!(line["updated"], json!(["b"]));
+    }
+
+    #[test]
+    fn output_keeps_the_mode_and_writes_through_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.json");
+        std::fs::write(&real, "old").unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let link = dir.path().join("peers.json");
+        std::os::unix::fs::symlink("real.json", &link).unwrap();
+        write_atomically(&link, &json!([{"id": "a"}])).unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        let mode = std::fs::metadata(&real).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644);
+        let read: Value = serde_json::from_str(&std::fs::read_to_string(&real).unwrap()).unwrap();
+        assert_eq!(read, json!([{"id": "a"}]));
     }
 
     #[test]
