@@ -22,6 +22,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod ensemble;
+pub mod hostile;
 mod java;
 pub mod nemesis;
 mod process;
