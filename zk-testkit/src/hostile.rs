@@ -124,17 +124,37 @@ pub fn walk(
             }
         }
     }
+    // Options that write files (--output, --events) would write where a
+    // value says: every run works in a scratch directory, and an absolute
+    // value for them is moved under it.
+    let scratch = std::env::temp_dir().join(format!(
+        "zk-hostile-walk-{}-{}",
+        std::process::id(),
+        cmd.get_name()
+    ));
+    std::fs::create_dir_all(&scratch).expect("create the walk's scratch directory");
+    for args in &mut runs {
+        for i in 1..args.len() {
+            let writes = matches!(args[i - 1].to_str(), Some("--output" | "--events"));
+            if writes && args[i].as_encoded_bytes().starts_with(b"/") {
+                let mut inside = scratch.clone().into_os_string();
+                inside.push(&args[i]);
+                args[i] = inside;
+            }
+        }
+    }
     let total = runs.len();
     let queue = Arc::new(Mutex::new(runs));
     let panics = Arc::new(Mutex::new(Vec::new()));
     let workers: Vec<_> = (0..6)
         .map(|_| {
             let (queue, panics, program) = (queue.clone(), panics.clone(), program.to_string());
+            let scratch = scratch.clone();
             std::thread::spawn(move || loop {
                 let Some(args) = queue.lock().expect("queue").pop() else {
                     return;
                 };
-                if let Some(panic) = run_one(&program, args, patience) {
+                if let Some(panic) = run_one(&program, args, patience, &scratch) {
                     panics.lock().expect("panics").push(panic);
                 }
             })
@@ -144,12 +164,19 @@ pub fn walk(
         worker.join().expect("a walk worker panicked");
     }
     let panics = std::mem::take(&mut *panics.lock().expect("panics"));
+    let _ = std::fs::remove_dir_all(&scratch);
     (total, panics)
 }
 
-fn run_one(program: &str, args: Vec<OsString>, patience: Duration) -> Option<Panic> {
+fn run_one(
+    program: &str,
+    args: Vec<OsString>,
+    patience: Duration,
+    scratch: &std::path::Path,
+) -> Option<Panic> {
     let mut child = Command::new(program)
         .args(&args)
+        .current_dir(scratch)
         .env_remove("ZK_AUTH")
         .env_remove("ZK_LOG")
         .env("RUST_BACKTRACE", "0")
