@@ -193,7 +193,7 @@ fn generate(cmd: &mut clap::Command, what: &[String]) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("{name}: writing the generated file to stdout: {err}");
-            ExitCode::from(exit::IO)
+            ExitCode::from(exit::IO_ERROR)
         }
     }
 }
@@ -210,7 +210,7 @@ fn write_man_pages(cmd: &mut clap::Command, dir: &std::path::Path) -> Result<(),
     }
     clap_mangen::generate_to(cmd.clone(), dir).map_err(|err| {
         exit::Failure::new(
-            exit::IO,
+            exit::IO_ERROR,
             format!("writing man pages to {}: {err}", dir.display()),
         )
     })

@@ -4,45 +4,66 @@
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::exit::{self, Failure};
+use crate::exit::WriteError;
 
-/// The mode of a file that did not exist before: readable by the other
-/// users a collector or proxy may run as.
-pub const NEW_FILE_MODE: u32 = 0o644;
-
-/// Replaces `file` with `contents`: written to a temporary file in the
-/// same directory (a rename across file systems is not atomic), synced,
-/// given the mode the old file had (0644 for a new one), then renamed over
-/// it. Fails with exit 74, naming the file.
-pub fn replace(file: &Path, contents: &[u8]) -> Result<(), Failure> {
-    let failed = |what: &str, err: std::io::Error| {
-        Failure::new(exit::IO, format!("{what} {}: {err}", file.display()))
-    };
-    let dir = file
+/// Replaces `file` with `contents` in one rename: written to a temporary
+/// file in the same directory (a rename across file systems is not
+/// atomic), synced, then renamed over it.
+///
+/// A symlink is written through: the rename replaces its target, in the
+/// target's directory, and the link stays. An existing file keeps its mode
+/// (a collector or load balancer running as another user must still read
+/// it); a new one gets 0666 less the umask, as `>` in a shell would. Any
+/// failure is a [`WriteError`] (exit 74) naming the file.
+pub fn replace(file: &Path, contents: &[u8]) -> Result<(), WriteError> {
+    let failed = |err: std::io::Error| WriteError::new(file.display().to_string(), err);
+    let target = resolve_symlinks(file).map_err(failed)?;
+    let dir = target
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mode = match std::fs::metadata(file) {
-        Ok(old) => old.permissions().mode() & 0o7777,
-        Err(_) => NEW_FILE_MODE,
+    let mode = match std::fs::metadata(&target) {
+        Ok(meta) => Some(meta.permissions()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        Err(err) => return Err(failed(err)),
     };
     let mut temp = tempfile::Builder::new()
         .prefix(".")
         .suffix(".tmp")
+        // Created with 0666: the kernel applies the umask.
+        .permissions(std::fs::Permissions::from_mode(0o666))
         .tempfile_in(dir)
-        .map_err(|err| failed("creating a temporary file next to", err))?;
-    temp.write_all(contents)
-        .and_then(|()| temp.as_file().sync_all())
-        .and_then(|()| {
-            temp.as_file()
-                .set_permissions(std::fs::Permissions::from_mode(mode))
-        })
-        .map_err(|err| failed("writing", err))?;
-    temp.persist(file)
-        .map_err(|err| failed("replacing", err.error))?;
+        .map_err(failed)?;
+    temp.write_all(contents).map_err(failed)?;
+    if let Some(mode) = mode {
+        temp.as_file().set_permissions(mode).map_err(failed)?;
+    }
+    temp.as_file().sync_all().map_err(failed)?;
+    temp.persist(&target).map_err(|err| failed(err.error))?;
     Ok(())
+}
+
+/// The file a path finally names, following symlinks (also a dangling one,
+/// whose target is then created).
+fn resolve_symlinks(file: &Path) -> std::io::Result<PathBuf> {
+    let mut path = file.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let link = std::fs::read_link(&path)?;
+                path = match path.parent() {
+                    Some(parent) if link.is_relative() => parent.join(link),
+                    _ => link,
+                };
+            }
+            Ok(_) => return Ok(path),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(path),
+            Err(err) => return Err(err),
+        }
+    }
+    Err(std::io::Error::other("too many levels of symbolic links"))
 }
 
 #[cfg(test)]
@@ -54,7 +75,7 @@ mod tests {
     }
 
     #[test]
-    fn a_new_file_is_0644_and_a_replaced_one_keeps_its_mode() {
+    fn a_new_file_is_0644_under_umask_022_and_a_replaced_one_keeps_its_mode() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("zookeeper.prom");
         replace(&file, b"one\n").unwrap();
@@ -71,10 +92,8 @@ mod tests {
     #[test]
     fn a_missing_directory_is_an_io_error_naming_the_file() {
         let failure = replace(Path::new("/nonexistent/dir/x.prom"), b"x").unwrap_err();
-        assert_eq!(failure.code, exit::IO);
-        assert!(
-            failure.message.contains("/nonexistent/dir/x.prom"),
-            "{failure}"
-        );
+        assert_eq!(failure.target, "/nonexistent/dir/x.prom");
+        let code = crate::exit::code_for(&anyhow::Error::new(failure));
+        assert_eq!(code, crate::exit::IO_ERROR);
     }
 }

@@ -37,6 +37,9 @@ pub async fn connect(args: &ConnectArgs) -> Result<Client> {
                     negotiated_timeout_ms = client.session_timeout().as_millis() as u64,
                     "connected to {servers}"
                 );
+                if let Some(chroot) = &chroot {
+                    check_chroot(&client, chroot).await?;
+                }
                 return Ok(client);
             }
             Ok(Err(zookeeper_client::Error::AuthFailed)) => {
@@ -67,9 +70,16 @@ pub async fn connect(args: &ConnectArgs) -> Result<Client> {
                 Some(Sasl::Gssapi) => "; with --sasl gssapi, check for a Kerberos ticket (klist) or KRB5_CLIENT_KTNAME",
                 _ => "",
             };
-            let cause = last_error
-                .map(|err| format!(" (last error: {err}{kerberos})"))
-                .unwrap_or_default();
+            // The client says only "no available hosts"; what each server
+            // did is asked again here, so the message can name the cause.
+            let diagnosis = diagnose(&servers).await;
+            let cause = if diagnosis.is_empty() {
+                last_error
+                    .map(|err| format!(" (last error: {err}{kerberos})"))
+                    .unwrap_or_default()
+            } else {
+                format!(": {}{kerberos}", diagnosis.join("; "))
+            };
             let chroot = chroot.map(|c| format!(" chroot {c}")).unwrap_or_default();
             return Err(Failure::unavailable(format!(
                 "no ZooKeeper session with {servers}{chroot} within {}{cause}",
@@ -78,6 +88,107 @@ pub async fn connect(args: &ConnectArgs) -> Result<Client> {
             .into());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// What one server does with a new connection, as far as a bare TCP
+/// connection can tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reachability {
+    /// The host name does not resolve.
+    Unresolvable(String),
+    /// The TCP connection failed (refused, unreachable, timed out).
+    Unreachable(String),
+    /// Accepted, then closed at once without a word, before we sent
+    /// anything: what a server does when our address already has
+    /// `maxClientCnxns` connections.
+    ClosedAtOnce,
+    /// Accepted and waiting for our request: the server itself is fine.
+    Accepting,
+}
+
+impl Reachability {
+    /// Why a session could not be opened, for an error message; `None`
+    /// when the server accepts connections.
+    pub fn describe(&self, server: &str) -> Option<String> {
+        match self {
+            Reachability::Unresolvable(err) => {
+                Some(format!("{server}: the host name does not resolve ({err})"))
+            }
+            Reachability::Unreachable(err) => Some(format!("{server}: {err}")),
+            Reachability::ClosedAtOnce => Some(format!(
+                "{server} closed the connection at once: too many connections from this \
+                 address (the server's maxClientCnxns is reached)"
+            )),
+            Reachability::Accepting => None,
+        }
+    }
+}
+
+/// Connects to `server` (`host[:port]`, port 2181 by default) and watches
+/// what it does, within about a second.
+pub async fn reachability(server: &str) -> Reachability {
+    use tokio::io::AsyncReadExt;
+    let address = if server
+        .rsplit_once(':')
+        .is_some_and(|(h, p)| !h.ends_with(':') && p.parse::<u16>().is_ok())
+    {
+        server.to_string()
+    } else {
+        format!("{server}:2181")
+    };
+    let step = Duration::from_secs(1);
+    let resolved = match tokio::time::timeout(step, tokio::net::lookup_host(&address)).await {
+        Ok(Ok(mut addrs)) => addrs.next(),
+        Ok(Err(err)) => return Reachability::Unresolvable(err.to_string()),
+        Err(_) => return Reachability::Unresolvable("no answer from the resolver".into()),
+    };
+    let Some(resolved) = resolved else {
+        return Reachability::Unresolvable("no address".into());
+    };
+    let mut stream =
+        match tokio::time::timeout(step, tokio::net::TcpStream::connect(resolved)).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(err)) => return Reachability::Unreachable(err.to_string()),
+            Err(_) => return Reachability::Unreachable("connecting timed out".into()),
+        };
+    // A server waits for our connect request; one that hangs up first (EOF
+    // or reset) refused the connection itself.
+    let mut byte = [0u8; 1];
+    match tokio::time::timeout(Duration::from_millis(500), stream.read(&mut byte)).await {
+        Ok(Ok(0)) | Ok(Err(_)) => Reachability::ClosedAtOnce,
+        Ok(Ok(_)) | Err(_) => Reachability::Accepting,
+    }
+}
+
+/// One cause per server that refused us, for the "no session" error.
+async fn diagnose(servers: &str) -> Vec<String> {
+    let mut checks = tokio::task::JoinSet::new();
+    for (i, server) in servers.split(',').enumerate() {
+        let server = server.to_string();
+        checks.spawn(async move { (i, reachability(&server).await.describe(&server)) });
+    }
+    let mut causes: Vec<(usize, String)> = Vec::new();
+    while let Some(Ok((i, cause))) = checks.join_next().await {
+        causes.extend(cause.map(|c| (i, c)));
+    }
+    causes.sort();
+    causes.into_iter().map(|(_, cause)| cause).collect()
+}
+
+/// Refuses a chroot that does not exist (exit 2), naming it. Tools do not
+/// create it: a typo in `--zk` would silently start a second, empty tree
+/// that nobody else looks at. An operator creates it once, on purpose.
+async fn check_chroot(client: &Client, chroot: &str) -> Result<()> {
+    // "/" is the chroot itself; exists needs no read permission.
+    match client.check_stat("/").await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(Failure::usage(format!(
+            "the chroot {chroot} in --zk does not exist; create it first \
+             (zkCli.sh create {chroot}) or correct --zk"
+        ))
+        .into()),
+        Err(err) => Err(anyhow::Error::new(err).context(format!("checking the chroot {chroot}"))),
     }
 }
 

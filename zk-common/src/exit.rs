@@ -16,9 +16,10 @@ pub const USAGE: u8 = 2;
 pub const UNAVAILABLE: u8 = 69;
 /// Internal error: an unexpected ZooKeeper error (a bug).
 pub const INTERNAL: u8 = 70;
-/// I/O error writing our own output (stdout, `--output`, a generated
-/// file): disk full, read-only. A closed pipe (EPIPE) is not one.
-pub const IO: u8 = 74;
+/// I/O error writing our own output (stdout, `--output`, `--events`, a
+/// generated file): disk full, read-only, closed stdout. A closed pipe
+/// (EPIPE) is not one. 70 would blame us for the machine.
+pub const IO_ERROR: u8 = 74;
 /// Not acquired: `--timeout` elapsed, `--nonblock` and busy, or a wait
 /// condition not met in time.
 pub const NOT_ACQUIRED: u8 = 75;
@@ -39,7 +40,7 @@ Exit status:
   2    usage error: bad flag, path, duration or JSON
   69   ZooKeeper unreachable within --connect-timeout, or no quorum
   70   internal error (a bug): unexpected ZooKeeper error
-  74   I/O error writing our own output (not a closed pipe)
+  74   I/O error writing our output (stdout, --output, --events): full, read-only, closed; not a closed pipe
   75   not acquired: --timeout elapsed, --nonblock and busy, or a wait not met
   77   permission denied: authentication failed or ACL refused
   79   ownership lost while the command ran; the command was stopped
@@ -88,6 +89,37 @@ impl fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
+/// Writing our own output failed: disk full, read-only directory, closed
+/// stdout. Maps to [`IO_ERROR`]; the I/O error is its source, so a broken
+/// pipe is still recognised as the reader leaving.
+#[derive(Debug)]
+pub struct WriteError {
+    /// What we were writing: `stdout`, `--output /etc/peers.json`, ...
+    pub target: String,
+    pub source: std::io::Error,
+}
+
+impl WriteError {
+    pub fn new(target: impl Into<String>, source: std::io::Error) -> Self {
+        WriteError {
+            target: target.into(),
+            source,
+        }
+    }
+}
+
+impl fmt::Display for WriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "writing {}", self.target)
+    }
+}
+
+impl std::error::Error for WriteError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
 /// The exit code for a ZooKeeper error that reached the top unhandled.
 pub fn zookeeper_code(err: &zookeeper_client::Error) -> u8 {
     use zookeeper_client::Error as E;
@@ -127,6 +159,9 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if let Some(failure) = cause.downcast_ref::<Failure>() {
             return failure.code;
+        }
+        if cause.downcast_ref::<WriteError>().is_some() {
+            return IO_ERROR;
         }
         if let Some(zk) = cause.downcast_ref::<zookeeper_client::Error>() {
             return zookeeper_code(zk);
@@ -174,6 +209,18 @@ mod tests {
     }
 
     #[test]
+    fn write_errors_are_io_errors_and_a_closed_pipe_stays_recognised() {
+        let full = std::io::Error::from_raw_os_error(28); // ENOSPC
+        let err = anyhow::Error::new(WriteError::new("stdout", full)).context("printing");
+        assert_eq!(code_for(&err), IO_ERROR);
+        assert!(format!("{err:#}").contains("writing stdout"));
+        let pipe = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        assert!(is_broken_pipe(&anyhow::Error::new(WriteError::new(
+            "stdout", pipe
+        ))));
+    }
+
+    #[test]
     fn unknown_errors_are_internal() {
         assert_eq!(code_for(&anyhow::anyhow!("surprise")), INTERNAL);
     }
@@ -194,7 +241,7 @@ mod tests {
             USAGE,
             UNAVAILABLE,
             INTERNAL,
-            IO,
+            IO_ERROR,
             NOT_ACQUIRED,
             PERMISSION,
             OWNERSHIP_LOST,

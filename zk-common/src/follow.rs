@@ -160,6 +160,12 @@ impl<'a> Follow<'a> {
     /// Reads the group, riding out connection loss. `None` means the
     /// session expired meanwhile (the caller opens a new one).
     async fn read(&mut self, fresh_session: bool) -> Result<Option<Snapshot>> {
+        // Each failed read of a session that reconnects at once would be
+        // retried at once: a request the server refuses by dropping the
+        // connection (larger than its jute.maxbuffer) became ~45 reconnects
+        // a second. Back off, doubling up to 5 s, and say what limit it
+        // may be.
+        let mut failures: u32 = 0;
         loop {
             let Some((client, watcher)) = self.session.as_mut() else {
                 return Ok(None);
@@ -175,7 +181,21 @@ impl<'a> Follow<'a> {
                 }
                 Err(err) => match root_zookeeper_error(&err) {
                     Some(zk) if crate::exit::is_transient(zk) => {
-                        tracing::info!("{err:#}; reading again after reconnecting");
+                        failures += 1;
+                        if failures == 3 {
+                            tracing::warn!(
+                                "reading {} broke the connection {failures} times in a row; if the \
+                                 server logs a 'Len error', a request exceeds its jute.maxbuffer \
+                                 (raise it with -Djute.maxbuffer=BYTES on every server)",
+                                self.path
+                            );
+                        }
+                        let backoff = Duration::from_millis(100 << failures.min(6))
+                            .min(Duration::from_secs(5));
+                        tracing::info!(
+                            "{err:#}; reading again after reconnecting (in {backoff:?})"
+                        );
+                        tokio::time::sleep(backoff).await;
                         // Wait for the reconnect (or expiry) and read again.
                         let wake =
                             tokio::time::timeout(Duration::from_millis(500), watcher.changed())

@@ -38,17 +38,45 @@ fn read_level(client: &Client, parent: String, recursive: bool) -> Level<'_> {
         let datas = read_data(client, &paths)
             .await
             .with_context(|| format!("reading the members of {parent}"))?;
-        let mut found: Vec<(String, String, Vec<u8>, Stat)> = Vec::with_capacity(names.len());
+        let mut found: Vec<(String, String, Option<Vec<u8>>, Stat)> =
+            Vec::with_capacity(names.len());
+        let mut refused = Vec::new();
         for ((name, path), data) in names.into_iter().zip(paths).zip(datas) {
-            // None: left between the listing and the read, not a member any more.
-            if let Some((data, stat)) = data {
-                found.push((name, path, data, stat));
+            match data {
+                Read::Data(data, stat) => found.push((name, path, Some(data), stat)),
+                // Left between the listing and the read: not a member any more.
+                Read::Gone => {}
+                // Its ACL keeps its data from us, not its existence: the
+                // stat needs no permission, so it is still listed in order.
+                Read::NotAuthorized => match client.check_stat(&path).await {
+                    Ok(Some(stat)) => {
+                        refused.push(name.clone());
+                        found.push((name, path, None, stat));
+                    }
+                    Ok(None) => {}
+                    Err(err) => return Err(err).with_context(|| format!("checking {path}")),
+                },
             }
+        }
+        if !refused.is_empty() {
+            tracing::warn!(
+                "{parent}: not authorized to read {} member(s): {}; listed with \"error\"",
+                refused.len(),
+                refused.join(", ").escape_debug()
+            );
         }
         found.sort_by_key(|(_, _, _, stat)| stat.czxid);
         let mut members = Vec::with_capacity(found.len());
         for (name, path, data, stat) in found {
-            let mut record = crate::node::record(&path, &name, &data, &stat);
+            let mut record = match &data {
+                Some(data) => crate::node::record(&path, &name, data, &stat),
+                None => {
+                    let mut record = crate::node::record(&path, &name, b"", &stat);
+                    record.shift_remove("data");
+                    record.insert("error".into(), "not authorized".into());
+                    record
+                }
+            };
             if recursive {
                 let children = if stat.num_children > 0 {
                     read_level(client, path, true).await?.unwrap_or_default()
@@ -63,22 +91,57 @@ fn read_level(client: &Client, parent: String, recursive: bool) -> Level<'_> {
     })
 }
 
-/// Members per multi-read: small enough that a reply of members with a few
-/// hundred bytes of data each stays far below the 1 MiB jute.maxbuffer.
+/// What reading one member gave.
+enum Read {
+    Data(Vec<u8>, Stat),
+    /// It left between the listing and the read.
+    Gone,
+    /// Its ACL refuses us the data.
+    NotAuthorized,
+}
+
+/// Members per multi-read, at most: small enough that a reply of members
+/// with a few hundred bytes of data each stays far below the 1 MiB
+/// jute.maxbuffer.
 const BATCH: usize = 200;
 
-/// Data and stat of each path, `None` for a path that no longer exists.
-async fn read_data(client: &Client, paths: &[String]) -> Result<Vec<Option<(Vec<u8>, Stat)>>> {
-    let mut batches = Vec::new();
-    for chunk in paths.chunks(BATCH) {
+/// Request bytes per multi-read, at most. The server refuses a request
+/// larger than its jute.maxbuffer (1 MiB by default, and maybe lowered) by
+/// closing the connection, so long names must split batches too.
+const BATCH_BYTES: usize = 32 * 1024;
+
+/// The paths cut into batches of at most [`BATCH`] paths and about
+/// [`BATCH_BYTES`] bytes of request (a path plus its framing per op).
+fn batches(paths: &[String]) -> Vec<&[String]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, path) in paths.iter().enumerate() {
+        let size = path.len() + 16;
+        if i > start && (i - start >= BATCH || bytes + size > BATCH_BYTES) {
+            out.push(&paths[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < paths.len() {
+        out.push(&paths[start..]);
+    }
+    out
+}
+
+/// Data and stat of each path.
+async fn read_data(client: &Client, paths: &[String]) -> Result<Vec<Read>> {
+    let chunks = batches(paths);
+    let mut pending = Vec::new();
+    for chunk in &chunks {
         let mut reader = client.new_multi_reader();
-        for path in chunk {
+        for path in chunk.iter() {
             reader.add_get_data(path)?;
         }
-        batches.push(reader.commit());
+        pending.push(reader.commit());
     }
     let mut out = Vec::with_capacity(paths.len());
-    for (chunk, batch) in paths.chunks(BATCH).zip(batches) {
+    for (chunk, batch) in chunks.iter().zip(pending) {
         let results = match batch.await {
             Ok(results) => results,
             Err(ZkError::Unimplemented) => return read_data_one_by_one(client, paths).await,
@@ -86,10 +149,13 @@ async fn read_data(client: &Client, paths: &[String]) -> Result<Vec<Option<(Vec<
         };
         for (path, result) in chunk.iter().zip(results) {
             match result {
-                MultiReadResult::Data { data, stat } => out.push(Some((data, stat))),
+                MultiReadResult::Data { data, stat } => out.push(Read::Data(data, stat)),
                 MultiReadResult::Error {
                     err: ZkError::NoNode,
-                } => out.push(None),
+                } => out.push(Read::Gone),
+                MultiReadResult::Error {
+                    err: ZkError::NoAuth,
+                } => out.push(Read::NotAuthorized),
                 MultiReadResult::Error { err } => {
                     return Err(err).with_context(|| format!("reading {path}"))
                 }
@@ -102,18 +168,37 @@ async fn read_data(client: &Client, paths: &[String]) -> Result<Vec<Option<(Vec<
 
 /// For servers older than 3.6, which have no multi-read: one pipelined
 /// request per member.
-async fn read_data_one_by_one(
-    client: &Client,
-    paths: &[String],
-) -> Result<Vec<Option<(Vec<u8>, Stat)>>> {
+async fn read_data_one_by_one(client: &Client, paths: &[String]) -> Result<Vec<Read>> {
     let replies: Vec<_> = paths.iter().map(|path| client.get_data(path)).collect();
     let mut out = Vec::with_capacity(paths.len());
     for (path, reply) in paths.iter().zip(replies) {
         match reply.await {
-            Ok(found) => out.push(Some(found)),
-            Err(ZkError::NoNode) => out.push(None),
+            Ok((data, stat)) => out.push(Read::Data(data, stat)),
+            Err(ZkError::NoNode) => out.push(Read::Gone),
+            Err(ZkError::NoAuth) => out.push(Read::NotAuthorized),
             Err(err) => return Err(err).with_context(|| format!("reading {path}")),
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_cut_by_count_and_by_bytes() {
+        let short: Vec<String> = (0..450).map(|i| format!("/g/m{i}")).collect();
+        let sizes: Vec<usize> = batches(&short).iter().map(|b| b.len()).collect();
+        assert_eq!(sizes, [200, 200, 50]);
+        let long: Vec<String> = (0..100).map(|i| format!("/g/{i:0>2000}")).collect();
+        let cut = batches(&long);
+        assert!(cut.len() > 1, "100 paths of 2 kB do not fit one batch");
+        for batch in &cut {
+            let bytes: usize = batch.iter().map(|p| p.len() + 16).sum();
+            assert!(bytes <= BATCH_BYTES, "{bytes}");
+        }
+        assert_eq!(cut.iter().map(|b| b.len()).sum::<usize>(), 100);
+        assert!(batches(&[]).is_empty());
+    }
 }

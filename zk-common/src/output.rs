@@ -1,27 +1,61 @@
 //! stdout is data: one JSON document for a query, JSON Lines for a stream.
 
 use std::io::{self, IsTerminal, Write};
+use std::sync::atomic::Ordering;
 
 use serde_json::{Map, Value};
 
+use crate::exit::WriteError;
+
+/// Whether stdout was closed at start: then every write of our own output
+/// fails (exit 74) instead of vanishing into the /dev/null Rust's runtime
+/// put in its place.
+fn stdout_closed() -> bool {
+    crate::unix::STDOUT_CLOSED_AT_START.load(Ordering::Relaxed)
+}
+
+fn stdout_open() -> Result<(), WriteError> {
+    if stdout_closed() {
+        return Err(WriteError::new(
+            "stdout",
+            io::Error::other("stdout is closed"),
+        ));
+    }
+    Ok(())
+}
+
 /// Writes one JSON document: pretty for a person at a terminal, compact for
 /// a pipe.
-pub fn document(value: &Value) -> io::Result<()> {
+pub fn document(value: &Value) -> Result<(), WriteError> {
+    stdout_open()?;
     let stdout = io::stdout();
     let mut out = stdout.lock();
-    if stdout.is_terminal() {
-        serde_json::to_writer_pretty(&mut out, value)?;
+    let written = if stdout.is_terminal() {
+        serde_json::to_writer_pretty(&mut out, value).map_err(io::Error::from)
     } else {
-        serde_json::to_writer(&mut out, value)?;
-    }
-    out.write_all(b"\n")?;
-    out.flush()
+        serde_json::to_writer(&mut out, value).map_err(io::Error::from)
+    };
+    written
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush())
+        .map_err(|err| WriteError::new("stdout", err))
 }
 
 /// Writes one JSON Lines record to stdout and flushes it, so `jq` and
 /// `while read` see each event the moment it happens.
-pub fn line(value: &Value) -> io::Result<()> {
-    write_line(&mut io::stdout().lock(), value)
+pub fn line(value: &Value) -> Result<(), WriteError> {
+    stdout_open()?;
+    write_line(&mut io::stdout().lock(), value).map_err(|err| WriteError::new("stdout", err))
+}
+
+/// Writes text (a Nagios line, Prometheus metrics) to stdout and flushes
+/// it; `println!` would panic on a full disk.
+pub fn text(text: &str) -> Result<(), WriteError> {
+    stdout_open()?;
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|err| WriteError::new("stdout", err))
 }
 
 /// Writes one compact JSON line to `out` and flushes it.
@@ -54,41 +88,69 @@ pub fn millis_rfc3339(millis: i64) -> String {
 /// Where a tool's own events go. Without a wrapped command they are the
 /// tool's output (stdout); with one, stdout belongs to the command, so
 /// events go to `--events PATH` (`-` for stderr) or nowhere.
-pub enum EventSink {
+pub struct EventSink {
+    target: Target,
+    /// A write already failed and was reported: say it once, not per event.
+    failed: bool,
+}
+
+enum Target {
     Stdout,
     Stderr,
-    File(std::fs::File),
+    File(std::fs::File, String),
     Discard,
 }
 
 impl EventSink {
-    pub fn open(events: Option<&str>, wraps_command: bool) -> io::Result<EventSink> {
-        Ok(match events {
-            Some("-") => EventSink::Stderr,
-            Some(path) => EventSink::File(
+    pub fn open(events: Option<&str>, wraps_command: bool) -> Result<EventSink, WriteError> {
+        let target = match events {
+            Some("-") => Target::Stderr,
+            Some(path) => Target::File(
                 std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
-                    .open(path)?,
+                    .open(path)
+                    .map_err(|err| WriteError::new(format!("--events {path}"), err))?,
+                path.to_string(),
             ),
-            None if wraps_command => EventSink::Discard,
-            None => EventSink::Stdout,
+            None if wraps_command => Target::Discard,
+            None => Target::Stdout,
+        };
+        Ok(EventSink {
+            target,
+            failed: false,
         })
     }
 
-    /// Writes one event line. A reader that went away is not our failure:
-    /// the lock, and the command, carry on.
+    /// Writes one event line. A failed write does not stop the lock, or
+    /// the command holding it: the events are a report, the command is the
+    /// work. But it is said once on stderr, never swallowed.
     pub fn emit(&mut self, event: Map<String, Value>) {
         let value = Value::Object(event);
-        let result = match self {
-            EventSink::Stdout => line(&value),
-            EventSink::Stderr => write_line(&mut io::stderr().lock(), &value),
-            EventSink::File(file) => write_line(file, &value),
-            EventSink::Discard => Ok(()),
+        let result = match &mut self.target {
+            Target::Stdout => line(&value),
+            Target::Stderr => write_line(&mut io::stderr().lock(), &value)
+                .map_err(|err| WriteError::new("events to stderr", err)),
+            Target::File(file, path) => write_line(file, &value)
+                .map_err(|err| WriteError::new(format!("--events {path}"), err)),
+            Target::Discard => Ok(()),
         };
-        if let Err(err) = result {
-            tracing::debug!("writing an event: {err}");
+        match result {
+            Err(err) if err.source.kind() == io::ErrorKind::BrokenPipe => {
+                // The reader left (`| head -1`): how a pipeline ends.
+                tracing::debug!("{err}: {}", err.source);
+            }
+            Err(err) if !self.failed => {
+                self.failed = true;
+                tracing::error!("{err}: {}; events are being lost", err.source);
+            }
+            Err(_) | Ok(()) => {}
         }
+    }
+
+    /// Whether some event could not be written.
+    pub fn failed(&self) -> bool {
+        self.failed
     }
 }
 

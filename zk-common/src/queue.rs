@@ -208,6 +208,17 @@ impl Queue {
                         return Ok(ticket);
                     }
                 }
+                // The directory's ACL (`--acl creator` of whoever made it)
+                // admits only another identity: say so, not just "no auth".
+                Err(ZkError::NoAuth) => {
+                    return Err(Failure::permission(format!(
+                        "{} belongs to another identity: its ACL does not let us queue there \
+                         (it was created with --acl creator under other credentials; \
+                         use the same --auth)",
+                        self.dir
+                    ))
+                    .into())
+                }
                 Err(err) => {
                     return Err(err).with_context(|| format!("joining the queue at {}", self.dir))
                 }

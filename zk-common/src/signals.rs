@@ -2,13 +2,16 @@
 
 use tokio::signal::unix::{signal, SignalKind};
 
-/// Resolves when SIGINT, SIGTERM or SIGHUP arrives, with the exit status a
-/// shell expects for it (128 + N: 130, 143, 129).
+/// Resolves when SIGINT, SIGTERM, SIGHUP or SIGQUIT arrives, with the exit
+/// status a shell expects for it (128 + N: 130, 143, 129, 131). QUIT is
+/// caught like the others: its default action (death, a core) would leave
+/// what we queued in ZooKeeper until the session expires.
 pub async fn stop_requested() -> u8 {
-    let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
+    let (Ok(mut int), Ok(mut term), Ok(mut hup), Ok(mut quit)) = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
         signal(SignalKind::hangup()),
+        signal(SignalKind::quit()),
     ) else {
         // Without handlers the default action (death by signal) still
         // applies, which is the same outcome for the caller's shell.
@@ -18,6 +21,7 @@ pub async fn stop_requested() -> u8 {
         _ = int.recv() => 128 + 2,
         _ = term.recv() => 128 + 15,
         _ = hup.recv() => 128 + 1,
+        _ = quit.recv() => 128 + 3,
     }
 }
 

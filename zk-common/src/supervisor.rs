@@ -49,10 +49,9 @@ impl WrapArgs {
     }
 
     /// Where events go: stdout without a command, `--events` with one.
-    pub fn event_sink(&self) -> Result<crate::output::EventSink, Failure> {
-        let events = self.events.as_deref();
-        crate::output::EventSink::open(events, self.spec().is_some())
-            .map_err(|err| Failure::usage(format!("--events {}: {err}", events.unwrap_or(""))))
+    /// A file that cannot be opened is an I/O error (74), like a failed write.
+    pub fn event_sink(&self) -> Result<crate::output::EventSink, crate::exit::WriteError> {
+        crate::output::EventSink::open(self.events.as_deref(), self.spec().is_some())
     }
 }
 

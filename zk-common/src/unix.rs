@@ -25,3 +25,27 @@ pub fn die_with_parent(cmd: &mut tokio::process::Command) {
         });
     }
 }
+
+/// Whether stdout was closed when the process started (`tool >&-`).
+///
+/// Rust's runtime reopens a closed stdout on /dev/null before `main`, and
+/// then drops every write to it without an error, so a report would vanish
+/// with exit 0. Only code that runs before the runtime can still see the
+/// closed descriptor: a constructor, which the C runtime calls before
+/// `main`, records it here.
+pub static STDOUT_CLOSED_AT_START: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn note_closed_stdout() {
+    // SAFETY: F_GETFD reads a descriptor's flags and touches no memory;
+    // it fails with EBADF exactly when descriptor 1 is not open.
+    let closed = unsafe { nix::libc::fcntl(1, nix::libc::F_GETFD) } == -1;
+    STDOUT_CLOSED_AT_START.store(closed, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Registers [`note_closed_stdout`] as an ELF constructor. It runs on the
+/// main thread before anything else of ours, allocates nothing and only
+/// calls fcntl, so running before Rust's runtime is initialised is fine.
+#[used]
+#[link_section = ".init_array"]
+static NOTE_CLOSED_STDOUT: extern "C" fn() = note_closed_stdout;

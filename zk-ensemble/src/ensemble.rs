@@ -64,6 +64,39 @@ pub fn targets(connect: &str, survey: &SurveyArgs) -> Result<Vec<Target>, Failur
         .collect())
 }
 
+/// The targets without repeats: `a:1,a:1` or `localhost:1,127.0.0.1:1`
+/// name one server, which must be probed and counted once. Two targets are
+/// the same when their resolved addresses overlap; a name that does not
+/// resolve is compared as written (its probe will say why it fails).
+pub async fn distinct(targets: Vec<Target>) -> Vec<Target> {
+    let mut seen: Vec<(BTreeSet<std::net::SocketAddr>, String)> = Vec::new();
+    let mut out = Vec::new();
+    for target in targets {
+        let resolved: BTreeSet<std::net::SocketAddr> = match tokio::time::timeout(
+            Duration::from_secs(2),
+            tokio::net::lookup_host(target.address.as_str()),
+        )
+        .await
+        {
+            Ok(Ok(addrs)) => addrs.collect(),
+            _ => BTreeSet::new(),
+        };
+        let same = seen
+            .iter()
+            .find(|(addrs, address)| *address == target.address || !addrs.is_disjoint(&resolved));
+        if let Some((_, first)) = same {
+            tracing::warn!(
+                "{} is the same server as {first}; probing it once",
+                target.address
+            );
+            continue;
+        }
+        seen.push((resolved, target.address.clone()));
+        out.push(target);
+    }
+    out
+}
+
 /// Probes every target in parallel.
 pub async fn probe_all(targets: Vec<Target>, timeout: Duration) -> Vec<Report> {
     let mut set = JoinSet::new();
@@ -90,7 +123,7 @@ pub async fn survey(
     args: &SurveyArgs,
     timeout: Duration,
 ) -> anyhow::Result<Survey> {
-    let listed = targets(&connect.connect, args)?;
+    let listed = distinct(targets(&connect.connect, args)?).await;
     let count = listed.len();
     let mut reports = probe_all(listed.clone(), timeout).await;
     let (membership, membership_source) = membership(&reports, &listed, connect, timeout).await;
@@ -335,7 +368,18 @@ pub fn assess(survey: &Survey, limits: &Thresholds) -> Assessment {
     let mut warn = |code, severity, server: Option<&str>, message: String| {
         warnings.push(Warning::new(code, severity, server, message));
     };
-    if up == 0 {
+    let refusing = reports.iter().filter(|r| r.closed_at_once).count();
+    if up == 0 && refusing > 0 {
+        warn(
+            "no_server",
+            "critical",
+            None,
+            format!(
+                "none of the {servers} server(s) answers us; {refusing} close our connections \
+                 at once (maxClientCnxns reached)"
+            ),
+        );
+    } else if up == 0 {
         warn(
             "no_server",
             "critical",
@@ -396,6 +440,21 @@ pub fn assess(survey: &Survey, limits: &Thresholds) -> Assessment {
                 format!("{name} is unreachable ({cause})"),
             );
             continue;
+        }
+        if report.closed_at_once {
+            // Not a quorum problem: the server hangs up on us before a word.
+            warn(
+                "connections_refused",
+                "warning",
+                at,
+                format!(
+                    "{name} closes our connections at once: too many connections from this \
+                     address (its maxClientCnxns is reached)"
+                ),
+            );
+            if !report.serving {
+                continue;
+            }
         }
         if !report.serving {
             let message = match &report.mode {

@@ -17,7 +17,6 @@ pub mod sources;
 
 pub use cli::{Cli, SurveyArgs, Thresholds, SERVERS, THRESHOLDS};
 
-use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -63,9 +62,7 @@ async fn status(connect: &ConnectArgs, args: &StatusArgs) -> Result<u8> {
         }
         (StatusFormat::Prometheus, None) => {
             let text = prometheus::render(&survey, &assessment);
-            let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes())?;
-            out.flush()?;
+            output::text(&text)?;
         }
         (StatusFormat::Prometheus, Some(file)) => {
             let text = prometheus::render(&survey, &assessment);
@@ -83,7 +80,7 @@ async fn check(connect: &ConnectArgs, args: &CheckArgs) -> Result<u8> {
         (Err(err), CheckFormat::Nagios) => {
             // A plugin that cannot run says UNKNOWN on stdout, not 69 or 70.
             let (line, code) = nagios::unknown(&format!("{err:#}"));
-            println!("{line}");
+            output::text(&format!("{line}\n"))?;
             return Ok(code);
         }
         (Err(err), _) => return Err(err),
@@ -92,7 +89,7 @@ async fn check(connect: &ConnectArgs, args: &CheckArgs) -> Result<u8> {
     match args.format {
         CheckFormat::Nagios => {
             let (plugin_line, code) = nagios::render(&assessment, &args.thresholds);
-            println!("{plugin_line}");
+            output::text(&format!("{plugin_line}\n"))?;
             return Ok(code);
         }
         CheckFormat::Json => {

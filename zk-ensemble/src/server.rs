@@ -130,6 +130,9 @@ pub struct Report {
     /// Reachable and serving clients (a mode is known).
     pub serving: bool,
     pub error: Option<String>,
+    /// Every connection was closed without a word: the server refuses our
+    /// connections (its maxClientCnxns for our address is reached).
+    pub closed_at_once: bool,
     pub mode: Option<String>,
     pub server_id: Option<u64>,
     pub version: Option<String>,
@@ -277,7 +280,10 @@ async fn gather(target: &Target) -> Report {
             None
         }
     };
-    let refused = |r: &Fetched| matches!(r, Ok(Answer::NotWhitelisted));
+    let refused = |r: &Fetched| matches!(r, Ok(Answer::NotWhitelisted | Answer::Silent));
+    // Every word unanswered, even srvr (whitelisted by default): the server
+    // hangs up on our connections, not on the words.
+    let closed_at_once = answers.iter().all(|r| matches!(r, Ok(Answer::Silent)));
     let any_refused = answers.iter().any(|r| refused(r));
     // The configuration is asked whenever the AdminServer is, to check it
     // belongs to this server: on a host running several servers, a wrong
@@ -422,7 +428,14 @@ async fn gather(target: &Target) -> Report {
     if report.read_only == Some(true) {
         report.mode = Some("read-only".into());
     }
+    report.closed_at_once = closed_at_once;
     report.serving = report.mode.is_some() && !not_serving;
+    if closed_at_once && report.mode.is_none() {
+        report.error = Some(format!(
+            "{}: closes our connections at once (its maxClientCnxns is reached)",
+            target.address
+        ));
+    }
     if not_serving && report.mode.is_none() {
         report.error = Some(format!(
             "{}: running but not serving requests (no quorum, or electing a leader)",

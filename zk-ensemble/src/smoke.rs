@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use tokio::task::JoinSet;
 use zookeeper_client::{Client, CreateMode, Error as ZkError};
@@ -23,7 +23,8 @@ use crate::ensemble;
 /// What one server's smoke test found.
 struct Outcome {
     address: String,
-    result: Result<Passed, String>,
+    /// The error, and the exit code it maps to (77 for an ACL refusal).
+    result: Result<Passed, (String, u8)>,
 }
 
 struct Passed {
@@ -61,10 +62,13 @@ pub async fn run(connect: &ConnectArgs, args: &ProbeArgs) -> Result<u8> {
                 match tokio::time::timeout(timeout, smoke(&server_args, &path, &node, count)).await
                 {
                     Ok(Ok(passed)) => Ok(passed),
-                    Ok(Err(err)) => Err(format!("{address}: {err:#}")),
-                    Err(_) => Err(format!(
-                        "{address}: did not pass within {}",
-                        humantime::format_duration(timeout)
+                    Ok(Err(err)) => Err((format!("{address}: {err:#}"), exit::code_for(&err))),
+                    Err(_) => Err((
+                        format!(
+                            "{address}: did not pass within {}",
+                            humantime::format_duration(timeout)
+                        ),
+                        exit::UNAVAILABLE,
                     )),
                 };
             (index, Outcome { address, result })
@@ -86,6 +90,11 @@ pub async fn run(connect: &ConnectArgs, args: &ProbeArgs) -> Result<u8> {
         .map(|o| outcome_json(o, args.count))
         .collect();
     let passed = outcomes.iter().filter(|o| o.result.is_ok()).count();
+    // An ACL that refuses the probe is a permission problem, whether or
+    // not the servers are up: say 77, not "unavailable".
+    let refused = outcomes
+        .iter()
+        .any(|o| matches!(&o.result, Err((_, code)) if *code == exit::PERMISSION));
     let visible = visibility
         .get("ok")
         .and_then(Value::as_bool)
@@ -143,7 +152,9 @@ pub async fn run(connect: &ConnectArgs, args: &ProbeArgs) -> Result<u8> {
         cause.push_str("a write was not visible through every server after sync");
     }
     eprintln!("zk-ensemble: probe failed: {cause}");
-    Ok(if passed == 0 {
+    Ok(if refused {
+        exit::PERMISSION
+    } else if passed == 0 {
         exit::UNAVAILABLE
     } else {
         exit::CONDITION_FALSE
@@ -165,13 +176,13 @@ async fn smoke(args: &ConnectArgs, parent: &str, node: &str, count: u32) -> Resu
         client
             .create(node, data.as_bytes(), &ephemeral)
             .await
-            .map_err(|e| anyhow::anyhow!("create {node}: {e}"))?;
+            .with_context(|| format!("create {node}"))?;
         timed(0, t);
         let t = Instant::now();
         let (read, _) = client
             .get_data(node)
             .await
-            .map_err(|e| anyhow::anyhow!("read {node}: {e}"))?;
+            .with_context(|| format!("read {node}"))?;
         timed(1, t);
         if read != data.as_bytes() {
             anyhow::bail!("read {node}: got other data than was written");
@@ -180,13 +191,13 @@ async fn smoke(args: &ConnectArgs, parent: &str, node: &str, count: u32) -> Resu
         client
             .set_data(node, b"updated", None)
             .await
-            .map_err(|e| anyhow::anyhow!("update {node}: {e}"))?;
+            .with_context(|| format!("update {node}"))?;
         timed(2, t);
         let t = Instant::now();
         client
             .delete(node, None)
             .await
-            .map_err(|e| anyhow::anyhow!("delete {node}: {e}"))?;
+            .with_context(|| format!("delete {node}"))?;
         timed(3, t);
     }
     Ok(Passed {
@@ -206,14 +217,14 @@ async fn ensure_parent(client: &Client, parent: &str, args: &ConnectArgs) -> Res
         if !ancestors.is_empty() {
             match client.mkdir(ancestors, &persistent).await {
                 Ok(()) | Err(ZkError::NodeExists) => {}
-                Err(err) => anyhow::bail!("create {ancestors}: {err}"),
+                Err(err) => return Err(err).with_context(|| format!("create {ancestors}")),
             }
         }
     }
     match client.create(parent, b"", &persistent).await {
         Ok(_) => Ok(true),
         Err(ZkError::NodeExists) => Ok(false),
-        Err(err) => anyhow::bail!("create {parent}: {err}"),
+        Err(err) => Err(err).with_context(|| format!("create {parent}")),
     }
 }
 
@@ -283,7 +294,7 @@ fn outcome_json(outcome: &Outcome, count: u32) -> Value {
                 "latency_ms": latency,
             })
         }
-        Err(error) => json!({"address": outcome.address, "ok": false, "error": error}),
+        Err((error, _)) => json!({"address": outcome.address, "ok": false, "error": error}),
     }
 }
 

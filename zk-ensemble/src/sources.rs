@@ -11,9 +11,13 @@ use tokio::net::TcpStream;
 pub enum Answer {
     /// The word's output.
     Text(String),
-    /// The word is not whitelisted (3.5+ answer with a sentence; older
-    /// servers close the connection without a word). Ask the AdminServer.
+    /// The word is not whitelisted (3.5+ answer with a sentence). Ask the
+    /// AdminServer.
     NotWhitelisted,
+    /// The connection closed without a word: an old server refusing a word,
+    /// or any server refusing the connection itself (maxClientCnxns). Ask
+    /// the AdminServer too.
+    Silent,
     /// The server runs but does not serve: no quorum yet, or electing.
     NotServing,
 }
@@ -32,7 +36,9 @@ pub async fn four_letter(address: &str, word: &str) -> std::io::Result<Answer> {
 }
 
 fn classify(text: String) -> Answer {
-    if text.trim().is_empty() || text.contains(NOT_WHITELISTED) {
+    if text.trim().is_empty() {
+        Answer::Silent
+    } else if text.contains(NOT_WHITELISTED) {
         Answer::NotWhitelisted
     } else if text.contains(NOT_SERVING) {
         Answer::NotServing
@@ -140,7 +146,7 @@ mod tests {
             classify("mntr is not executed because it is not in the whitelist.\n".into()),
             Answer::NotWhitelisted
         );
-        assert_eq!(classify(String::new()), Answer::NotWhitelisted);
+        assert_eq!(classify(String::new()), Answer::Silent);
         assert_eq!(
             classify("This ZooKeeper instance is not currently serving requests\n".into()),
             Answer::NotServing

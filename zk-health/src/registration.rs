@@ -395,9 +395,17 @@ impl Registrar<'_> {
                     if stat.ephemeral_owner == session {
                         break; // our own create, retried after a lost reply
                     }
-                    if takeover && stat.ephemeral_owner == 0 {
+                    // A persistent node never goes by itself: waiting for
+                    // it would be forever, and taking it over would delete
+                    // someone's data.
+                    if stat.ephemeral_owner == 0 {
+                        let why = if takeover {
+                            "--takeover replaces only another session's ephemeral node"
+                        } else {
+                            "it will not go away by itself; remove it, or register under another id"
+                        };
                         return Err(Failure::usage(format!(
-                            "{node} is a persistent node; --takeover replaces only another session's ephemeral node"
+                            "{node} is a persistent node, not a registration; {why}"
                         ))
                         .into());
                     }

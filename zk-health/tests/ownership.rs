@@ -206,3 +206,29 @@ fn acl_creator_protects_the_registration_and_the_parents_it_creates() {
     process.signal(nix::sys::signal::Signal::SIGTERM);
     assert_eq!(process.wait(T).code(), Some(0));
 }
+
+/// Without --takeover a persistent node at our path would be waited for
+/// forever (it is "held by session 0x0"): it is refused at once instead.
+#[test]
+fn a_persistent_node_at_our_path_is_refused_without_takeover_too() {
+    require_zookeeper!();
+    let connect = shared().chroot("health-persistent");
+    let zk = Zk::connect(&connect).unwrap();
+    zk.create_all("/s").unwrap();
+    zk.create("/s/x", b"keep me", zookeeper_client::CreateMode::Persistent)
+        .unwrap();
+    let mut process = health().zk(&connect).spawn(&["/s", "--id", "x"]);
+    process.wait_stderr("/s/x is a persistent node", T);
+    let status = process.wait(T);
+    let stderr = process.stderr_so_far();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        !stderr.contains("0x0"),
+        "not 'held by session 0x0': {stderr}"
+    );
+    let (data, stat) = zk.get("/s/x").unwrap();
+    assert_eq!(
+        (data.as_slice(), stat.ephemeral_owner),
+        (&b"keep me"[..], 0)
+    );
+}

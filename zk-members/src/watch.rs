@@ -2,15 +2,15 @@
 //! `--output` files.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::{Map, Value};
 use tokio::io::AsyncWriteExt;
 
 use zk_common::cli::ConnectArgs;
+use zk_common::exit::WriteError;
 use zk_common::output;
 
 use crate::cli::WatchArgs;
@@ -94,17 +94,12 @@ fn diff(before: &[Value], after: &[Value], line: &mut Map<String, Value>) {
 
 /// Replaces `file` in one rename, so a reader never sees half a snapshot.
 fn write_atomically(file: &Path, members: &Value) -> Result<()> {
-    let dir = file
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut temp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    serde_json::to_writer_pretty(&mut temp, members)?;
-    temp.write_all(b"\n")?;
-    temp.as_file().sync_all()?;
-    temp.persist(file)
-        .with_context(|| format!("replacing {}", file.display()))?;
+    let failed = |err: std::io::Error| WriteError::new(format!("--output {}", file.display()), err);
+    let mut bytes = serde_json::to_vec_pretty(members)
+        .map_err(std::io::Error::from)
+        .map_err(failed)?;
+    bytes.push(b'\n');
+    zk_common::atomic_file::replace(file, &bytes).map_err(|err| failed(err.source))?;
     Ok(())
 }
 
@@ -143,6 +138,7 @@ async fn run_handler(command: &str, members: &Value, path: &str) {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn diff_reports_joined_left_and_updated_in_order() {
@@ -159,6 +155,25 @@ mod tests {
         assert_eq!(line["joined"], json!(["c"]));
         assert_eq!(line["left"], json!(["a"]));
         assert_eq!(line["updated"], json!(["b"]));
+    }
+
+    #[test]
+    fn output_keeps_the_mode_and_writes_through_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.json");
+        std::fs::write(&real, "old").unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let link = dir.path().join("peers.json");
+        std::os::unix::fs::symlink("real.json", &link).unwrap();
+        write_atomically(&link, &json!([{"id": "a"}])).unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        let mode = std::fs::metadata(&real).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644);
+        let read: Value = serde_json::from_str(&std::fs::read_to_string(&real).unwrap()).unwrap();
+        assert_eq!(read, json!([{"id": "a"}]));
     }
 
     #[test]

@@ -76,6 +76,9 @@ struct Link {
 /// N ZooKeeper servers forming one ensemble on 127.0.0.1. Dropping it kills
 /// every server and removes their data; the servers also die with the test
 /// process if it is killed outright.
+/// A server's extra JVM flags, one a line, beside its zoo.cfg.
+const JVM_FLAGS: &str = "jvm.flags";
+
 pub struct Ensemble {
     servers: Vec<Server>,
     root: PathBuf,
@@ -93,7 +96,9 @@ impl Ensemble {
     }
 
     /// Like [`Ensemble::start`], with extra `key=value` lines in every
-    /// server's configuration (they override the defaults).
+    /// server's configuration (they override the defaults). An entry
+    /// `-Dname=value` is a JVM system property instead (`jute.maxbuffer`
+    /// is read only from one).
     pub fn start_with(n: usize, extra_config: &[&str]) -> Result<Ensemble> {
         Self::start_inner(n, extra_config, &[], false)
     }
@@ -200,9 +205,14 @@ impl Ensemble {
             );
             config.push_str(&format!("clientPort={}\n", p.client));
             config.push_str(&members(i));
-            for line in extra_config {
+            let (jvm, lines): (Vec<&str>, Vec<&str>) =
+                extra_config.iter().partition(|l| l.starts_with("-D"));
+            for line in lines {
                 config.push_str(line);
                 config.push('\n');
+            }
+            if !jvm.is_empty() {
+                std::fs::write(dir.join(JVM_FLAGS), jvm.join("\n"))?;
             }
             std::fs::write(dir.join("zoo.cfg"), config)?;
             servers.push(Server {
@@ -239,6 +249,9 @@ impl Ensemble {
             .append(true)
             .open(server.dir.join("server.log"))?;
         let mut cmd = Command::new("java");
+        if let Ok(flags) = std::fs::read_to_string(server.dir.join(JVM_FLAGS)) {
+            cmd.args(flags.lines());
+        }
         cmd.args([
             "-Xmx256m",
             "-XX:+UseSerialGC",

@@ -27,6 +27,7 @@
 
 pub mod docs;
 mod ensemble;
+pub mod hostile;
 mod java;
 mod kdc;
 pub mod nemesis;

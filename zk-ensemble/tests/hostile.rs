@@ -1,0 +1,104 @@
+//! What an operator gets wrong and a server refuses (issue 11): an ACL that
+//! refuses the probe, one server named twice, a server at its
+//! maxClientCnxns limit.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use zk_testkit::{require_zookeeper, shared, Ensemble, Tool, Zk};
+use zookeeper_client::{Acls, CreateMode};
+
+fn ensemble() -> Tool {
+    Tool::new(env!("CARGO_BIN_EXE_zk-ensemble"))
+}
+
+#[test]
+fn a_probe_refused_by_an_acl_exits_77() {
+    require_zookeeper!();
+    let connect = shared().chroot("ensemble-probe-acl");
+    let alice = Zk::connect_with(&connect, Some(("digest", "alice:secret"))).unwrap();
+    alice
+        .create_with(
+            "/locked",
+            b"",
+            &CreateMode::Persistent.with_acls(Acls::creator_all()),
+        )
+        .unwrap();
+    let ran = ensemble()
+        .zk(&connect)
+        .run(&["probe", "--path", "/locked/probe", "--count", "1"]);
+    assert_eq!(ran.code(), 77, "{}", ran.stderr());
+    assert!(
+        ran.stderr().contains("/locked/probe") && ran.stderr().contains("not authorized")
+            || ran.stderr().contains("NoAuth"),
+        "{}",
+        ran.stderr()
+    );
+    assert_eq!(ran.json()["ok"], false);
+    assert!(
+        alice.children("/locked").unwrap().is_empty(),
+        "no stray node"
+    );
+}
+
+#[test]
+fn one_server_named_twice_is_counted_once() {
+    require_zookeeper!();
+    let first = shared()
+        .connect_string()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_string();
+    let port = first.rsplit_once(':').unwrap().1;
+    for connect in [
+        format!("{first},{first}"),
+        format!("localhost:{port},127.0.0.1:{port}"),
+    ] {
+        let ran = ensemble().zk(&connect).run(&["status", "--no-discover"]);
+        assert_eq!(ran.code(), 0, "{connect}: {}", ran.stderr());
+        let doc = ran.json();
+        assert_eq!(doc["ensemble"]["servers"], 1, "{connect}: {doc:#}");
+        assert_eq!(doc["servers"].as_array().unwrap().len(), 1, "{connect}");
+        assert!(
+            ran.stderr().contains("the same server"),
+            "{connect}: {}",
+            ran.stderr()
+        );
+    }
+}
+
+#[test]
+fn a_server_at_its_connection_limit_is_not_called_without_quorum() {
+    require_zookeeper!();
+    let ensemble_under_test = Ensemble::start_with(1, &["maxClientCnxns=1"]).unwrap();
+    let connect = ensemble_under_test.connect_string();
+    // The one connection our address may have.
+    let _holder = Zk::connect(&connect).unwrap();
+    let admin = ensemble_under_test.admin_port(0).to_string();
+    // With the AdminServer the figures still come (over HTTP), and the
+    // refusal is a warning of its own; without it nothing comes, and the
+    // cause is still the connection limit, not a lost quorum.
+    for admin_port in [admin.as_str(), "1"] {
+        let ran =
+            ensemble()
+                .zk(&connect)
+                .run(&["check", "--format", "json", "--admin-port", admin_port]);
+        let doc = ran.json();
+        let text = format!("{}{doc}", ran.stderr());
+        assert!(
+            !text.contains("no quorum") && !text.contains("no_quorum"),
+            "admin port {admin_port}: {text}"
+        );
+        assert!(
+            text.contains("maxClientCnxns"),
+            "admin port {admin_port}: {text}"
+        );
+        let codes: Vec<&str> = doc["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["code"].as_str().unwrap())
+            .collect();
+        assert!(codes.contains(&"connections_refused"), "{codes:?}");
+        assert_ne!(ran.code(), 0, "not healthy: {}", ran.stderr());
+    }
+}

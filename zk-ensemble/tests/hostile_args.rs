@@ -1,0 +1,26 @@
+//! Every subcommand and option of zk-ensemble given hostile arguments (issue
+//! 11): no run may panic.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use zk_testkit::{require_zookeeper, shared};
+
+#[test]
+fn no_hostile_argument_makes_it_panic() {
+    require_zookeeper!();
+    let connect = shared().chroot("walk-ensemble");
+    let cmd = zk_common::app::command::<zk_ensemble::Cli>();
+    let (runs, panics) = zk_testkit::hostile::walk(
+        env!("CARGO_BIN_EXE_zk-ensemble"),
+        &cmd,
+        &["--zk", &connect, "--connect-timeout", "2s"],
+        Duration::from_secs(3),
+    );
+    eprintln!(
+        "zk-ensemble: {runs} runs with hostile arguments, {} panicked",
+        panics.len()
+    );
+    assert!(runs > 100, "the walk found only {runs} runs");
+    assert!(panics.is_empty(), "{panics:#?}");
+}
