@@ -3,14 +3,19 @@
 # (clap_mangen, clap_complete) into target/docs/, for packaging:
 #   target/docs/man/zk-members.1
 #   target/docs/completions/{bash,zsh,fish}/...
+# BIN_DIR=DIR takes the binaries from DIR instead of building them, and
+# OUT=DIR writes there (scripts/release.sh and install.sh use both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
-out=target/docs
+if [ -z "${BIN_DIR:-}" ]; then
+  cargo build --release --quiet
+fi
+bindir=${BIN_DIR:-target/release}
+out=${OUT:-target/docs}
 mkdir -p "$out/man" "$out/completions/bash" "$out/completions/zsh" "$out/completions/fish"
 
 for tool in zk-members zk-lock zk-elect zk-health zk-ensemble; do
-  bin=target/release/$tool
+  bin=$bindir/$tool
   "$bin" --generate man > "$out/man/$tool.1"
   "$bin" --generate bash > "$out/completions/bash/$tool"
   "$bin" --generate zsh > "$out/completions/zsh/_$tool"
