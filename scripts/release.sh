@@ -40,8 +40,10 @@ target=x86_64-unknown-linux-gnu
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
 [ -n "$version" ] || { echo "release.sh: no version in Cargo.toml's [workspace.package]" >&2; exit 1; }
 name=zk-tools-$version-x86_64-linux
-# Fixed timestamps and owners make the archive the same bytes for the same tree.
-export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
+# Fixed timestamps and owners make the archive the same bytes for the same
+# tree. Not exported: cc's build scripts watch SOURCE_DATE_EPOCH, and a new
+# value would rebuild aws-lc and everything after it.
+epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
 
 missing=()
 command -v cc >/dev/null || missing+=(gcc)
@@ -85,7 +87,7 @@ install -m 644 "$docs"/completions/zsh/* "$stage/share/zsh/site-functions/"
 install -m 644 "$docs"/completions/fish/* "$stage/share/fish/vendor_completions.d/"
 install -m 644 LICENSE README.md CHANGELOG.md "$stage/share/doc/zk-tools/"
 (cd "$stage" && find bin share -type f ! -name SHA256SUMS | LC_ALL=C sort | xargs sha256sum > share/doc/zk-tools/SHA256SUMS)
-tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$SOURCE_DATE_EPOCH" \
+tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$epoch" \
   -C dist -cf - "$name" | gzip -9n > "dist/$name.tar.gz"
 
 # Container root file system: the binaries, CA certificates (for --tls-ca),
