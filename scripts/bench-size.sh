@@ -90,7 +90,7 @@ for v in "${variants[@]}"; do
   m=$bin/zk-members
   g=/bench-size-$v
   {
-    measure zk-lock "$m --zk $ZK list $g/lock | grep -q node" \
+    measure zk-lock "$m --zk $ZK list $g/lock | grep -q lock-" \
       "$bin/zk-lock" --zk "$ZK" "$g/lock" -- sleep 600
     measure zk-elect "$bin/zk-elect --zk $ZK leader $g/elect" \
       "$bin/zk-elect" --zk "$ZK" "$g/elect" -- sleep 600
