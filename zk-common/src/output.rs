@@ -2,6 +2,7 @@
 
 use std::io::{self, IsTerminal, Write};
 use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
@@ -75,14 +76,24 @@ pub fn event(name: &str) -> Map<String, Value> {
 
 /// The current time as an RFC 3339 UTC string with milliseconds.
 pub fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(since) => millis_rfc3339(i64::try_from(since.as_millis()).unwrap_or(i64::MAX)),
+        Err(_) => String::new(),
+    }
 }
 
-/// Milliseconds since the epoch (ZooKeeper's ctime/mtime) as RFC 3339 UTC.
+/// Milliseconds since the epoch (ZooKeeper's ctime/mtime) as RFC 3339 UTC,
+/// e.g. `2026-11-26T04:12:46.430Z`; empty outside 1970..=9999, which
+/// humantime cannot write (it would panic before 1970).
 pub fn millis_rfc3339(millis: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(millis)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default()
+    // 10000-01-01T00:00:00Z, the first instant humantime refuses.
+    const YEAR_10000_MILLIS: u64 = 253_402_300_800_000;
+    match u64::try_from(millis) {
+        Ok(millis) if millis < YEAR_10000_MILLIS => {
+            humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(millis)).to_string()
+        }
+        _ => String::new(),
+    }
 }
 
 /// Where a tool's own events go. Without a wrapped command they are the
@@ -180,5 +191,17 @@ mod tests {
             millis_rfc3339(1_700_000_000_123),
             "2023-11-14T22:13:20.123Z"
         );
+    }
+
+    #[test]
+    fn millis_outside_what_rfc3339_can_say_are_empty_not_a_panic() {
+        assert_eq!(
+            millis_rfc3339(253_402_300_799_999),
+            "9999-12-31T23:59:59.999Z"
+        );
+        assert_eq!(millis_rfc3339(253_402_300_800_000), "");
+        assert_eq!(millis_rfc3339(i64::MAX), "");
+        assert_eq!(millis_rfc3339(-1), "");
+        assert_eq!(millis_rfc3339(i64::MIN), "");
     }
 }

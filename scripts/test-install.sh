@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Checks every install path the README documents, on this machine (root,
+# Debian): builds the release with scripts/release.sh, then
+#   - the tarball: checksums, five static binaries, man pages, completions;
+#   - the static binary against a real ZooKeeper reached by host name
+#     (localhost), so getaddrinfo in the static glibc is exercised;
+#   - the container root file system (dist/rootfs): the binaries run chrooted
+#     in it, with nothing else there, and reach ZooKeeper;
+#   - the .deb: dpkg -i, the tools on PATH, `man -w` for every page, the
+#     completions at Debian's paths, then dpkg -r leaves none of them;
+#   - scripts/install.sh PREFIX: binaries, man pages and completions.
+# Every man page a page refers to must be installed too.
+#
+#   scripts/test-install.sh        (ZK_TEST_BASE_PORT picks the server's port, default 22181)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+began=$(date +%s)
+
+fail() { echo "test-install.sh: FAIL: $*" >&2; exit 1; }
+step() { printf 'test-install.sh: %s (%ss)\n' "$*" "$(($(date +%s) - began))"; }
+[ "$(id -u)" -eq 0 ] || fail "must run as root (dpkg -i, chroot)"
+
+tools=(zk-members zk-lock zk-elect zk-health zk-ensemble)
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
+name=zk-tools-$version-x86_64-linux
+deb=dist/zk-tools_${version}-1_amd64.deb
+
+step "building the release"
+scripts/release.sh
+
+work=$(mktemp -d)
+export ZK_LOCAL_DIR=$work/zk ZK_BASE_PORT=${ZK_TEST_BASE_PORT:-22181}
+export ZK_ADMIN_BASE_PORT=$((ZK_BASE_PORT + 6000))
+cleanup() {
+  scripts/zookeeper.sh clean >/dev/null 2>&1 || true
+  if dpkg-query -W -f='${Status}' zk-tools 2>/dev/null | grep -q "ok installed"; then
+    dpkg -r zk-tools >/dev/null 2>&1 || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Every page a page refers to (`zk-members-list(1)`) must be in DIR. A gap
+# is reported at the end, so the other install paths are still checked.
+missing_pages=()
+check_references() {
+  local dir=$1 page ref
+  for page in "$dir"/zk-*.1*; do
+    for ref in $(zcat -f "$page" | sed 's/\\-/-/g; s/\\f[BIRP]//g' | grep -o 'zk-[a-z-]*(1)' | sed 's/(1)$//' | sort -u); do
+      ls "$dir/$ref.1"* >/dev/null 2>&1 || missing_pages+=("$(basename "$page") names $ref(1), not in $dir")
+    done
+  done
+}
+
+step "tarball"
+(cd dist && sha256sum --quiet -c SHA256SUMS) || fail "dist/SHA256SUMS does not match"
+tar -xzf "dist/$name.tar.gz" -C "$work"
+tree=$work/$name
+(cd "$tree" && sha256sum --quiet -c share/doc/zk-tools/SHA256SUMS) || fail "the tarball's SHA256SUMS does not match"
+for tool in "${tools[@]}"; do
+  ldd "$tree/bin/$tool" 2>&1 | grep -qE 'not a dynamic executable|statically linked' || fail "$tool is not static"
+  "$tree/bin/$tool" --help >/dev/null || fail "$tool --help"
+  [ -s "$tree/share/man/man1/$tool.1" ] || fail "no man page $tool.1 in the tarball"
+  grep -q '^\.TH' "$tree/share/man/man1/$tool.1" || fail "$tool.1 is no man page"
+  [ -s "$tree/share/bash-completion/completions/$tool" ] || fail "no bash completion for $tool"
+  [ -s "$tree/share/zsh/site-functions/_$tool" ] || fail "no zsh completion for $tool"
+  [ -s "$tree/share/fish/vendor_completions.d/$tool.fish" ] || fail "no fish completion for $tool"
+done
+for f in LICENSE README.md CHANGELOG.md; do [ -s "$tree/share/doc/zk-tools/$f" ] || fail "no $f in the tarball"; done
+check_references "$tree/share/man/man1"
+bash -n "$tree/share/bash-completion/completions/zk-lock" || fail "bash completion does not parse"
+
+step "static binary against ZooKeeper, by host name"
+scripts/zookeeper.sh install >/dev/null
+scripts/zookeeper.sh start 1 >/dev/null
+zk=localhost:$ZK_BASE_PORT
+"$tree/bin/zk-lock" --zk "$zk" -n /test-install/lock -- true || fail "static zk-lock against $zk"
+"$tree/bin/zk-ensemble" --zk "$zk" check >/dev/null || fail "static zk-ensemble check against $zk"
+out=$("$tree/bin/zk-members" --zk "$zk" list /test-install/lock)
+[ "$out" = "[]" ] || fail "static zk-members list: expected no lock node once zk-lock exited, got $out"
+
+step "container root file system (chroot dist/rootfs)"
+rootfs=dist/rootfs
+extra=$(cd "$rootfs" && find . -type f | grep -vE '^\./(usr/local/bin/zk-[a-z]+|etc/(passwd|group|nsswitch\.conf|hosts|ssl/certs/ca-certificates\.crt)|usr/share/doc/zk-tools/LICENSE)$' || true)
+[ -z "$extra" ] || fail "unexpected files in the rootfs: $extra"
+# A container runtime gives the image a /dev; so does this test, for the
+# chroot only (the tools read /dev/urandom where getrandom(2) is not used).
+install -d "$rootfs/dev"
+mknod -m 666 "$rootfs/dev/null" c 1 3
+mknod -m 444 "$rootfs/dev/urandom" c 1 9
+mknod -m 444 "$rootfs/dev/random" c 1 8
+for tool in "${tools[@]}"; do
+  chroot --userspec=65534:65534 "$rootfs" "/usr/local/bin/$tool" --help >/dev/null || fail "chroot: $tool --help"
+done
+chroot --userspec=65534:65534 "$rootfs" /usr/local/bin/zk-lock --zk "$zk" -n /test-install/chroot -- /usr/local/bin/zk-ensemble --zk "$zk" check >/dev/null \
+  || fail "chroot: zk-lock around zk-ensemble check against $zk"
+# A name /etc/hosts does not know goes to DNS; with no resolver configured
+# that is a clear connection failure, never a crash.
+set +e
+chroot "$rootfs" /usr/local/bin/zk-members --zk no-such-host.invalid:2181 --connect-timeout 1s list /x 2>"$work/err"
+code=$?
+set -e
+[ "$code" = 69 ] || fail "chroot: an unknown host should exit 69, got $code: $(cat "$work/err")"
+rm -r "$rootfs/dev"
+echo "  rootfs (image content): $(du -sk "$rootfs" | cut -f1) KiB"
+
+step ".deb (dpkg -i)"
+dpkg -i "$deb" >/dev/null || fail "dpkg -i $deb"
+for tool in "${tools[@]}"; do
+  [ "$(command -v "$tool")" = "/usr/bin/$tool" ] || fail "$tool is not /usr/bin/$tool"
+  "$tool" --help >/dev/null || fail "$tool --help after dpkg -i"
+  man -w "$tool" >/dev/null || fail "man -w $tool"
+  [ -s "/usr/share/bash-completion/completions/$tool" ] || fail "no bash completion for $tool"
+  [ -s "/usr/share/zsh/vendor-completions/_$tool" ] || fail "no zsh completion for $tool"
+  [ -s "/usr/share/fish/vendor_completions.d/$tool.fish" ] || fail "no fish completion for $tool"
+done
+pages=$(dpkg -L zk-tools | grep -c '^/usr/share/man/man1/.*\.1\.gz$')
+for page in $(dpkg -L zk-tools | sed -n 's|^/usr/share/man/man1/\(.*\)\.1\.gz$|\1|p'); do
+  man -w "$page" >/dev/null || fail "man -w $page"
+done
+check_references /usr/share/man/man1
+zk-lock --zk "$zk" -n /test-install/deb -- true || fail "packaged zk-lock against $zk"
+dpkg -r zk-tools >/dev/null || fail "dpkg -r zk-tools"
+for tool in "${tools[@]}"; do
+  [ ! -e "/usr/bin/$tool" ] || fail "/usr/bin/$tool left after dpkg -r"
+  [ ! -e "/usr/share/man/man1/$tool.1.gz" ] || fail "$tool.1.gz left after dpkg -r"
+done
+echo "  $deb: $(stat -c %s "$deb") bytes, $pages man pages"
+
+step "scripts/install.sh PREFIX"
+prefix=$work/prefix
+scripts/install.sh "$prefix" >/dev/null
+for tool in "${tools[@]}"; do
+  "$prefix/bin/$tool" --help >/dev/null || fail "install.sh: $tool"
+  [ -s "$prefix/share/man/man1/$tool.1" ] || fail "install.sh: no $tool.1"
+  [ -s "$prefix/share/bash-completion/completions/$tool" ] || fail "install.sh: no bash completion for $tool"
+  [ -s "$prefix/share/zsh/site-functions/_$tool" ] || fail "install.sh: no zsh completion for $tool"
+  [ -s "$prefix/share/fish/vendor_completions.d/$tool.fish" ] || fail "install.sh: no fish completion for $tool"
+done
+MANPATH=$prefix/share/man man -w zk-elect | grep -q "^$prefix/" || fail "install.sh: man does not find zk-elect under $prefix"
+
+if [ ${#missing_pages[@]} -gt 0 ]; then
+  printf '  %s\n' "${missing_pages[@]}" | sort -u >&2
+  fail "man pages name pages that are not installed"
+fi
+step "all install paths pass"
