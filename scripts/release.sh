@@ -58,7 +58,10 @@ fi
 # build scripts and proc macros (which cannot be linked statically).
 packages=()
 for tool in "${tools[@]}"; do packages+=(-p "$tool"); done
-RUSTFLAGS="-C target-feature=+crt-static" \
+# getrandom's default Linux backend finds libc's getrandom() through dlsym,
+# which a static binary lacks, and falls back to /dev/urandom: a scratch
+# image without /dev would have no randomness. Call getrandom() directly.
+RUSTFLAGS="-C target-feature=+crt-static --cfg getrandom_backend=\"linux_getrandom\"" \
   cargo build --release --locked --target "$target" --bins "${packages[@]}"
 bindir=target/$target/release
 

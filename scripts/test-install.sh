@@ -8,7 +8,8 @@
 #     in it, with nothing else there, and reach ZooKeeper;
 #   - the .deb: dpkg -i, the tools on PATH, `man -w` for every page, the
 #     completions at Debian's paths, then dpkg -r leaves none of them;
-#   - scripts/install.sh PREFIX: binaries, man pages and completions.
+#   - scripts/install.sh PREFIX: binaries, man pages and completions;
+#   - the README's `cargo install --locked --path` loop (a debug build).
 # Every man page a page refers to must be installed too.
 #
 #   scripts/test-install.sh        (ZK_TEST_BASE_PORT picks the server's port, default 22181)
@@ -83,12 +84,11 @@ step "container root file system (chroot dist/rootfs)"
 rootfs=dist/rootfs
 extra=$(cd "$rootfs" && find . -type f | grep -vE '^\./(usr/local/bin/zk-[a-z]+|etc/(passwd|group|nsswitch\.conf|hosts|ssl/certs/ca-certificates\.crt)|usr/share/doc/zk-tools/LICENSE)$' || true)
 [ -z "$extra" ] || fail "unexpected files in the rootfs: $extra"
-# A container runtime gives the image a /dev; so does this test, for the
-# chroot only (the tools read /dev/urandom where getrandom(2) is not used).
+# A container runtime gives the image a /dev; this chroot gets only
+# /dev/null, no /dev/urandom: the static binaries take their randomness
+# (lock node names) from getrandom(2), so they must work without it.
 install -d "$rootfs/dev"
 mknod -m 666 "$rootfs/dev/null" c 1 3
-mknod -m 444 "$rootfs/dev/urandom" c 1 9
-mknod -m 444 "$rootfs/dev/random" c 1 8
 for tool in "${tools[@]}"; do
   chroot --userspec=65534:65534 "$rootfs" "/usr/local/bin/$tool" --help >/dev/null || fail "chroot: $tool --help"
 done
@@ -138,6 +138,18 @@ for tool in "${tools[@]}"; do
   [ -s "$prefix/share/fish/vendor_completions.d/$tool.fish" ] || fail "install.sh: no fish completion for $tool"
 done
 MANPATH=$prefix/share/man man -w zk-elect | grep -q "^$prefix/" || fail "install.sh: man does not find zk-elect under $prefix"
+
+# The README's cargo install loop, as written there. A debug build in the
+# workspace's target dir keeps this cheap: what it checks is that each
+# crate installs its binary with --locked, not the optimiser.
+step "cargo install --locked --path (the README's loop)"
+loop=$(sed -n 's/^| `cargo install` | `\(.*\)` |.*$/\1/p' README.md)
+[ -n "$loop" ] || fail "no cargo install loop in README.md's Install table"
+(export CARGO_TARGET_DIR=$PWD/target CARGO_INSTALL_ROOT=$work/cargo
+ eval "${loop//cargo install /cargo install --debug --quiet }") || fail "the README's cargo install loop"
+for tool in "${tools[@]}"; do
+  "$work/cargo/bin/$tool" --help >/dev/null || fail "cargo install: $tool"
+done
 
 if [ ${#missing_pages[@]} -gt 0 ]; then
   printf '  %s\n' "${missing_pages[@]}" | sort -u >&2

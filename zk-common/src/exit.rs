@@ -16,6 +16,8 @@ pub const USAGE: u8 = 2;
 pub const UNAVAILABLE: u8 = 69;
 /// Internal error: an unexpected ZooKeeper error (a bug).
 pub const INTERNAL: u8 = 70;
+/// OS error: the system refused what every run needs (no random bytes).
+pub const OS_ERROR: u8 = 71;
 /// I/O error writing our own output (stdout, `--output`, `--events`, a
 /// generated file): disk full, read-only, closed stdout. A closed pipe
 /// (EPIPE) is not one. 70 would blame us for the machine.
@@ -40,6 +42,7 @@ Exit status:
   2    usage error: bad flag, path, duration or JSON
   69   ZooKeeper unreachable within --connect-timeout, or no quorum
   70   internal error (a bug): unexpected ZooKeeper error
+  71   OS error: the system refused what every run needs (no random bytes)
   74   I/O error writing our output (stdout, --output, --events): full, read-only, closed; not a closed pipe
   75   not acquired: --timeout elapsed, --nonblock and busy, or a wait not met
   77   permission denied: authentication failed or ACL refused

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, Result};
 use zookeeper_client::{Acls, Client, CreateMode, Error as ZkError};
 
-use crate::exit::{is_transient, Failure};
+use crate::exit::{self, is_transient, Failure};
 use crate::path::join;
 
 /// Who may proceed, given the queue before us.
@@ -185,7 +185,7 @@ impl Queue {
     /// join on a new session can never mistake an old session's node for
     /// its own.
     pub async fn join(&self, client: &Client, data: &[u8], acls: Acls<'_>) -> Result<Ticket> {
-        let uuid = uuid::Uuid::new_v4().to_string();
+        let uuid = fresh_uuid()?;
         let size = match self.rule {
             Rule::FirstN(n) => format!("{SEMAPHORE}{n}-"),
             _ => String::new(),
@@ -461,6 +461,21 @@ where
             other => return other,
         }
     }
+}
+
+/// A random (v4) uuid for a node name. A process with no randomness (a
+/// static binary in a chroot without /dev) gets an OS error, not a panic.
+fn fresh_uuid() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|err| {
+        Failure::new(
+            exit::OS_ERROR,
+            format!("no random bytes for a node name: {err} (is /dev/urandom there?)"),
+        )
+    })?;
+    Ok(uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string())
 }
 
 #[cfg(test)]
