@@ -145,6 +145,20 @@ async fn read_data(client: &Client, paths: &[String]) -> Result<Vec<Read>> {
         let results = match batch.await {
             Ok(results) => results,
             Err(ZkError::Unimplemented) => return read_data_one_by_one(client, paths).await,
+            // The listing just went through on this connection; a server
+            // drops a connection whose request is over its jute.maxbuffer,
+            // and "connection lost" alone would not tell the operator that.
+            Err(err @ ZkError::ConnectionLoss) => {
+                let bytes: usize = chunk.iter().map(|path| path.len() + 16).sum();
+                return Err(err).with_context(|| {
+                    format!(
+                        "the connection dropped on a read of {} member(s), ~{bytes} bytes; if the \
+                         server logs a 'Len error', that is over its jute.maxbuffer (raise it \
+                         with -Djute.maxbuffer=BYTES on every server)",
+                        chunk.len()
+                    )
+                });
+            }
             Err(err) => return Err(err.into()),
         };
         for (path, result) in chunk.iter().zip(results) {

@@ -129,8 +129,8 @@ pub struct HoldersArgs {
     #[arg(value_parser = parse_path)]
     pub path: String,
 
-    /// The semaphore size, to tell holders from waiters [default: what the
-    /// holders stored, else 1].
+    /// The semaphore size, to tell holders from waiters [default: the N of
+    /// the nodes' `-sem<N>-` names, else 1; node data is not trusted].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_holders: Option<u32>,
 }

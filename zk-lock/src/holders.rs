@@ -35,19 +35,11 @@ pub async fn run(common: &CommonArgs, args: &HoldersArgs) -> Result<u8> {
             Err(err) => return Err(err).with_context(|| format!("reading {path}")),
         }
     }
-    // A semaphore's node names its size; older zk-locks stored N in the data.
-    let max_holders = args.max_holders.map(|n| n as usize).unwrap_or_else(|| {
-        found
-            .iter()
-            .filter_map(|(_, _, data, _)| {
-                serde_json::from_slice::<Value>(data)
-                    .ok()?
-                    .get("max_holders")?
-                    .as_u64()
-            })
-            .max()
-            .unwrap_or(1) as usize
-    });
+    // Who holds follows from the node names alone, as every contender works
+    // it out: a semaphore's node names its size (`-sem<N>-`). A node's data
+    // is whatever its creator wrote, so a `max_holders` in it (older
+    // zk-locks stored N there) could make any waiter look like a holder.
+    let max_holders = args.max_holders.map_or(1, |n| n as usize);
     let mut records = Vec::new();
     let mut writer_seen = false;
     for (position, (entry, path, data, stat)) in found.into_iter().enumerate() {

@@ -186,3 +186,35 @@ fn semaphore_holders_of_one_size_share() {
     let holders = wait_for_queue(&connect, "/l", 1);
     assert_eq!(holders[0]["kind"], "semaphore");
 }
+
+/// A participant's data is whatever its creator wrote: a node queued behind
+/// the holder that claims a semaphore of 1000 in its data is still a
+/// waiter, as every contender sees it (the size is in `-sem<N>-` names).
+#[test]
+fn holders_does_not_trust_max_holders_in_node_data() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-planted-max-holders");
+    let mut holder = lock().zk(&connect).spawn(&["/l"]);
+    assert_eq!(holder.next_json(T)["event"], "acquired");
+    let zk = Zk::connect(&connect).unwrap();
+    zk.create(
+        "/l/_c_planted-lock-",
+        br#"{"id": "planted", "max_holders": 1000}"#,
+        CreateMode::EphemeralSequential,
+    )
+    .unwrap();
+
+    let holders = wait_for_queue(&connect, "/l", 2);
+    assert_eq!(holders[0]["state"], "holding", "{holders}");
+    assert_eq!(holders[1]["id"], "planted", "{holders}");
+    assert_eq!(holders[1]["state"], "waiting", "{holders}");
+    // The operator's own flag still says how many may hold.
+    let told = lock()
+        .zk(&connect)
+        .run(&["holders", "--max-holders", "2", "/l"])
+        .json();
+    assert_eq!(told[1]["state"], "holding", "{told}");
+
+    holder.close_stdin();
+    assert_eq!(holder.wait(T).code(), Some(0));
+}

@@ -107,13 +107,16 @@ fn write_atomically(file: &Path, members: &Value) -> Result<()> {
 /// our stderr: our stdout carries only JSON. A failing handler is logged,
 /// and the watch goes on, as consul watch does.
 async fn run_handler(command: &str, members: &Value, path: &str) {
-    let spawned = tokio::process::Command::new("sh")
-        .arg("-c")
+    let mut cmd = tokio::process::Command::new("sh");
+    cmd.arg("-c")
         .arg(command)
         .env("ZK_MEMBERS_PATH", path)
         .stdin(Stdio::piped())
-        .stdout(std::io::stderr())
-        .spawn();
+        .stdout(std::io::stderr());
+    // Under systemd a handler that inherited NOTIFY_SOCKET or WATCHDOG_*
+    // could speak for us; our credentials are ours alone too.
+    zk_common::supervisor::scrub_inherited(cmd.as_std_mut());
+    let spawned = cmd.spawn();
     let mut child = match spawned {
         Ok(child) => child,
         Err(err) => {

@@ -84,6 +84,46 @@ fn exec_runs_never_overlap_coalesce_and_a_failing_handler_lets_the_watch_go_on()
     assert_eq!(runs()[2], "run /g 4");
 }
 
+/// Under systemd, a handler that inherited NOTIFY_SOCKET or WATCHDOG_*
+/// could report readiness or feed the watchdog for us; ZK_AUTH is ours too.
+#[test]
+fn exec_handler_does_not_inherit_the_service_manager_or_credentials() {
+    require_zookeeper!();
+    let connect = shared().chroot("members-exec-env");
+    let zk = Zk::connect(&connect).unwrap();
+    zk.create("/g", b"", CreateMode::Persistent).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let env_file = dir.path().join("env");
+    let handler = format!("env > {}.tmp && mv {0}.tmp {0}", env_file.display());
+    let mut watch = members()
+        .zk(&connect)
+        .env("NOTIFY_SOCKET", "/nonexistent/notify")
+        .env("WATCHDOG_USEC", "30000000")
+        .env("WATCHDOG_PID", "1")
+        .env("ZK_AUTH", "digest:someone:secret")
+        .env("KEPT_FOR_THE_HANDLER", "yes")
+        .spawn(&["watch", "/g", "--exec", &handler]);
+    assert_eq!(watch.next_json(T)["event"], "snapshot");
+    wait_until("the handler ran", T, || env_file.exists());
+    let env = std::fs::read_to_string(&env_file).unwrap();
+    // Its environment was written, and the rest of ours passed through.
+    assert!(env.contains("KEPT_FOR_THE_HANDLER=yes"), "{env}");
+    assert!(env.contains("ZK_MEMBERS_PATH=/g"), "{env}");
+    for key in [
+        "NOTIFY_SOCKET=",
+        "WATCHDOG_USEC=",
+        "WATCHDOG_PID=",
+        "ZK_AUTH=",
+    ] {
+        assert!(
+            !env.lines().any(|line| line.starts_with(key)),
+            "{key} reached the handler: {env}"
+        );
+    }
+    watch.signal(Signal::SIGTERM);
+    watch.wait(T);
+}
+
 #[test]
 fn watch_recursive_reports_a_change_one_level_down() {
     require_zookeeper!();

@@ -341,3 +341,63 @@ fn a_group_whose_names_exceed_jute_maxbuffer_in_one_read_is_listed() {
     let changed = watch.next_json(T);
     assert_eq!(changed["left"], serde_json::json!([names[0]]));
 }
+
+/// A server's `zk_connection_request_count` (mntr): every connect it saw.
+fn connection_requests(address: &str) -> u64 {
+    let mntr = zk_testkit::four_letter(address, "mntr").unwrap();
+    mntr.lines()
+        .find_map(|line| line.strip_prefix("zk_connection_request_count\t"))
+        .unwrap_or_else(|| panic!("no zk_connection_request_count in mntr: {mntr}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// When even one batch of the multi-read is larger than the server's
+/// jute.maxbuffer (lowered to 10,000 bytes here; batches are cut at 32 kB),
+/// every read drops the connection. `watch` used to reconnect ~45 times a
+/// second forever; it must back off and name the limit, and `list` must
+/// fail with one line that names it.
+#[test]
+fn a_read_over_jute_maxbuffer_backs_off_and_names_the_limit() {
+    require_zookeeper!();
+    let small = Ensemble::start_with(1, &["-Djute.maxbuffer=10000"]).unwrap();
+    let connect = small.connect_string();
+    let address = small.address(0);
+    let zk = Zk::connect(&connect).unwrap();
+    zk.create_all("/g").unwrap();
+    // 40 names of 600 bytes: one ~25 kB batch, well over 10,000 bytes.
+    for i in 0..40 {
+        zk.create(&format!("/g/{i:0>600}"), b"1", CreateMode::Persistent)
+            .unwrap();
+    }
+
+    let ran = members()
+        .zk(&connect)
+        .run(&["--connect-timeout", "5s", "list", "/g"]);
+    assert_eq!(ran.code(), 69, "{}", ran.stderr());
+    let line = one_line(&ran.stderr());
+    assert!(line.contains("jute.maxbuffer"), "{line}");
+
+    let before = connection_requests(&address);
+    let mut watch = members().zk(&connect).spawn(&["watch", "/g", "-v"]);
+    std::thread::sleep(Duration::from_secs(8));
+    let after = connection_requests(&address);
+    watch.signal(nix::sys::signal::Signal::SIGTERM);
+    watch.wait(T);
+    let stderr = watch.stderr_so_far();
+    let connects = after - before;
+    eprintln!("{connects} connection requests in 8 s");
+    // The server did drop us (else this test proves nothing) ...
+    assert!(connects >= 3, "{connects} connects; stderr:\n{stderr}");
+    // ... and a storm is ~45 a second, ~360 in 8 s.
+    assert!(
+        connects <= 20,
+        "{connects} connects in 8 s; stderr:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("jute.maxbuffer") && stderr.contains("-Djute.maxbuffer="),
+        "{stderr}"
+    );
+    assert!(watch.next_line(Duration::ZERO).is_none(), "no snapshot");
+}
