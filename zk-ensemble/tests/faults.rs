@@ -27,11 +27,14 @@ fn codes(doc: &Value) -> Vec<(String, Option<String>)> {
 }
 
 /// Reads lines until one has `event` == `name`; panics after `timeout`.
-fn next_event(watch: &Running, name: &str, timeout: Duration) -> Value {
+/// Every line read (also the ones skipped) is kept in `seen`, so a test can
+/// check the whole sequence afterwards.
+fn next_event_seen(watch: &Running, name: &str, timeout: Duration, seen: &mut Vec<Value>) -> Value {
     let deadline = Instant::now() + timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let line = watch.next_json(left);
+        seen.push(line.clone());
         if line["event"] == name {
             return line;
         }
@@ -51,7 +54,9 @@ fn fault_killed_servers_degrade_then_take_the_quorum_and_a_new_leader_shows_up()
         ensemble()
             .zk(&connect)
             .spawn(&["watch", "--interval", "250ms", "--probe-timeout", "1s"]);
-    let first = next_event(&watch, "status", Duration::from_secs(10));
+    // Every line the watch prints, in order, for the sequence check at the end.
+    let mut seen = Vec::new();
+    let first = next_event_seen(&watch, "status", Duration::from_secs(10), &mut seen);
     assert_eq!(first["status"], "healthy");
 
     // The leader dies: a new one is elected among the two left.
@@ -68,11 +73,11 @@ fn fault_killed_servers_degrade_then_take_the_quorum_and_a_new_leader_shows_up()
     assert_ne!(new_leader, old_address);
     assert_eq!(zk.address(zk.leader().unwrap()), new_leader);
 
-    let changed = next_event(&watch, "leader_changed", Duration::from_secs(30));
+    let changed = next_event_seen(&watch, "leader_changed", Duration::from_secs(30), &mut seen);
     assert_eq!(changed["from"], old_address);
     // The first line after the old leader died may see no leader yet.
     if changed["to"].is_null() {
-        let changed = next_event(&watch, "leader_changed", Duration::from_secs(30));
+        let changed = next_event_seen(&watch, "leader_changed", Duration::from_secs(30), &mut seen);
         assert_eq!(changed["to"], new_leader.as_str());
     } else {
         assert_eq!(changed["to"], new_leader.as_str());
@@ -126,14 +131,47 @@ fn fault_killed_servers_degrade_then_take_the_quorum_and_a_new_leader_shows_up()
         .run(&["wait", "--quorum", "--timeout", "1s"]);
     assert_eq!(ran.code(), 75, "{}", ran.stderr());
 
-    let changed = next_event(&watch, "status_changed", Duration::from_secs(30));
-    // healthy -> degraded came first (when the leader died, or when only a
-    // follower was down), down comes last.
-    let mut last = changed;
-    while last["to"] != "down" {
-        last = next_event(&watch, "status_changed", Duration::from_secs(30));
+    // Read on until the watch reports the quorum gone, then check the whole
+    // sequence of status changes, including those read while waiting for
+    // leader_changed: each starts where the last one ended, and healthy ->
+    // degraded -> down happened in that order (an election may add a brief
+    // "down" between healthy and degraded).
+    let mut last = first["status"].clone();
+    let mut changes: Vec<(String, String)> = Vec::new();
+    let mut index = 0;
+    loop {
+        while index < seen.len() {
+            let line = &seen[index];
+            index += 1;
+            if line["event"] == "status_changed" {
+                assert_eq!(
+                    line["from"], last,
+                    "a change starts where the last ended: {line}"
+                );
+                last = line["to"].clone();
+                changes.push((
+                    line["from"].as_str().unwrap_or_default().to_string(),
+                    line["to"].as_str().unwrap_or_default().to_string(),
+                ));
+            }
+        }
+        if last == "down" && changes.iter().any(|(_, to)| to == "degraded") {
+            break;
+        }
+        next_event_seen(&watch, "status_changed", Duration::from_secs(30), &mut seen);
     }
-    assert_eq!(last["to"], "down");
+    let statuses: Vec<&str> = std::iter::once("healthy")
+        .chain(changes.iter().map(|(_, to)| to.as_str()))
+        .collect();
+    let degraded = statuses
+        .iter()
+        .position(|s| *s == "degraded")
+        .expect("degraded was reported");
+    assert!(
+        statuses[degraded..].contains(&"down"),
+        "down after degraded: {statuses:?}"
+    );
+    assert_eq!(statuses.last(), Some(&"down"), "{statuses:?}");
 }
 
 #[test]
