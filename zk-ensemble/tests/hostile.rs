@@ -72,17 +72,36 @@ fn a_server_at_its_connection_limit_is_not_called_without_quorum() {
     let ensemble_under_test = Ensemble::start_with(1, &["maxClientCnxns=1"]).unwrap();
     let connect = ensemble_under_test.connect_string();
     // The one connection our address may have.
-    let _holder = Zk::connect(&connect).unwrap();
+    let holder = Zk::connect(&connect).unwrap();
     let admin = ensemble_under_test.admin_port(0).to_string();
     // With the AdminServer the figures still come (over HTTP), and the
     // refusal is a warning of its own; without it nothing comes, and the
     // cause is still the connection limit, not a lost quorum.
     for admin_port in [admin.as_str(), "1"] {
-        let ran =
-            ensemble()
-                .zk(&connect)
-                .run(&["check", "--format", "json", "--admin-port", admin_port]);
-        let doc = ran.json();
+        // Under load the holder's connection was once seen gone (the server
+        // counted one connection, ours): its session then reconnects and
+        // races our probes for the one slot. Up to 3 rounds, each after the
+        // holder answered, and the last one is judged: a tool that calls
+        // this state "no quorum" fails every round.
+        let mut round = 0;
+        let (ran, doc) = loop {
+            round += 1;
+            holder.exists("/").unwrap();
+            let ran = ensemble().zk(&connect).run(&[
+                "check",
+                "--format",
+                "json",
+                "--admin-port",
+                admin_port,
+            ]);
+            let doc = ran.json();
+            if round == 3
+                || doc["servers"][0]["alive_connections"] != 1
+                || doc["warnings"].to_string().contains("connections_refused")
+            {
+                break (ran, doc);
+            }
+        };
         let text = format!("{}{doc}", ran.stderr());
         assert!(
             !text.contains("no quorum") && !text.contains("no_quorum"),
