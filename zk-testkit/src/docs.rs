@@ -205,6 +205,51 @@ pub fn exit_code_on_full_disk(program: &str, args: &[&str]) -> Option<i32> {
         .code()
 }
 
+/// `--generate` as every tool must take it: a bash completion from each
+/// argument list in `anywhere` (flags and positionals before it), exit 0 when
+/// the reader closed the pipe (`| head`), 74 on a full disk, and named in
+/// `--help`.
+pub fn assert_generate(program: &str, anywhere: &[&[&str]]) {
+    for args in anywhere {
+        let args: Vec<&str> = args.iter().copied().chain(["--generate", "bash"]).collect();
+        let out = std::process::Command::new(program)
+            .args(&args)
+            .output()
+            .unwrap();
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            script.contains("complete -F"),
+            "{args:?}: not a bash completion"
+        );
+    }
+    for what in ["man", "bash", "zsh", "fish"] {
+        assert_eq!(
+            exit_code_on_closed_pipe(program, &["--generate", what]),
+            Some(0),
+            "{what} | head"
+        );
+        assert_eq!(
+            exit_code_on_full_disk(program, &["--generate", what]),
+            Some(74),
+            "{what} > /dev/full"
+        );
+    }
+    let help = std::process::Command::new(program)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&help.stdout).contains("--generate man DIR"),
+        "--help names --generate"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
