@@ -39,21 +39,21 @@ pub struct ConnectArgs {
 
     /// Authenticate as SCHEME:CREDENTIAL, e.g. digest:user:secret. Never logged, but
     /// visible to other users in `ps` while the tool runs: prefer --auth-file.
-    #[arg(help_heading = CONNECTION, long, env = "ZK_AUTH", value_name = "SCHEME:CRED", value_parser = AuthParser, hide_env_values = true, global = true, group = "identity")]
+    #[arg(help_heading = CONNECTION, long, env = "ZK_AUTH", value_name = "SCHEME:CRED", value_parser = Redacted::new("--auth/ZK_AUTH: ", auth_arg), hide_env_values = true, global = true, group = "identity")]
     pub auth: Option<Auth>,
 
     /// Read SCHEME:CRED from FILE (one line; mode 0600 or stricter, else refused).
     /// The preferred form: nothing in `ps` or in the environment.
-    #[arg(help_heading = CONNECTION, long, env = "ZK_AUTH_FILE", value_name = "FILE", value_parser = AuthFileParser, global = true, group = "identity", conflicts_with = "auth")]
+    #[arg(help_heading = CONNECTION, long, env = "ZK_AUTH_FILE", value_name = "FILE", value_parser = Redacted::new("--auth-file/ZK_AUTH_FILE ", auth_file_arg), global = true, group = "identity", conflicts_with = "auth")]
     pub auth_file: Option<Auth>,
 
     /// SASL login: digest-md5:USER (password from --sasl-password-file or
     /// ZK_SASL_PASSWORD) or gssapi (Kerberos: ticket cache or KRB5_CLIENT_KTNAME keytab).
-    #[arg(help_heading = CONNECTION, long, env = "ZK_SASL", value_name = "MECH[:USER]", value_parser = SaslParser, global = true, group = "identity")]
+    #[arg(help_heading = CONNECTION, long, env = "ZK_SASL", value_name = "MECH[:USER]", value_parser = Redacted::new("--sasl/ZK_SASL: ", sasl_arg), global = true, group = "identity")]
     pub sasl: Option<Sasl>,
 
     /// File holding the SASL password (one line; mode 0600 or stricter, else refused).
-    #[arg(help_heading = CONNECTION, long, env = "ZK_SASL_PASSWORD_FILE", value_name = "FILE", value_parser = SecretFileParser("--sasl-password-file"), global = true, requires = "sasl")]
+    #[arg(help_heading = CONNECTION, long, env = "ZK_SASL_PASSWORD_FILE", value_name = "FILE", value_parser = Redacted::new("--sasl-password-file ", secret_file_arg), global = true, requires = "sasl")]
     pub sasl_password_file: Option<Secret>,
 
     /// Kerberos service name of the servers (their principal is SERVICE/HOST@REALM).
@@ -162,31 +162,70 @@ impl fmt::Debug for Auth {
     }
 }
 
-/// Parses `--auth` without ever echoing the value: clap's own errors quote
-/// the invalid value, and this one is a credential.
-#[derive(Clone, Debug)]
-struct AuthParser;
+/// A value parser whose errors never quote the value: clap's own errors do,
+/// and these values are credentials, hold them, or are a password typed in
+/// the wrong place. The error is `prefix` and what `parse` says, one line.
+#[derive(Clone)]
+struct Redacted<T> {
+    prefix: &'static str,
+    parse: fn(&std::ffi::OsStr) -> Result<T, String>,
+}
 
-impl clap::builder::TypedValueParser for AuthParser {
-    type Value = Auth;
+impl<T> Redacted<T> {
+    fn new(prefix: &'static str, parse: fn(&std::ffi::OsStr) -> Result<T, String>) -> Self {
+        Redacted { prefix, parse }
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> clap::builder::TypedValueParser for Redacted<T> {
+    type Value = T;
 
     fn parse_ref(
         &self,
         _cmd: &clap::Command,
         _arg: Option<&clap::Arg>,
         value: &std::ffi::OsStr,
-    ) -> Result<Auth, clap::Error> {
-        value
-            .to_str()
-            .ok_or_else(|| "not UTF-8".to_string())
-            .and_then(parse_auth)
-            .map_err(|why| {
-                clap::Error::raw(
-                    clap::error::ErrorKind::ValueValidation,
-                    format!("--auth/ZK_AUTH: {why} (the value is not shown: it is a credential)\n"),
-                )
-            })
+    ) -> Result<T, clap::Error> {
+        (self.parse)(value).map_err(|why| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("{}{why}\n", self.prefix),
+            )
+        })
     }
+}
+
+/// `--auth`: SCHEME:CREDENTIAL.
+fn auth_arg(value: &std::ffi::OsStr) -> Result<Auth, String> {
+    value
+        .to_str()
+        .ok_or_else(|| "not UTF-8".to_string())
+        .and_then(parse_auth)
+        .map_err(|why| format!("{why} (the value is not shown: it is a credential)"))
+}
+
+/// `--auth-file`: the same SCHEME:CREDENTIAL as `--auth`, from a file only
+/// its owner can read.
+fn auth_file_arg(value: &std::ffi::OsStr) -> Result<Auth, String> {
+    let path = std::path::Path::new(value);
+    read_secret_file(path).and_then(|secret| {
+        parse_auth(&secret.0)
+            .map_err(|why| format!("{}: {why} (the content is not shown)", path.display()))
+    })
+}
+
+/// `--sasl-password-file`: a secret from a file only its owner can read.
+fn secret_file_arg(value: &std::ffi::OsStr) -> Result<Secret, String> {
+    read_secret_file(std::path::Path::new(value))
+}
+
+/// `--sasl`: MECH[:USER].
+fn sasl_arg(value: &std::ffi::OsStr) -> Result<Sasl, String> {
+    value
+        .to_str()
+        .ok_or_else(|| "not UTF-8".to_string())
+        .and_then(parse_sasl)
+        .map_err(|why| format!("{why} (the value is not shown)"))
 }
 
 fn parse_auth(s: &str) -> Result<Auth, String> {
@@ -199,35 +238,6 @@ fn parse_auth(s: &str) -> Result<Auth, String> {
     }
 }
 
-/// Reads `--auth-file`: the same `SCHEME:CREDENTIAL` as `--auth`, from a
-/// file only its owner can read.
-#[derive(Clone, Debug)]
-struct AuthFileParser;
-
-impl clap::builder::TypedValueParser for AuthFileParser {
-    type Value = Auth;
-
-    fn parse_ref(
-        &self,
-        _cmd: &clap::Command,
-        _arg: Option<&clap::Arg>,
-        value: &std::ffi::OsStr,
-    ) -> Result<Auth, clap::Error> {
-        let path = std::path::Path::new(value);
-        read_secret_file(path)
-            .and_then(|secret| {
-                parse_auth(&secret.0)
-                    .map_err(|why| format!("{}: {why} (the content is not shown)", path.display()))
-            })
-            .map_err(|why| {
-                clap::Error::raw(
-                    clap::error::ErrorKind::ValueValidation,
-                    format!("--auth-file/ZK_AUTH_FILE {why}\n"),
-                )
-            })
-    }
-}
-
 /// A secret read from a file. Debug hides it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(pub String);
@@ -235,29 +245,6 @@ pub struct Secret(pub String);
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("<redacted>")
-    }
-}
-
-/// Reads a secret from a file, as `--sasl-password-file` does; the flag's
-/// name is the first field, for the error message.
-#[derive(Clone, Debug)]
-struct SecretFileParser(&'static str);
-
-impl clap::builder::TypedValueParser for SecretFileParser {
-    type Value = Secret;
-
-    fn parse_ref(
-        &self,
-        _cmd: &clap::Command,
-        _arg: Option<&clap::Arg>,
-        value: &std::ffi::OsStr,
-    ) -> Result<Secret, clap::Error> {
-        read_secret_file(std::path::Path::new(value)).map_err(|why| {
-            clap::Error::raw(
-                clap::error::ErrorKind::ValueValidation,
-                format!("{} {why}\n", self.0),
-            )
-        })
     }
 }
 
@@ -316,33 +303,6 @@ pub enum Sasl {
     DigestMd5 { user: String },
     /// Kerberos, with whatever credentials the GSSAPI library finds.
     Gssapi,
-}
-
-/// Parses `--sasl`. Never echoes the value: a password typed in the wrong
-/// place would otherwise end up in a log.
-#[derive(Clone, Debug)]
-struct SaslParser;
-
-impl clap::builder::TypedValueParser for SaslParser {
-    type Value = Sasl;
-
-    fn parse_ref(
-        &self,
-        _cmd: &clap::Command,
-        _arg: Option<&clap::Arg>,
-        value: &std::ffi::OsStr,
-    ) -> Result<Sasl, clap::Error> {
-        value
-            .to_str()
-            .ok_or_else(|| "not UTF-8".to_string())
-            .and_then(parse_sasl)
-            .map_err(|why| {
-                clap::Error::raw(
-                    clap::error::ErrorKind::ValueValidation,
-                    format!("--sasl/ZK_SASL: {why} (the value is not shown)\n"),
-                )
-            })
-    }
 }
 
 fn parse_sasl(s: &str) -> Result<Sasl, String> {
