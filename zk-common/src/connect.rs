@@ -149,6 +149,18 @@ pub async fn reachability(server: &str) -> Reachability {
     let mut stream =
         match tokio::time::timeout(step, tokio::net::TcpStream::connect(resolved)).await {
             Ok(Ok(stream)) => stream,
+            // Accepted and dropped before connect() returned: the same
+            // refusal as an EOF on the first read (seen as EPIPE on loopback).
+            Ok(Err(err))
+                if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::BrokenPipe
+                        | std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::ConnectionAborted
+                ) =>
+            {
+                return Reachability::ClosedAtOnce
+            }
             Ok(Err(err)) => return Reachability::Unreachable(err.to_string()),
             Err(_) => return Reachability::Unreachable("connecting timed out".into()),
         };
