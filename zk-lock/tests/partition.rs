@@ -7,7 +7,8 @@
 use std::time::{Duration, Instant};
 
 use zk_testkit::{
-    assert_handed_over, exclusive, owner_command, require_zookeeper, wait_for_file, Ensemble, Tool,
+    assert_handed_over, exclusive, owner_command, pause, require_zookeeper, resume, wait_for_file,
+    wait_until, Ensemble, Tool, Zk,
 };
 
 fn lock() -> Tool {
@@ -77,4 +78,62 @@ fn fault_follower_cut_off_from_the_leader_never_gives_two_holders() {
     let log = std::fs::read_to_string(&events).unwrap_or_default();
     assert_handed_over(&held, &waited, &format!("old owner's events:\n{log}"));
     assert_eq!(status.code(), Some(79), "events:\n{log}");
+}
+
+/// The turn comes through a follower that is cut off from the leader right
+/// after it passed the news on: the waiter's node is first, but no leader
+/// can confirm its session, so the command never starts and it exits as
+/// lost (79), saying so, with a `lost` event.
+#[test]
+fn fault_a_turn_granted_by_a_cut_off_follower_never_starts_the_command() {
+    require_zookeeper!();
+    let _one_at_a_time = exclusive();
+    let mut ensemble = Ensemble::start_partitionable(3).unwrap();
+    let leader = ensemble.leader().expect("a leader");
+    let follower = (0..3).find(|&i| i != leader).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (events, ran) = (dir.path().join("events"), dir.path().join("ran"));
+
+    // Holds with no command, saying `acquired` on stdout.
+    let mut holder = lock().zk(&ensemble.address(leader)).spawn(&["/l"]);
+    assert_eq!(holder.next_json(T)["event"], "acquired");
+    // The waiter talks to the follower only, so no other server can confirm it.
+    let mut waiter = lock().zk(&ensemble.address(follower)).spawn(&[
+        "--session-timeout",
+        "4s",
+        "--events",
+        events.to_str().unwrap(),
+        "/l",
+        "--",
+        "touch",
+        ran.to_str().unwrap(),
+    ]);
+    let on_follower = Zk::connect(&ensemble.address(follower)).unwrap();
+    wait_until("the waiter queued", T, || {
+        on_follower.children("/l").map_or(0, |c| c.len()) == 2
+    });
+
+    // Frozen, the waiter cannot act on the news before the cut: the
+    // follower applies the release and sends the watch event, then loses
+    // the leader; the waiter reads its turn from the follower's state.
+    pause(waiter.pid());
+    holder.close_stdin();
+    assert_eq!(holder.wait(T).code(), Some(0));
+    wait_until("the follower saw the release", T, || {
+        on_follower.children("/l").map_or(0, |c| c.len()) == 1
+    });
+    ensemble.isolate(follower).unwrap();
+    resume(waiter.pid());
+
+    let status = waiter.wait(T);
+    let log = std::fs::read_to_string(&events).unwrap_or_default();
+    let stderr = waiter.stderr_so_far();
+    assert_eq!(status.code(), Some(79), "events:\n{log}\nstderr:\n{stderr}");
+    assert!(!ran.exists(), "the command ran on an unconfirmed turn");
+    assert!(
+        stderr.contains("lost the lock /l before the command started"),
+        "{stderr}"
+    );
+    let last = log.lines().last().unwrap_or_default();
+    assert!(last.contains(r#""event":"lost""#), "events:\n{log}");
 }
