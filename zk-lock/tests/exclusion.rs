@@ -359,4 +359,8 @@ fn max_holders_two_never_lets_a_third_in() {
         .map(|h| h["state"].as_str().unwrap())
         .collect();
     assert_eq!(states, ["holding", "holding"], "{holders}");
+    // Each holder's data tells an operator the size it was started with.
+    for h in holders.as_array().unwrap() {
+        assert_eq!(h["data"]["max_holders"], 2, "{holders}");
+    }
 }
