@@ -90,7 +90,8 @@ pub struct LockArgs {
     #[arg(long, value_enum, default_value = "mutex")]
     pub layout: Layout,
 
-    /// A semaphore: at most N holders at once.
+    /// A semaphore: at most N holders at once. `--max-holders 1` is the plain
+    /// exclusive lock, Curator's InterProcessMutex.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_holders: Option<u32>,
 

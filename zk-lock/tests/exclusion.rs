@@ -364,3 +364,25 @@ fn max_holders_two_never_lets_a_third_in() {
         assert_eq!(h["data"]["max_holders"], 2, "{holders}");
     }
 }
+
+#[test]
+fn max_holders_one_is_the_plain_exclusive_lock() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-max-holders-one");
+    let mut holder = lock()
+        .zk(&connect)
+        .spawn(&["--max-holders", "1", "/locks/one"]);
+    let t = Duration::from_secs(30);
+    assert_eq!(holder.next_json(t)["event"], "acquired");
+    let holders = lock().zk(&connect).run(&["holders", "/locks/one"]).json();
+    let only = &holders[0];
+    assert_eq!(only["kind"], "exclusive", "{holders}");
+    // A semaphore's node names its size (`-sem1-`); a mutex's does not.
+    assert!(
+        !only["node"].as_str().unwrap().contains("-sem"),
+        "{holders}"
+    );
+    assert!(only["data"].get("max_holders").is_none(), "{holders}");
+    holder.close_stdin();
+    assert_eq!(holder.wait(t).code(), Some(0));
+}
