@@ -649,6 +649,53 @@ mod tests {
         );
     }
 
+    /// Set for the probe below when [`an_idle_process_records_no_stall`]
+    /// runs it.
+    const IDLE_PROBE: &str = "ZK_LEASE_IDLE_STALL_PROBE";
+
+    /// Real time, not paused: under paused time every tick is exactly on
+    /// time, and a watcher that expects its first tick one period in the
+    /// past would see it late by exactly one period, which is no stall.
+    /// Run by [`an_idle_process_records_no_stall`] in a process of its own,
+    /// because `watch_stalls` starts once per process, on the runtime of
+    /// its first caller (in this binary possibly an earlier test's, since
+    /// dropped); without that process's variable it does nothing.
+    #[tokio::test(flavor = "current_thread")]
+    #[ignore = "run in a fresh process by an_idle_process_records_no_stall"]
+    async fn idle_process_probe() {
+        if std::env::var_os(IDLE_PROBE).is_none() {
+            eprintln!("{IDLE_PROBE} not set: nothing to probe");
+            return;
+        }
+        let start = Instant::now();
+        // A tick every T/40 = 200 ms: only a tick later than that is a
+        // stall, which an idle runtime does not see on a loaded machine.
+        let window = SafeWindow::new(Duration::from_secs(8), Duration::from_secs(1)).unwrap();
+        watch_stalls(&window);
+        // Five ticks and a half.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert_eq!(
+            longest_stall_since(start),
+            Duration::ZERO,
+            "an idle process recorded a stall: every confirmation would be worth less"
+        );
+    }
+
+    #[test]
+    fn an_idle_process_records_no_stall() {
+        let probe = "lease::tests::idle_process_probe";
+        let ran = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([probe, "--exact", "--ignored", "--nocapture"])
+            .env(IDLE_PROBE, "1")
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&ran.stdout);
+        let err = String::from_utf8_lossy(&ran.stderr);
+        assert!(ran.status.success(), "{out}{err}");
+        // It ran, rather than being filtered away.
+        assert!(out.contains(&format!("test {probe} ... ok")), "{out}{err}");
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn a_lease_not_confirmed_within_the_grace_has_expired() {
         let _turn = STALL_TESTS.lock().await;

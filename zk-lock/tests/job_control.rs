@@ -148,3 +148,60 @@ fn with_watchdog_a_tool_frozen_alone_cannot_leave_its_command_running() {
     contender.signal(Signal::SIGTERM);
     contender.wait(T);
 }
+
+/// A healthy holder's confirmations keep moving the guard's deadline: its
+/// command runs on well past the guard's first deadline (grace plus
+/// kill-after after the first confirmation: 4.5 s with the defaults) and
+/// finishes. A guard fed an earlier instant than the lease's own would
+/// kill a command whose lease holds.
+#[test]
+fn with_watchdog_a_healthy_holders_command_runs_past_the_grace() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-watchdog-healthy");
+    let dir = tempfile::tempdir().unwrap();
+    let done = dir.path().join("done");
+    let ran = lock().zk(&connect).run(&[
+        "--watchdog",
+        "/l",
+        "-c",
+        &format!("sleep 7; echo finished > {}", done.display()),
+    ]);
+    assert_eq!(ran.code(), 0, "{}", ran.stderr());
+    assert_eq!(
+        std::fs::read_to_string(&done).unwrap_or_default(),
+        "finished\n",
+        "the command must have run to its end"
+    );
+}
+
+/// Once the command is reaped, the guard is disarmed: it must never fire
+/// later on the process group, whose id may by then be another program's.
+/// A process the command left behind in its group is the witness: it dies
+/// if the guard fires after the tool let go.
+#[test]
+fn with_watchdog_the_guard_leaves_a_reaped_commands_group_alone() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-watchdog-disarm");
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("left.pid");
+    let ran = lock().zk(&connect).run(&[
+        "--watchdog",
+        "/l",
+        "-c",
+        &format!(
+            "sleep 60 </dev/null >/dev/null 2>&1 & echo $! > {}",
+            pid_file.display()
+        ),
+    ]);
+    assert_eq!(ran.code(), 0, "{}", ran.stderr());
+    let left: i32 = wait_for_file(&pid_file, T).trim().parse().unwrap();
+    // The tool has exited; a guard left armed would have heard its pipe
+    // close by now and fired within milliseconds.
+    std::thread::sleep(Duration::from_secs(2));
+    let state = process_state(left);
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(left), Signal::SIGKILL);
+    assert!(
+        matches!(state, Some(s) if s != 'Z'),
+        "the guard killed the group of a command already reaped (left behind: {state:?})"
+    );
+}

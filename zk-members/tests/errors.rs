@@ -73,6 +73,37 @@ fn unreachable_servers_exit_69_within_the_connect_timeout() {
     );
 }
 
+/// `--acl` is one of every tool's connection flags, and sets the ACL of
+/// the nodes a tool creates; zk-members only reads, so with `--acl
+/// creator` it creates nothing: not the group it lists, waits on or
+/// watches, nor any parent.
+#[test]
+fn acl_creator_creates_no_node() {
+    require_zookeeper!();
+    let connect = shared().chroot("errors-acl-creator");
+    let zk = Zk::connect(&connect).unwrap();
+    let tool = || members().zk(&connect);
+    let creator = ["--acl", "creator", "--auth", "digest:alice:secret"];
+    let with = |args: &[&'static str]| [&creator[..], args].concat();
+
+    let ran = tool().run(&with(&["list", "/app/g"]));
+    assert_eq!(ran.code(), 0, "{}", ran.stderr());
+    assert_eq!(ran.json(), serde_json::json!([]));
+    let ran = tool().run(&with(&["wait", "/app/g", "--min", "1", "--timeout", "1s"]));
+    assert_eq!(ran.code(), 75, "{}", ran.stderr());
+    let mut watch = tool().spawn(&with(&["watch", "/app/g"]));
+    let first = watch.next_json(Duration::from_secs(20));
+    assert_eq!(first["members"], serde_json::json!([]));
+    watch.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(watch.wait(Duration::from_secs(20)).code(), Some(143));
+
+    assert_eq!(
+        zk.children("/").unwrap(),
+        Vec::<String>::new(),
+        "a read-only tool created a node"
+    );
+}
+
 #[test]
 fn acl_protected_group_needs_the_right_credentials() {
     require_zookeeper!();

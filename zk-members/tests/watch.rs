@@ -254,6 +254,80 @@ fn fault_watch_rides_through_a_server_restart_with_members_churning() {
     }
 }
 
+/// Every server down for longer than the session timeout: the watcher's
+/// session is gone, and the watcher outlives the outage as the README
+/// says: it warns that the session expired, keeps retrying (every
+/// --connect-timeout), prints nothing on stdout meanwhile, and once a
+/// quorum is back opens a new session, prints a fresh `snapshot` and goes
+/// on reporting changes, as the same process.
+#[test]
+fn fault_watch_rides_through_a_whole_ensemble_outage() {
+    require_zookeeper!();
+    let _one_at_a_time = exclusive();
+    let mut ensemble = Ensemble::start(3).unwrap();
+    let connect = ensemble.connect_string();
+    let zk = Zk::connect(&connect).unwrap();
+    zk.create("/g", b"", CreateMode::Persistent).unwrap();
+    zk.create("/g/a", b"", CreateMode::Persistent).unwrap();
+    drop(zk);
+    let mut watch = members().zk(&connect).spawn(&[
+        "--session-timeout",
+        "2s",
+        "--connect-timeout",
+        "1s",
+        "watch",
+        "/g",
+        "--debounce",
+        "0s",
+    ]);
+    let first = watch.next_json(Duration::from_secs(20));
+    assert_eq!(first["event"], "snapshot");
+    assert_eq!(ids(&first), BTreeSet::from(["a".to_string()]));
+
+    let down = std::time::Instant::now();
+    for i in 0..ensemble.len() {
+        ensemble.kill(i);
+    }
+    // Its client gives the session up once no server answered for the
+    // session timeout; then every connection attempt fails, and is retried.
+    watch.wait_stderr("expired; opening a new one", Duration::from_secs(30));
+    for _ in 0..2 {
+        watch.wait_stderr("retrying", Duration::from_secs(30));
+    }
+    assert!(
+        down.elapsed() > Duration::from_secs(2),
+        "down for less than the session timeout"
+    );
+    assert_eq!(
+        watch.child.try_wait().unwrap(),
+        None,
+        "the watcher must outlive the outage"
+    );
+    assert_eq!(
+        watch.next_line(Duration::ZERO),
+        None,
+        "nothing to report while no server answers"
+    );
+
+    ensemble.restart_all().unwrap();
+    let fresh = watch.next_json(Duration::from_secs(60));
+    assert_eq!(fresh["event"], "snapshot", "{fresh}");
+    assert_ne!(fresh["session_id"], first["session_id"]);
+    assert_eq!(ids(&fresh), BTreeSet::from(["a".to_string()]));
+
+    let zk = Zk::connect(&connect).unwrap();
+    zk.create("/g/b", b"", CreateMode::Ephemeral).unwrap();
+    let line = watch.next_json(Duration::from_secs(30));
+    assert_eq!(line["event"], "changed", "{line}");
+    assert_eq!(line["joined"], serde_json::json!(["b"]));
+    assert_eq!(line["session_id"], fresh["session_id"]);
+    zk.delete("/g/a").unwrap();
+    let line = watch.next_json(Duration::from_secs(30));
+    assert_eq!(line["left"], serde_json::json!(["a"]), "{line}");
+    assert_eq!(ids(&line), BTreeSet::from(["b".to_string()]));
+    assert_eq!(watch.child.try_wait().unwrap(), None);
+}
+
 fn ignore(result: anyhow::Result<impl Sized>, benign: &str) -> anyhow::Result<()> {
     match result {
         Ok(_) => Ok(()),

@@ -76,6 +76,16 @@ struct Link {
 /// N ZooKeeper servers forming one ensemble on 127.0.0.1. Dropping it kills
 /// every server and removes their data; the servers also die with the test
 /// process if it is killed outright.
+/// zookeeper.jar and the jars its manifest leaves out.
+fn classpath() -> String {
+    let mut classpath = ZOOKEEPER_JAR.to_string();
+    for jar in EXTRA_JARS.iter().filter(|j| Path::new(j).exists()) {
+        classpath.push(':');
+        classpath.push_str(jar);
+    }
+    classpath
+}
+
 /// A server's extra JVM flags, one a line, beside its zoo.cfg.
 const JVM_FLAGS: &str = "jvm.flags";
 
@@ -239,11 +249,7 @@ impl Ensemble {
 
     fn launch(&mut self, index: usize) -> Result<()> {
         let server = &mut self.servers[index];
-        let mut classpath = ZOOKEEPER_JAR.to_string();
-        for jar in EXTRA_JARS.iter().filter(|j| Path::new(j).exists()) {
-            classpath.push(':');
-            classpath.push_str(jar);
-        }
+        let classpath = classpath();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -372,6 +378,49 @@ impl Ensemble {
         self.kill(index);
         self.launch(index)?;
         self.wait_serving(index, Duration::from_secs(60))
+    }
+
+    /// Starts every server again at once (after [`Ensemble::kill`] of them
+    /// all: one alone has no quorum to serve with) and waits until each
+    /// serves.
+    pub fn restart_all(&mut self) -> Result<()> {
+        for i in 0..self.servers.len() {
+            self.kill(i);
+            self.launch(i)?;
+        }
+        for i in 0..self.servers.len() {
+            self.wait_serving(i, Duration::from_secs(60))?;
+        }
+        Ok(())
+    }
+
+    /// The transactions server `index` has logged, one a line, as
+    /// ZooKeeper's own `TxnLogToolkit` prints them (`create PATH,...`,
+    /// `createContainer PATH,...`): the kind of node a request made, which
+    /// a client cannot see (a container's ephemeralOwner reads 0 to it).
+    pub fn transactions(&self, index: usize) -> Result<String> {
+        let mut logs: Vec<PathBuf> =
+            std::fs::read_dir(self.servers[index].dir.join("data/version-2"))?
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|path| {
+                    path.file_name()
+                        .and_then(|name| name.to_str())
+                        .is_some_and(|name| name.starts_with("log."))
+                })
+                .collect();
+        logs.sort();
+        let mut printed = String::new();
+        for log in logs {
+            let out = Command::new("java")
+                .args(["-cp", &classpath()])
+                .arg("org.apache.zookeeper.server.persistence.TxnLogToolkit")
+                .arg(&log)
+                .stdin(Stdio::null())
+                .output()
+                .context("running ZooKeeper's TxnLogToolkit")?;
+            printed.push_str(&String::from_utf8_lossy(&out.stdout));
+        }
+        Ok(printed)
     }
 
     /// SIGSTOPs server `index`: it keeps its sockets but answers nothing.
