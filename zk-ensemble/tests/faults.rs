@@ -387,4 +387,10 @@ fn fault_a_server_cut_off_from_the_quorum_in_read_only_mode_is_warned_about() {
         codes(&doc).contains(&("read_only".to_string(), Some(zk.address(survivor)))),
         "{doc:#}"
     );
+    // It serves, yet no server leads.
+    assert_eq!(doc["ensemble"]["up"], 1, "{doc:#}");
+    assert!(
+        codes(&doc).contains(&("no_leader".to_string(), None)),
+        "{doc:#}"
+    );
 }
