@@ -99,19 +99,22 @@ pub fn parse_membership(text: &str, client_port: Option<u16>) -> Vec<Member> {
         let parts: Vec<&str> = servers.split(':').collect();
         let peer_host = parts.first().copied().unwrap_or("").trim();
         let participant = !parts.iter().skip(3).any(|p| p.trim() == "observer");
-        let client_address = match client {
+        let (host, port) = match client {
             Some(client) => match client.rsplit_once(':') {
                 Some((host, port)) if host != "0.0.0.0" && host != "[::]" && !host.is_empty() => {
-                    format!("{host}:{port}")
+                    (host, port.parse::<u16>().ok())
                 }
-                Some((_, port)) => format!("{peer_host}:{port}"),
-                None => format!("{peer_host}:{client}"),
+                Some((_, port)) => (peer_host, port.parse::<u16>().ok()),
+                None => (peer_host, client.parse::<u16>().ok()),
             },
-            None => match client_port {
-                Some(port) => format!("{peer_host}:{port}"),
-                None => continue,
-            },
+            None => (peer_host, client_port),
         };
+        // A line without a usable host and port names no server we could
+        // probe: skip it rather than probe an address made of garbage.
+        let (false, Some(port)) = (host.is_empty(), port) else {
+            continue;
+        };
+        let client_address = format!("{host}:{port}");
         members.push(Member {
             id,
             client_address,
@@ -765,6 +768,26 @@ mod tests {
                     participant: true
                 },
             ]
+        );
+    }
+
+    #[test]
+    fn membership_skips_lines_that_name_no_usable_client_address() {
+        // /zookeeper/config is written by the servers, but what they hold
+        // must not crash a survey or make up servers to probe.
+        let garbage = "server.1=\nserver.2=:::;\nserver.x=h:1:2;3\n\
+                       server.3=h:1:2:participant;h:notaport\nserver.4=h:1:2;[::]:\n\
+                       server.5=h:1:2;70000\nserver.6=:1:2;9\n\
+                       server.99999999999999999999999=h:1:2;h:5\n\u{fffd};;==\nversion=zz";
+        assert_eq!(parse_membership(garbage, None), []);
+        assert_eq!(parse_membership(garbage, Some(2181)), []);
+        assert_eq!(
+            parse_membership("server.7=h:1:2;h:5\nserver.8=:1:2", Some(2181)),
+            [Member {
+                id: 7,
+                client_address: "h:5".into(),
+                participant: true
+            }]
         );
     }
 
