@@ -212,19 +212,35 @@ async fn smoke(args: &ConnectArgs, parent: &str, node: &str, count: u32) -> Resu
     })
 }
 
-/// Creates the probe's parent and its missing ancestors, one by one, and
-/// returns those this call created: the probe removes them when done, so
-/// `--path /a/b/p` leaves no `/a/b` behind.
+/// Creates the probe's parent and its missing ancestors and returns those
+/// this call created: the probe removes them when done, so `--path /a/b/p`
+/// leaves no `/a/b` behind. Bottom up, as `mkdir` does: an ancestor that
+/// exists is never created again, so an ACL above it that refuses us
+/// CREATE does not matter.
 async fn ensure_parent(client: &Client, parent: &str, args: &ConnectArgs) -> Result<Vec<String>> {
     let persistent = CreateMode::Persistent.with_acls(args.acls());
     let mut created = Vec::new();
-    let ends = parent
-        .match_indices('/')
-        .skip(1)
-        .map(|(i, _)| i)
-        .chain([parent.len()]);
-    for end in ends {
-        let path = &parent[..end];
+    // Deepest first: the paths whose parent was missing.
+    let mut missing: Vec<&str> = Vec::new();
+    let mut path = parent;
+    loop {
+        match client.create(path, b"", &persistent).await {
+            Ok(_) => {
+                created.push(path.to_string());
+                break;
+            }
+            Err(ZkError::NodeExists) => break,
+            Err(ZkError::NoNode) => match path.rsplit_once('/') {
+                Some((up, _)) if !up.is_empty() => {
+                    missing.push(path);
+                    path = up;
+                }
+                _ => return Err(ZkError::NoNode).with_context(|| format!("create {path}")),
+            },
+            Err(err) => return Err(err).with_context(|| format!("create {path}")),
+        }
+    }
+    for path in missing.into_iter().rev() {
         match client.create(path, b"", &persistent).await {
             Ok(_) => created.push(path.to_string()),
             Err(ZkError::NodeExists) => {}

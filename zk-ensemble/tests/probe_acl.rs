@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use zk_testkit::{process_state, require_zookeeper, shared, Tool, Zk};
+use zookeeper_client::{Acls, CreateMode};
 
 fn ensemble() -> Tool {
     Tool::new(env!("CARGO_BIN_EXE_zk-ensemble"))
@@ -94,4 +95,32 @@ fn probe_with_acl_creator_creates_its_nodes_with_the_creator_acl_and_leaves_none
     assert_eq!(ran.code(), 0, "{}", ran.stderr());
     assert_eq!(watcher.children("/").unwrap(), ["kept"]);
     assert_eq!(watcher.children("/kept").unwrap(), Vec::<String>::new());
+
+    // An existing parent under a node that refuses us everything: it is
+    // used as it is, not created again (which that node would refuse).
+    let alice = Zk::connect_with(&connect, Some(("digest", "alice:secret"))).unwrap();
+    alice
+        .create_with(
+            "/private",
+            b"",
+            &CreateMode::Persistent.with_acls(Acls::creator_all()),
+        )
+        .unwrap();
+    alice
+        .create_with(
+            "/private/open",
+            b"",
+            &CreateMode::Persistent.with_acls(Acls::anyone_all()),
+        )
+        .unwrap();
+    let ran =
+        ensemble()
+            .zk(&connect)
+            .run(&["probe", "--path", "/private/open/probe", "--count", "2"]);
+    assert_eq!(ran.code(), 0, "{}", ran.stderr());
+    assert_eq!(alice.children("/private").unwrap(), ["open"]);
+    assert_eq!(
+        alice.children("/private/open").unwrap(),
+        Vec::<String>::new()
+    );
 }
