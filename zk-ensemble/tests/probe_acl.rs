@@ -54,11 +54,17 @@ fn probe_with_acl_creator_creates_its_nodes_with_the_creator_acl_and_leaves_none
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut probe_node_seen = false;
     let pid = i32::try_from(probe.pid()).unwrap();
-    while !probe_node_seen && Instant::now() < deadline {
+    let parents = ["/a", "/a/b", "/a/b/probe"];
+    // Until a probe node and every parent were seen: they appear one after
+    // another while this polls, and a probe node may be seen first.
+    let all_seen = |seen: &[(String, Acl)], probe_node_seen: bool| {
+        probe_node_seen && parents.iter().all(|p| seen.iter().any(|(s, _)| s == p))
+    };
+    while !all_seen(&seen, probe_node_seen) && Instant::now() < deadline {
         if matches!(process_state(pid), None | Some('Z')) {
             break;
         }
-        for path in ["/a", "/a/b", "/a/b/probe"] {
+        for path in parents {
             if let Some(acl) = acl_if_there(&watcher, path) {
                 seen.push((path.to_string(), acl));
             }
@@ -74,7 +80,7 @@ fn probe_with_acl_creator_creates_its_nodes_with_the_creator_acl_and_leaves_none
     let status = probe.wait(Duration::from_secs(120));
     assert_eq!(status.code(), Some(0), "{}", probe.stderr_so_far());
     assert!(probe_node_seen, "no probe node was ever seen: {seen:?}");
-    for path in ["/a", "/a/b", "/a/b/probe"] {
+    for path in parents {
         assert!(
             seen.iter().any(|(p, _)| p == path),
             "{path} was never seen: {seen:?}"
