@@ -493,12 +493,15 @@ pub fn assess(survey: &Survey, limits: &Thresholds) -> Assessment {
             }
             Some("leader") => {
                 if let (Some(followers), Some(synced)) = (report.followers, report.synced_followers) {
+                    // `learners` counts observers too: an ensemble with an
+                    // observer in sync is not missing a follower.
+                    let synced = synced + report.synced_non_voters.unwrap_or(0);
                     if synced < followers {
                         warn(
                             "follower_not_synced",
                             "warning",
                             at,
-                            format!("leader {name} has {followers} learner(s) but only {synced} synced follower(s)"),
+                            format!("leader {name} has {followers} learner(s) but only {synced} in sync"),
                         );
                     }
                 }

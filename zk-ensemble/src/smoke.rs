@@ -31,7 +31,8 @@ struct Passed {
     client: Client,
     session_id: String,
     connect_ms: f64,
-    created_parent: bool,
+    /// The parent and the ancestors this session created, to remove after.
+    created: Vec<String>,
     latencies: [Vec<Duration>; 4],
 }
 
@@ -101,22 +102,24 @@ pub async fn run(connect: &ConnectArgs, args: &ProbeArgs) -> Result<u8> {
         .unwrap_or(false);
     let ok = passed == outcomes.len() && visible;
 
-    let created_parent = outcomes
-        .iter()
-        .any(|o| matches!(&o.result, Ok(p) if p.created_parent));
+    let mut created: Vec<String> = Vec::new();
     let mut clients = Vec::new();
     for outcome in outcomes {
         if let Ok(passed) = outcome.result {
+            created.extend(passed.created.iter().cloned());
             clients.push(passed.client);
         }
     }
-    if created_parent {
-        if let Some(client) = clients.first() {
-            // Only our own, now empty, parent goes; NotEmpty means someone
-            // else uses it too.
-            match client.delete(&args.path, None).await {
+    // Deepest first, so each is empty by the time it is deleted.
+    created.sort_by_key(|path| std::cmp::Reverse(path.matches('/').count()));
+    created.dedup();
+    if let Some(client) = clients.first() {
+        for path in &created {
+            // Only our own, now empty, nodes go; NotEmpty means someone
+            // else uses them too.
+            match client.delete(path, None).await {
                 Ok(()) | Err(ZkError::NoNode | ZkError::NotEmpty) => {}
-                Err(err) => tracing::warn!("removing {}: {err}", args.path),
+                Err(err) => tracing::warn!("removing {path}: {err}"),
             }
         }
     }
@@ -166,7 +169,7 @@ async fn smoke(args: &ConnectArgs, parent: &str, node: &str, count: u32) -> Resu
     let client = zk_common::connect::connect(args).await?;
     let connect_ms = millis(started.elapsed());
     let session_id = format!("{:#x}", client.session_id().0);
-    let created_parent = ensure_parent(&client, parent, args).await?;
+    let created = ensure_parent(&client, parent, args).await?;
     let ephemeral = CreateMode::Ephemeral.with_acls(args.acls());
     let mut latencies: [Vec<Duration>; 4] = Default::default();
     let mut timed = |op: usize, since: Instant| latencies[op].push(since.elapsed());
@@ -204,28 +207,47 @@ async fn smoke(args: &ConnectArgs, parent: &str, node: &str, count: u32) -> Resu
         client,
         session_id,
         connect_ms,
-        created_parent,
+        created,
         latencies,
     })
 }
 
-/// Creates the probe's parent (and its ancestors); true when this call
-/// created the parent itself.
-async fn ensure_parent(client: &Client, parent: &str, args: &ConnectArgs) -> Result<bool> {
+/// Creates the probe's parent and its missing ancestors and returns those
+/// this call created: the probe removes them when done, so `--path /a/b/p`
+/// leaves no `/a/b` behind. Bottom up, as `mkdir` does: an ancestor that
+/// exists is never created again, so an ACL above it that refuses us
+/// CREATE does not matter.
+async fn ensure_parent(client: &Client, parent: &str, args: &ConnectArgs) -> Result<Vec<String>> {
     let persistent = CreateMode::Persistent.with_acls(args.acls());
-    if let Some((ancestors, _)) = parent.rsplit_once('/') {
-        if !ancestors.is_empty() {
-            match client.mkdir(ancestors, &persistent).await {
-                Ok(()) | Err(ZkError::NodeExists) => {}
-                Err(err) => return Err(err).with_context(|| format!("create {ancestors}")),
+    let mut created = Vec::new();
+    // Deepest first: the paths whose parent was missing.
+    let mut missing: Vec<&str> = Vec::new();
+    let mut path = parent;
+    loop {
+        match client.create(path, b"", &persistent).await {
+            Ok(_) => {
+                created.push(path.to_string());
+                break;
             }
+            Err(ZkError::NodeExists) => break,
+            Err(ZkError::NoNode) => match path.rsplit_once('/') {
+                Some((up, _)) if !up.is_empty() => {
+                    missing.push(path);
+                    path = up;
+                }
+                _ => return Err(ZkError::NoNode).with_context(|| format!("create {path}")),
+            },
+            Err(err) => return Err(err).with_context(|| format!("create {path}")),
         }
     }
-    match client.create(parent, b"", &persistent).await {
-        Ok(_) => Ok(true),
-        Err(ZkError::NodeExists) => Ok(false),
-        Err(err) => Err(err).with_context(|| format!("create {parent}")),
+    for path in missing.into_iter().rev() {
+        match client.create(path, b"", &persistent).await {
+            Ok(_) => created.push(path.to_string()),
+            Err(ZkError::NodeExists) => {}
+            Err(err) => return Err(err).with_context(|| format!("create {path}")),
+        }
     }
+    Ok(created)
 }
 
 /// Writes through the first server that passed and reads back through

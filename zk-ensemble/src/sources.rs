@@ -28,11 +28,32 @@ const NOT_SERVING: &str = "not currently serving requests";
 /// Sends `word` to the client port at `address` and reads the answer to
 /// the end (the server closes the connection after answering).
 pub async fn four_letter(address: &str, word: &str) -> std::io::Result<Answer> {
-    let mut stream = TcpStream::connect(address).await?;
-    stream.write_all(word.as_bytes()).await?;
+    // On loopback even connect() can fail with a reset or a broken pipe
+    // when the server accepts and drops the connection first (f62a550).
+    let mut stream = match TcpStream::connect(address).await {
+        Ok(stream) => stream,
+        Err(err) if closed_at_once(&err) => return Ok(Answer::Silent),
+        Err(err) => return Err(err),
+    };
     let mut bytes = Vec::new();
-    stream.read_to_end(&mut bytes).await?;
+    let exchange = async {
+        stream.write_all(word.as_bytes()).await?;
+        stream.read_to_end(&mut bytes).await
+    };
+    match exchange.await {
+        Ok(_) => {}
+        // A server at its maxClientCnxns accepts and drops the connection
+        // at once: our write or read then meets a reset or a broken pipe
+        // instead of an end of file. Either way it said nothing.
+        Err(err) if bytes.is_empty() && closed_at_once(&err) => return Ok(Answer::Silent),
+        Err(err) => return Err(err),
+    }
     Ok(classify(String::from_utf8_lossy(&bytes).into_owned()))
+}
+
+fn closed_at_once(err: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+    matches!(err.kind(), BrokenPipe | ConnectionReset | ConnectionAborted)
 }
 
 fn classify(text: String) -> Answer {
@@ -139,6 +160,29 @@ pub fn parse_srvr(text: &str) -> Map<String, Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_connection_reset_before_a_word_is_silent_not_an_error() {
+        // As a server at its maxClientCnxns does: accept, then drop with a
+        // reset. Several rounds, so the reset comes before our write in
+        // some and after it in others.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let rounds = 5;
+        let server = tokio::spawn(async move {
+            for _ in 0..rounds {
+                let (socket, _) = listener.accept().await.unwrap();
+                socket.set_zero_linger().unwrap();
+                drop(socket);
+            }
+        });
+        for _ in 0..rounds {
+            assert_eq!(four_letter(&address, "srvr").await.unwrap(), Answer::Silent);
+        }
+        server.await.unwrap();
+        // A port nobody listens on is still an error: unreachable.
+        assert!(four_letter(&address, "srvr").await.is_err());
+    }
 
     #[test]
     fn whitelist_refusals_and_not_serving_are_recognised() {
