@@ -8,7 +8,7 @@
 #
 #   scripts/mutants.sh                  every group below
 #   scripts/mutants.sh common           lease.rs and queue.rs, zk-common's unit tests
-#   scripts/mutants.sh common-it        all four zk-common files, + zk-lock's integration
+#   scripts/mutants.sh common-it        all four zk-common files, zk-lock's integration
 #                                       tests (owner.rs and supervisor.rs have no unit tests)
 #   scripts/mutants.sh lock             hold.rs, zk-lock's tests
 #   scripts/mutants.sh elect            candidate.rs, zk-elect's tests
@@ -65,8 +65,9 @@ group_common() {
     --test-package zk-common "$@" -- --lib
 }
 group_common_it() {
-  run common-it "${common_files[@]}" --test-package zk-common --test-package zk-lock "$@" \
-    -- --lib "${lock_tests[@]}"
+  # cargo test applies --test NAME to every package given, so zk-lock's
+  # alone: zk-common's unit tests are the `common` group.
+  run common-it "${common_files[@]}" --test-package zk-lock "$@" -- "${lock_tests[@]}"
 }
 group_lock() { run lock --file zk-lock/src/hold.rs --test-package zk-lock "$@" -- "${lock_tests[@]}"; }
 group_elect() {
