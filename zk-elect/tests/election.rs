@@ -419,3 +419,30 @@ fn leader_timeout_without_wait_bounds_the_read() {
     assert!(ran.elapsed < Duration::from_secs(10), "{:?}", ran.elapsed);
     assert!(ran.stderr().contains("/e"), "{}", ran.stderr());
 }
+
+/// Without --id a candidate is HOST:PID, as --help says, so `leader --is`
+/// can name a process on a host.
+#[test]
+fn the_default_id_is_host_and_pid() {
+    require_zookeeper!();
+    let connect = shared().chroot("elect-default-id");
+    let mut a = elect().zk(&connect).spawn(&["/e"]);
+    let mut event = a.next_json(T);
+    if event["event"] == "candidate" {
+        event = a.next_json(T);
+    }
+    assert_eq!(event["event"], "elected", "{event}");
+    let host = nix::unistd::gethostname().unwrap();
+    let expected = format!("{}:{}", host.to_string_lossy(), a.pid());
+    let leader = elect().zk(&connect).run(&["leader", "/e"]).json();
+    assert_eq!(leader["id"], expected.as_str(), "{leader}");
+    assert_eq!(
+        elect()
+            .zk(&connect)
+            .run(&["leader", "--is", &expected, "/e"])
+            .code(),
+        0
+    );
+    a.close_stdin();
+    assert_eq!(a.wait(T).code(), Some(0));
+}
