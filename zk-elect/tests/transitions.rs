@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use zk_testkit::{require_zookeeper, shared, wait_until, Tool};
+use zk_testkit::{process_state, require_zookeeper, shared, wait_until, Tool};
 
 fn elect() -> Tool {
     Tool::new(env!("CARGO_BIN_EXE_zk-elect"))
@@ -350,4 +350,70 @@ fn an_unhealthy_candidate_leaves_the_queue_and_an_unhealthy_leader_steps_down() 
     );
     assert_eq!(c.wait(T).code(), Some(79));
     assert_eq!(queue_len(), 0);
+}
+
+/// A --warm command is stopped with the leadership it was told of, not left
+/// running after a lost lease: here the leader turns unhealthy, steps down
+/// and, with --rejoin, starts a fresh warm command once healthy again.
+#[test]
+fn an_unhealthy_warm_leader_stops_its_command_and_starts_a_new_one_on_rejoin() {
+    require_zookeeper!();
+    let connect = shared().chroot("elect-warm-unhealthy");
+    let dir = tempfile::tempdir().unwrap();
+    let (healthy, pids, events) = (
+        dir.path().join("healthy"),
+        dir.path().join("pids"),
+        dir.path().join("events"),
+    );
+    let events_so_far = || std::fs::read_to_string(&events).unwrap_or_default();
+    std::fs::write(&healthy, "").unwrap();
+    let check = format!("test -e {}", healthy.display());
+    let started = || {
+        std::fs::read_to_string(&pids)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| l.trim().parse::<i32>().unwrap())
+            .collect::<Vec<_>>()
+    };
+    let mut a = elect().zk(&connect).spawn(&[
+        "--id",
+        "a",
+        "--warm",
+        "--rejoin",
+        "--check",
+        &check,
+        "--interval",
+        "50ms",
+        "--rise",
+        "1",
+        "--fall",
+        "1",
+        "--events",
+        events.to_str().unwrap(),
+        "/e",
+        "-c",
+        &format!("echo $$ >> {}; exec sleep 600", pids.display()),
+    ]);
+    wait_until("a is elected", T, || {
+        events_so_far().contains(r#""event":"elected""#)
+    });
+    wait_until("the warm command started", T, || started().len() == 1);
+    let first = started()[0];
+
+    std::fs::remove_file(&healthy).unwrap();
+    wait_until("a steps down", T, || {
+        events_so_far().contains(r#""event":"lost""#)
+    });
+    assert!(
+        events_so_far().contains("health check failing"),
+        "{}",
+        events_so_far()
+    );
+    wait_until("the lost leader's warm command is gone", T, || {
+        matches!(process_state(first), None | Some('Z'))
+    });
+    std::fs::write(&healthy, "").unwrap();
+    wait_until("a new warm command on rejoin", T, || started().len() == 2);
+    a.signal(Signal::SIGTERM);
+    a.wait(T);
 }
