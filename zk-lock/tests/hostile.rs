@@ -128,8 +128,9 @@ fn nonblock_names_the_holder_not_the_waiter_ahead_of_us() {
 }
 
 /// The first holds `path`; the second must refuse with exit 2 and leave
-/// only the first's node.
-fn refuses_to_mix(first: &[&str], second: &[&str], first_kind: &str) {
+/// only the first's node, naming what the path is in use as and what it
+/// was asked to take it as.
+fn refuses_to_mix(first: &[&str], second: &[&str], first_kind: &str, in_use_as: &str, asked: &str) {
     let connect = shared().chroot("lock-mix");
     let mut holder = lock().zk(&connect).spawn(&[first, &["/l"]].concat());
     assert_eq!(holder.next_json(T)["event"], "acquired");
@@ -146,6 +147,12 @@ fn refuses_to_mix(first: &[&str], second: &[&str], first_kind: &str) {
     let message: Vec<&str> = stderr.lines().collect();
     assert_eq!(message.len(), 1, "one line: {}", mixed.stderr());
     assert!(message[0].contains("/l"), "{}", message[0]);
+    assert!(
+        message[0].contains(&format!("is in use as {in_use_as} ("))
+            && message[0].ends_with(&format!("refusing to take it as {asked}")),
+        "{}",
+        message[0]
+    );
     let holders = wait_for_queue(&connect, "/l", 1);
     assert_eq!(holders[0]["kind"], first_kind);
     assert_eq!(holders[0]["state"], "holding");
@@ -156,20 +163,45 @@ fn refuses_to_mix(first: &[&str], second: &[&str], first_kind: &str) {
 #[test]
 fn a_mutex_refuses_a_path_held_as_a_semaphore() {
     require_zookeeper!();
-    refuses_to_mix(&["--max-holders", "3"], &[], "semaphore");
-    refuses_to_mix(&["--max-holders", "3"], &["--shared"], "semaphore");
-    refuses_to_mix(&["--max-holders", "3"], &["--layout", "rw"], "semaphore");
+    let sem3 = ["--max-holders", "3"];
+    let first = (&sem3[..], "semaphore", "a semaphore of 3");
+    refuses_to_mix(first.0, &[], first.1, first.2, "an exclusive lock");
+    refuses_to_mix(
+        first.0,
+        &["--shared"],
+        first.1,
+        first.2,
+        "a shared (read) lock",
+    );
+    refuses_to_mix(
+        first.0,
+        &["--layout", "rw"],
+        first.1,
+        first.2,
+        "an exclusive (write) lock",
+    );
 }
 
 #[test]
 fn a_semaphore_refuses_a_path_held_as_a_mutex_or_another_size() {
     require_zookeeper!();
-    refuses_to_mix(&[], &["--max-holders", "3"], "exclusive");
-    refuses_to_mix(&["--shared"], &["--max-holders", "3"], "read");
+    let sem3 = ["--max-holders", "3"];
+    let asked = "a semaphore of 3";
+    refuses_to_mix(&[], &sem3, "exclusive", "an exclusive lock", asked);
+    refuses_to_mix(&["--shared"], &sem3, "read", "a shared (read) lock", asked);
+    refuses_to_mix(
+        &["--layout", "rw"],
+        &sem3,
+        "write",
+        "an exclusive (write) lock",
+        asked,
+    );
     refuses_to_mix(
         &["--max-holders", "2"],
-        &["--max-holders", "3"],
+        &sem3,
         "semaphore",
+        "a semaphore of 2",
+        asked,
     );
 }
 
