@@ -410,12 +410,19 @@ fn classify(names: impl IntoIterator<Item = String>, marker: &str) -> (Vec<Entry
     (entries, foreign)
 }
 
-/// One warning per listing that names the foreign nodes (escaped: a name
-/// is anyone's input), a few of them if there are many.
+/// One warning per listing that names the foreign nodes.
 fn warn_foreign(dir: &str, marker: &str, foreign: &[String]) {
+    if let Some(warning) = foreign_warning(dir, marker, foreign) {
+        tracing::warn!("{warning}");
+    }
+}
+
+/// The warning's text: the foreign names escaped (a name is anyone's
+/// input), a few of them if there are many.
+fn foreign_warning(dir: &str, marker: &str, foreign: &[String]) -> Option<String> {
     const SHOWN: usize = 10;
     if foreign.is_empty() {
-        return;
+        return None;
     }
     let mut names: Vec<String> = foreign
         .iter()
@@ -426,11 +433,11 @@ fn warn_foreign(dir: &str, marker: &str, foreign: &[String]) {
         names.push(format!("and {} more", foreign.len() - SHOWN));
     }
     let what = if marker == LATCH { "election" } else { "lock" };
-    tracing::warn!(
+    Some(format!(
         "ignoring {} node(s) in {dir} that are not {what} participants: {}",
         foreign.len(),
         names.join(", ")
-    );
+    ))
 }
 
 /// The participants of the `marker` queue (`MUTEX` for any lock, `LATCH`
@@ -484,6 +491,26 @@ mod tests {
 
     fn names(names: &[&str]) -> Vec<String> {
         names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_foreign_node_warning_names_ten_and_counts_the_rest() {
+        let junk = |n: usize| (0..n).map(|i| format!("junk{i}")).collect::<Vec<_>>();
+        assert_eq!(foreign_warning("/l", MUTEX, &[]), None);
+        let ten = foreign_warning("/l", MUTEX, &junk(10)).unwrap();
+        assert_eq!(
+            ten,
+            "ignoring 10 node(s) in /l that are not lock participants: \"junk0\", \"junk1\", \
+             \"junk2\", \"junk3\", \"junk4\", \"junk5\", \"junk6\", \"junk7\", \"junk8\", \"junk9\""
+        );
+        let twelve = foreign_warning("/e", LATCH, &junk(12)).unwrap();
+        assert!(
+            twelve.starts_with("ignoring 12 node(s) in /e that are not election participants: "),
+            "{twelve}"
+        );
+        assert!(twelve.ends_with("\"junk9\", and 2 more"), "{twelve}");
+        let odd = foreign_warning("/l", MUTEX, &["a\nb\u{1b}[31m".into()]).unwrap();
+        assert!(odd.ends_with(r#""a\nb\u{1b}[31m""#), "{odd}");
     }
 
     #[test]
