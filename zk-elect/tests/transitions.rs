@@ -43,6 +43,36 @@ fn hooks_run_on_election_and_demotion() {
     assert_eq!(lines[1..], ["command", "demoted"]);
 }
 
+/// A failing hook is said on stderr, keepalived-style, and the leader goes
+/// on: the command still runs.
+#[test]
+fn a_failing_hook_is_reported_and_leadership_goes_on() {
+    require_zookeeper!();
+    let connect = shared().chroot("elect-failing-hook");
+    let ran = elect().zk(&connect).run(&[
+        "--on-elected",
+        "exit 3",
+        "--on-demoted",
+        "true",
+        "/e",
+        "-c",
+        "echo the command ran",
+    ]);
+    assert_eq!(ran.code(), 0, "{}", ran.stderr());
+    assert_eq!(ran.stdout(), "the command ran\n");
+    let stderr = ran.stderr();
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("hook exited with"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", ran.stderr());
+    assert!(
+        warnings[0].contains("--on-elected hook exited with exit status: 3"),
+        "{}",
+        ran.stderr()
+    );
+}
+
 #[test]
 fn warm_standby_gets_signals_and_a_lost_leader_is_demoted_before_the_next_is_promoted() {
     require_zookeeper!();
