@@ -447,3 +447,35 @@ fn an_unhealthy_warm_leader_stops_its_command_and_starts_a_new_one_on_rejoin() {
     a.signal(Signal::SIGTERM);
     a.wait(T);
 }
+
+/// Leadership lost while --on-elected still runs: the hook is abandoned and
+/// its whole process group killed, so nothing it started in the
+/// background acts on a leadership that is gone.
+#[test]
+fn a_hook_running_when_leadership_is_lost_is_killed_with_its_group() {
+    require_zookeeper!();
+    let connect = shared().chroot("elect-hook-lost");
+    let zk = zk_testkit::Zk::connect(&connect).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pid = dir.path().join("pid");
+    let hook = format!("sleep 600 & echo $! > {}; wait", pid.display());
+    let mut a = elect()
+        .zk(&connect)
+        .spawn(&["--id", "a", "--on-elected", &hook, "/e"]);
+    let mut sleeper = 0;
+    wait_until("the hook started its background process", T, || {
+        sleeper = std::fs::read_to_string(&pid)
+            .unwrap_or_default()
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        sleeper > 0
+    });
+    let candidates = zk.children("/e").unwrap();
+    assert_eq!(candidates.len(), 1, "{candidates:?}");
+    zk.delete(&format!("/e/{}", candidates[0])).unwrap();
+    assert_eq!(a.wait(T).code(), Some(79), "{}", a.stderr_so_far());
+    wait_until("the hook's background process is killed", T, || {
+        matches!(process_state(sleeper), None | Some('Z'))
+    });
+}
