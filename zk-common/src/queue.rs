@@ -244,9 +244,13 @@ impl Queue {
     /// our uuid owned by another session is not ours to adopt.
     pub(crate) async fn find_ours(&self, client: &Client, uuid: &str) -> Result<Option<Ticket>> {
         let mine = format!("_c_{uuid}-");
-        let children = retry(|| client.list_children(&self.dir))
-            .await
-            .with_context(|| format!("listing {}", self.dir))?;
+        let children = match retry(|| client.list_children(&self.dir)).await {
+            Ok(children) => children,
+            // The lost create was the first in a missing directory: nothing
+            // of ours can be there, and join makes the directory next.
+            Err(ZkError::NoNode) => return Ok(None),
+            Err(err) => return Err(err).with_context(|| format!("listing {}", self.dir)),
+        };
         let session = client.session_id().0;
         for name in children {
             if !name.starts_with(&mine) || parse(&name).is_none() {

@@ -343,3 +343,44 @@ fn a_missing_or_unexecutable_command_fails_before_connecting() {
         assert!(ran.stderr().contains(command), "{}", ran.stderr());
     }
 }
+
+/// A create whose connection breaks before the server gets it: the client
+/// cannot know whether its node exists, so it looks for it (Curator's
+/// protected mode), finds none, and queues again on the same session,
+/// instead of failing. Each create is checked: the queue node's, in an
+/// existing directory and in a missing one (where looking finds no
+/// directory at all), and the lock directory's (a container node).
+#[test]
+fn a_create_lost_with_its_connection_is_looked_for_and_made_again() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-create-lost");
+    let zk = Zk::connect(&connect).unwrap();
+    let server = shared().connect_string().split(',').next().unwrap();
+    let chroot = connect.rsplit_once('/').map(|(_, c)| c).unwrap();
+    // Through a proxy, with no chroot in --zk, the tool's requests are
+    // numbered: 0 connect, 1 the ping zookeeper-client sends once connected,
+    // 2 the queue node's create, then (when the directory is missing) 3 the
+    // directory's.
+    let proxy = zk_testkit::Proxy::start(server).unwrap();
+    let cases = [
+        ("queue-node", 2, true),
+        ("queue-node-in-a-missing-directory", 2, false),
+        ("lock-directory", 3, false),
+    ];
+    for (what, request, existing_dir) in cases {
+        if existing_dir {
+            zk.create_all(&format!("/{what}")).unwrap();
+        }
+        proxy.cut_before_request(request);
+        let ran =
+            lock()
+                .zk(&proxy.address())
+                .run(&[&format!("/{chroot}/{what}"), "--", "echo", "ran"]);
+        assert!(proxy.cut_done(), "{what}: the connection was never cut");
+        assert_eq!(ran.code(), 0, "{what}: {}", ran.stderr());
+        assert_eq!(ran.stdout(), "ran\n", "{what}");
+        // No stray node (an empty directory may already be reaped).
+        let left = zk.children(&format!("/{what}")).unwrap_or_default();
+        assert!(left.is_empty(), "{what}: {left:?}");
+    }
+}

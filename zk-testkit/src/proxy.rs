@@ -15,6 +15,10 @@ pub struct Proxy {
 
 struct State {
     blackholed: AtomicBool,
+    /// Armed by [`Proxy::cut_before_request`]: the client request (counting
+    /// the connect request as 0) before which the next connection to reach
+    /// it is closed. One shot.
+    cut_before: Mutex<Option<usize>>,
     closed: AtomicBool,
     /// Both ends of every open connection, by pair id; a pair leaves the
     /// list when its first pump ends, so a long run leaks no descriptors.
@@ -45,6 +49,7 @@ impl Proxy {
         let upstream: SocketAddr = upstream.parse().map_err(std::io::Error::other)?;
         let state = Arc::new(State {
             blackholed: AtomicBool::new(false),
+            cut_before: Mutex::new(None),
             closed: AtomicBool::new(false),
             connections: Mutex::new(Vec::new()),
             next_pair: std::sync::atomic::AtomicU64::new(0),
@@ -71,9 +76,14 @@ impl Proxy {
                     client.try_clone(),
                     server.try_clone(),
                     (accept_state.clone(), pair),
-                    election,
+                    (election, true),
                 );
-                pump(Ok(server), Ok(client), (accept_state.clone(), pair), false);
+                pump(
+                    Ok(server),
+                    Ok(client),
+                    (accept_state.clone(), pair),
+                    (false, false),
+                );
             }
         });
         Ok(Proxy { address, state })
@@ -104,6 +114,22 @@ impl Proxy {
         self.state.blackholed.store(true, Ordering::SeqCst);
     }
 
+    /// Closes the next connection that gets as far as the client's request
+    /// number `n` (0 is the connect request), just before that request
+    /// reaches the server: the client sees its request fail with the
+    /// connection, and never learns (here: it did not) whether the server
+    /// got it. One shot: later connections pass.
+    pub fn cut_before_request(&self, n: usize) {
+        if let Ok(mut cut) = self.state.cut_before.lock() {
+            *cut = Some(n);
+        }
+    }
+
+    /// Whether an armed [`Proxy::cut_before_request`] has fired.
+    pub fn cut_done(&self) -> bool {
+        self.state.cut_before.lock().map_or(false, |c| c.is_none())
+    }
+
     /// Ends a [`Proxy::blackhole`]. Bytes dropped meanwhile stay lost, so
     /// the old connections are usually dead by then.
     pub fn restore(&self) {
@@ -124,7 +150,7 @@ fn pump(
     from: std::io::Result<TcpStream>,
     to: std::io::Result<TcpStream>,
     (state, pair): (Arc<State>, u64),
-    election_hello: bool,
+    (election_hello, client_to_server): (bool, bool),
 ) {
     let (Ok(mut from), Ok(mut to)) = (from, to) else {
         return;
@@ -146,12 +172,26 @@ fn pump(
             }
         }
         let mut buf = [0u8; 16 * 1024];
+        let mut frames = Frames::default();
         loop {
             match from.read(&mut buf) {
                 Ok(0) | Err(_) => break,
-                Ok(n) => {
+                Ok(mut n) => {
                     if state.blackholed.load(Ordering::SeqCst) {
                         continue;
+                    }
+                    let mut cut = false;
+                    if client_to_server {
+                        if let Ok(mut armed) = state.cut_before.lock() {
+                            if let Some(at) = frames.feed(&buf[..n], armed.unwrap_or(usize::MAX)) {
+                                *armed = None;
+                                (n, cut) = (at, true);
+                            }
+                        }
+                    }
+                    if cut {
+                        let _ = to.write_all(&buf[..n]);
+                        break;
                     }
                     if to.write_all(&buf[..n]).is_err() {
                         break;
@@ -165,6 +205,41 @@ fn pump(
             conns.retain(|(id, _)| *id != pair);
         }
     });
+}
+
+/// Counts ZooKeeper's length-prefixed frames in a byte stream.
+#[derive(Default)]
+struct Frames {
+    header: Vec<u8>,
+    left: usize,
+    started: usize,
+}
+
+impl Frames {
+    /// Feeds `bytes`; the offset in them where frame number `cut` would
+    /// start, if it starts there.
+    fn feed(&mut self, bytes: &[u8], cut: usize) -> Option<usize> {
+        let mut i = 0;
+        while i < bytes.len() {
+            if self.left == 0 {
+                if self.header.is_empty() && self.started == cut {
+                    return Some(i);
+                }
+                self.header.push(bytes[i]);
+                i += 1;
+                if let Ok(header) = <[u8; 4]>::try_from(&self.header[..]) {
+                    self.left = u32::from_be_bytes(header) as usize;
+                    self.header.clear();
+                    self.started += 1;
+                }
+            } else {
+                let take = self.left.min(bytes.len() - i);
+                self.left -= take;
+                i += take;
+            }
+        }
+        None
+    }
 }
 
 /// Reads the first message a ZooKeeper server sends on an election
