@@ -127,7 +127,7 @@ impl Proxy {
 
     /// Whether an armed [`Proxy::cut_before_request`] has fired.
     pub fn cut_done(&self) -> bool {
-        self.state.cut_before.lock().map_or(false, |c| c.is_none())
+        self.state.cut_before.lock().is_ok_and(|c| c.is_none())
     }
 
     /// Ends a [`Proxy::blackhole`]. Bytes dropped meanwhile stay lost, so
