@@ -193,6 +193,37 @@ fn deleting_the_lock_node_stops_the_command_and_exits_79() {
     );
 }
 
+/// `holders` tells an operator who to blame: by default the node names the
+/// host, the pid, the user and the command as it was typed.
+#[test]
+fn holders_shows_who_holds_and_what_it_runs() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-holders-data");
+    let host = nix::unistd::gethostname()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    for (args, shown) in [
+        (&["--", "sleep", "60"][..], "sleep 60"),
+        (&["-c", "sleep 60; true"][..], "sh -c \"sleep 60; true\""),
+    ] {
+        let mut holder = lock()
+            .zk(&connect)
+            .env("USER", "backup-operator")
+            .spawn(&[&["/l"][..], args].concat());
+        let holders = wait_for_queue(&connect, "/l", 1);
+        let data = &holders[0]["data"];
+        assert_eq!(data["command"], shown, "{holders}");
+        assert_eq!(data["host"], host.as_str(), "{holders}");
+        assert_eq!(data["pid"], holder.pid(), "{holders}");
+        assert_eq!(data["user"], "backup-operator", "{holders}");
+        assert_eq!(data["id"], format!("{host}:{}", holder.pid()), "{holders}");
+        assert_eq!(holders[0]["id"], data["id"], "{holders}");
+        holder.signal(Signal::SIGTERM);
+        assert_eq!(holder.wait(T).code(), Some(128 + 15));
+    }
+}
+
 #[test]
 fn without_a_command_it_holds_until_stdin_closes_or_sigterm() {
     require_zookeeper!();
