@@ -450,3 +450,43 @@ fn a_waiter_whose_connection_breaks_keeps_waiting() {
     );
     assert_eq!(waiter.wait(T).code(), Some(0), "{}", waiter.stderr_so_far());
 }
+
+/// A read of the wait lost with its connection is asked again, not taken
+/// for an answer or a failure: the listing that finds the waiter's place
+/// (request 3: 0 connect, 1 ping, 2 the queue node's create) and the watch
+/// on the node ahead (request 4) each fail with the connection here, and the
+/// waiter must keep its place and run its command once the holder leaves.
+#[test]
+fn a_wait_whose_request_is_lost_with_its_connection_asks_again() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-wait-request-lost");
+    let server = shared().connect_string().split(',').next().unwrap();
+    let chroot = &connect[connect.find('/').unwrap()..];
+    let proxy = zk_testkit::Proxy::start(server).unwrap();
+    for (what, request) in [("listing", 3), ("watch", 4)] {
+        let mut holder = lock().zk(&connect).spawn(&["/l"]);
+        assert_eq!(holder.next_json(T)["event"], "acquired");
+        proxy.cut_before_request(request);
+        let mut waiter =
+            lock()
+                .zk(&proxy.address())
+                .spawn(&[&format!("{chroot}/l"), "--", "echo", "ran"]);
+        zk_testkit::wait_until("the cut", T, || proxy.cut_done());
+        // Queued again after the cut, on the same session.
+        wait_for_queue(&connect, "/l", 2);
+        holder.close_stdin();
+        assert_eq!(holder.wait(T).code(), Some(0));
+        assert_eq!(
+            waiter.next_line(T).map(|l| l.trim().to_string()).as_deref(),
+            Some("ran"),
+            "{what}: {}",
+            waiter.stderr_so_far()
+        );
+        assert_eq!(
+            waiter.wait(T).code(),
+            Some(0),
+            "{what}: {}",
+            waiter.stderr_so_far()
+        );
+    }
+}
