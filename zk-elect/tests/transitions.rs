@@ -12,6 +12,20 @@ fn elect() -> Tool {
 
 const T: Duration = Duration::from_secs(30);
 
+/// A health check that flips the candidate at its first changed result.
+fn fast_check(check: &str) -> [&str; 8] {
+    [
+        "--check",
+        check,
+        "--interval",
+        "50ms",
+        "--rise",
+        "1",
+        "--fall",
+        "1",
+    ]
+}
+
 #[test]
 fn hooks_run_on_election_and_demotion() {
     require_zookeeper!();
@@ -337,19 +351,9 @@ fn an_unhealthy_candidate_leaves_the_queue_and_an_unhealthy_leader_steps_down() 
         ["candidate", "elected"]
     );
     let check = format!("test -e {}", healthy.display());
-    let mut c = elect().zk(&connect).spawn(&[
-        "--id",
-        "c",
-        "--check",
-        &check,
-        "--interval",
-        "50ms",
-        "--rise",
-        "1",
-        "--fall",
-        "1",
-        "/e",
-    ]);
+    let mut c = elect()
+        .zk(&connect)
+        .spawn(&[&["--id", "c"][..], &fast_check(&check), &["/e"]].concat());
     assert_eq!(c.next_json(T)["event"], "candidate");
     wait_until("c queues", T, || queue_len() == 2);
 
@@ -405,25 +409,15 @@ fn an_unhealthy_warm_leader_stops_its_command_and_starts_a_new_one_on_rejoin() {
             .map(|l| l.trim().parse::<i32>().unwrap())
             .collect::<Vec<_>>()
     };
-    let mut a = elect().zk(&connect).spawn(&[
-        "--id",
-        "a",
-        "--warm",
-        "--rejoin",
-        "--check",
-        &check,
-        "--interval",
-        "50ms",
-        "--rise",
-        "1",
-        "--fall",
-        "1",
-        "--events",
-        events.to_str().unwrap(),
-        "/e",
-        "-c",
-        &format!("echo $$ >> {}; exec sleep 600", pids.display()),
-    ]);
+    let command = format!("echo $$ >> {}; exec sleep 600", pids.display());
+    let mut a = elect().zk(&connect).spawn(
+        &[
+            &["--id", "a", "--warm", "--rejoin"][..],
+            &fast_check(&check),
+            &["--events", events.to_str().unwrap(), "/e", "-c", &command],
+        ]
+        .concat(),
+    );
     wait_until("a is elected", T, || {
         events_so_far().contains(r#""event":"elected""#)
     });
