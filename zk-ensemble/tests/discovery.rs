@@ -4,12 +4,11 @@
 //! testkit's exclusive lock, as it starts an ensemble of its own.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use serde_json::Value;
-use zk_testkit::{exclusive, require_zookeeper, Ensemble, Tool, Zk};
+mod common;
 
-fn ensemble() -> Tool {
-    Tool::new(env!("CARGO_BIN_EXE_zk-ensemble"))
-}
+use common::ensemble;
+use serde_json::Value;
+use zk_testkit::{exclusive, require_zookeeper, Ensemble, Zk};
 
 /// `super:secret`, as ZooKeeper's superDigest wants it:
 /// base64(sha1("super:secret")).

@@ -3,28 +3,13 @@
 //! holds the testkit's exclusive lock, so they run one at a time.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{codes, ensemble};
 use serde_json::Value;
-use zk_testkit::{exclusive, require_zookeeper, Ensemble, Running, Tool};
-
-fn ensemble() -> Tool {
-    Tool::new(env!("CARGO_BIN_EXE_zk-ensemble"))
-}
-
-fn codes(doc: &Value) -> Vec<(String, Option<String>)> {
-    doc["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| {
-            (
-                w["code"].as_str().unwrap().to_string(),
-                w["server"].as_str().map(str::to_string),
-            )
-        })
-        .collect()
-}
+use zk_testkit::{exclusive, require_zookeeper, Ensemble, Running};
 
 /// Reads lines until one has `event` == `name`; panics after `timeout`.
 /// Every line read (also the ones skipped) is kept in `seen`, so a test can

@@ -3,12 +3,11 @@
 //! maxClientCnxns limit.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use zk_testkit::{require_zookeeper, shared, Ensemble, Tool, Zk};
-use zookeeper_client::{Acls, CreateMode};
+mod common;
 
-fn ensemble() -> Tool {
-    Tool::new(env!("CARGO_BIN_EXE_zk-ensemble"))
-}
+use common::ensemble;
+use zk_testkit::{require_zookeeper, shared, Ensemble, Zk};
+use zookeeper_client::{Acls, CreateMode};
 
 #[test]
 fn a_probe_refused_by_an_acl_exits_77() {

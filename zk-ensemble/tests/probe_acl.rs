@@ -3,14 +3,13 @@
 //! with or without a credential. Against the shared ensemble, in a chroot.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::{Duration, Instant};
 
-use zk_testkit::{process_state, require_zookeeper, shared, Tool, Zk};
+use common::ensemble;
+use zk_testkit::{process_state, require_zookeeper, shared, Zk};
 use zookeeper_client::{Acls, CreateMode};
-
-fn ensemble() -> Tool {
-    Tool::new(env!("CARGO_BIN_EXE_zk-ensemble"))
-}
 
 /// A node's ACL as `(scheme, id, permissions)`.
 type Acl = Vec<(String, String, String)>;

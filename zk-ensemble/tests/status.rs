@@ -3,15 +3,14 @@
 //! and servers that do not answer.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::net::TcpListener;
 use std::time::Duration;
 
+use common::ensemble;
 use serde_json::Value;
-use zk_testkit::{require_zookeeper, shared, Tool};
-
-fn ensemble() -> Tool {
-    Tool::new(env!("CARGO_BIN_EXE_zk-ensemble"))
-}
+use zk_testkit::{require_zookeeper, shared};
 
 /// The shared ensemble's servers, without a chroot.
 fn servers() -> String {

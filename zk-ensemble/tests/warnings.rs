@@ -6,32 +6,15 @@
 //! Each test holds the testkit's exclusive lock, so they run one at a time.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{codes, ensemble};
 use serde_json::Value;
-use zk_testkit::{exclusive, require_zookeeper, Ensemble, Tool, Zk};
+use zk_testkit::{exclusive, require_zookeeper, Ensemble, Zk};
 use zookeeper_client::{Acls, CreateMode};
-
-fn ensemble() -> Tool {
-    Tool::new(env!("CARGO_BIN_EXE_zk-ensemble"))
-}
-
-fn codes(doc: &Value) -> Vec<(String, Option<String>)> {
-    let mut codes: Vec<(String, Option<String>)> = doc["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| {
-            (
-                w["code"].as_str().unwrap().to_string(),
-                w["server"].as_str().map(str::to_string),
-            )
-        })
-        .collect();
-    codes.sort();
-    codes
-}
 
 /// Runs `status` with `args` until `done` holds for its document; panics
 /// with the last document after `timeout`.
@@ -179,7 +162,9 @@ fn fault_a_server_left_without_a_quorum_is_reported_not_serving() {
     expected.sort();
     // None serves, so the ensemble-wide warning is no_server rather than
     // no_leader (which needs some server that serves).
-    assert_eq!(codes(&doc), expected, "{doc:#}");
+    let mut found = codes(&doc);
+    found.sort();
+    assert_eq!(found, expected, "{doc:#}");
     assert_eq!(doc["status"], "down");
     assert_eq!(doc["ensemble"]["up"], 0);
     let server = doc["servers"]
