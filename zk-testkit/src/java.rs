@@ -33,7 +33,10 @@ pub struct JavaClient {
 }
 
 impl JavaClient {
-    /// Compiles `class` once per test process.
+    /// Compiles `class` once per source and jars: the classes are kept in
+    /// the temporary directory under a name that hashes both, so the many
+    /// test processes share one build and leave one directory behind, not
+    /// one each.
     pub fn compile(class: &str) -> Result<JavaClient> {
         static BUILT: OnceLock<Mutex<std::collections::HashMap<String, PathBuf>>> = OnceLock::new();
         let jars: Vec<String> = JARS
@@ -52,27 +55,7 @@ impl JavaClient {
         let dir = match built.get(class) {
             Some(dir) => dir.clone(),
             None => {
-                let dir = std::env::temp_dir()
-                    .join(format!("zk-testkit-java-{}-{class}", std::process::id()));
-                std::fs::create_dir_all(&dir)?;
-                let source = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                    .join("java")
-                    .join(format!("{class}.java"));
-                let out = Command::new("javac")
-                    .arg("-d")
-                    .arg(&dir)
-                    .arg("-cp")
-                    .arg(&jars)
-                    .arg(&source)
-                    .output()
-                    .context("running javac")?;
-                if !out.status.success() {
-                    bail!(
-                        "javac {}: {}",
-                        source.display(),
-                        String::from_utf8_lossy(&out.stderr)
-                    );
-                }
+                let dir = build(class, &jars)?;
                 built.insert(class.to_string(), dir.clone());
                 dir
             }
@@ -96,4 +79,52 @@ impl JavaClient {
         .args(args);
         cmd
     }
+}
+
+/// The directory of `class` compiled against `jars`: made once by whichever
+/// process comes first, in a private directory renamed into place, so a
+/// process never sees another's half-written classes.
+fn build(class: &str, jars: &str) -> Result<PathBuf> {
+    use std::hash::{Hash, Hasher};
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("java")
+        .join(format!("{class}.java"));
+    let text = std::fs::read(&source).with_context(|| format!("reading {}", source.display()))?;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (&text, jars).hash(&mut hasher);
+    let cache = std::env::temp_dir().join("zk-testkit-java");
+    let dir = cache.join(format!("{class}-{:016x}", hasher.finish()));
+    if dir.join(format!("{class}.class")).exists() {
+        return Ok(dir);
+    }
+    std::fs::create_dir_all(&cache)?;
+    let scratch = tempfile::tempdir_in(&cache)?;
+    let out = Command::new("javac")
+        .arg("-d")
+        .arg(scratch.path())
+        .arg("-cp")
+        .arg(jars)
+        .arg(&source)
+        .output()
+        .context("running javac")?;
+    if !out.status.success() {
+        bail!(
+            "javac {}: {}",
+            source.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Another process may have won the race; its classes are the same.
+    let scratch = scratch.keep();
+    if std::fs::rename(&scratch, &dir).is_err() {
+        let _ = std::fs::remove_dir_all(&scratch);
+    }
+    if !dir.join(format!("{class}.class")).exists() {
+        bail!(
+            "javac {}: no {class}.class in {}",
+            source.display(),
+            dir.display()
+        );
+    }
+    Ok(dir)
 }
