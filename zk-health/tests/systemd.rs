@@ -141,11 +141,9 @@ fn a_watchdog_meant_for_another_process_is_not_fed() {
 fn the_command_and_the_probe_do_not_inherit_the_notify_socket_or_watchdog() {
     require_zookeeper!();
     let connect = shared().chroot("health-sd-env");
-    let dir = std::env::temp_dir().join(format!("zk-health-sd-env-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (child_env, probe_env) = (dir.join("child"), dir.join("probe"));
-    let _ = std::fs::remove_file(&child_env);
-    let _ = std::fs::remove_file(&probe_env);
+    // Removed on failure too.
+    let dir = tempfile::tempdir().unwrap();
+    let (child_env, probe_env) = (dir.path().join("child"), dir.path().join("probe"));
     let mut notify = NotifySocket::bind();
     let check = format!("env > {}.tmp && mv {0}.tmp {0}", probe_env.display());
     let command = format!(
@@ -191,5 +189,4 @@ fn the_command_and_the_probe_do_not_inherit_the_notify_socket_or_watchdog() {
     process.signal(Signal::SIGTERM);
     notify.wait_for("STOPPING=1", T);
     process.wait(T);
-    let _ = std::fs::remove_dir_all(&dir);
 }
