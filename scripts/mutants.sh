@@ -57,7 +57,8 @@ common_files=(--file zk-common/src/lease.rs --file zk-common/src/queue.rs
 # The integration tests that exercise zk-common's ownership code through the
 # real binary: loss of the lease, partitions, job control, signals, queueing.
 lock_tests=(--test exclusion --test exits --test faults --test job_control
-            --test partition --test signals --test quit_and_events --test hostile)
+            --test partition --test signals --test quit_and_events --test hostile
+            --test environment)
 elect_tests=(--test transitions --test lease --test faults --test election)
 
 group_common() {
