@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use common::{lock, wait_for_queue};
 use nix::sys::signal::Signal;
 use serde_json::Value;
-use zk_testkit::{require_zookeeper, shared, Zk};
+use zk_testkit::{require_zookeeper, shared, Running, Zk};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -440,15 +440,25 @@ fn a_waiter_whose_connection_breaks_keeps_waiting() {
         std::thread::sleep(Duration::from_millis(300));
     }
     wait_for_queue(&connect, "/l", 2);
+    the_holder_leaves_and_the_waiter_runs(&mut holder, &mut waiter, "cut while waiting");
+}
+
+/// The holder lets go; the waiter (running `echo ran`) takes its turn.
+fn the_holder_leaves_and_the_waiter_runs(holder: &mut Running, waiter: &mut Running, what: &str) {
     holder.close_stdin();
     assert_eq!(holder.wait(T).code(), Some(0));
     assert_eq!(
         waiter.next_line(T).map(|l| l.trim().to_string()).as_deref(),
         Some("ran"),
-        "{}",
+        "{what}: {}",
         waiter.stderr_so_far()
     );
-    assert_eq!(waiter.wait(T).code(), Some(0), "{}", waiter.stderr_so_far());
+    assert_eq!(
+        waiter.wait(T).code(),
+        Some(0),
+        "{what}: {}",
+        waiter.stderr_so_far()
+    );
 }
 
 /// A read of the wait lost with its connection is asked again, not taken
@@ -474,19 +484,6 @@ fn a_wait_whose_request_is_lost_with_its_connection_asks_again() {
         zk_testkit::wait_until("the cut", T, || proxy.cut_done());
         // Queued again after the cut, on the same session.
         wait_for_queue(&connect, "/l", 2);
-        holder.close_stdin();
-        assert_eq!(holder.wait(T).code(), Some(0));
-        assert_eq!(
-            waiter.next_line(T).map(|l| l.trim().to_string()).as_deref(),
-            Some("ran"),
-            "{what}: {}",
-            waiter.stderr_so_far()
-        );
-        assert_eq!(
-            waiter.wait(T).code(),
-            Some(0),
-            "{what}: {}",
-            waiter.stderr_so_far()
-        );
+        the_holder_leaves_and_the_waiter_runs(&mut holder, &mut waiter, what);
     }
 }
