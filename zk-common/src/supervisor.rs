@@ -200,14 +200,17 @@ pub fn spawn(spec: &CommandSpec, env: &[(&str, String)]) -> Result<Supervised, F
         cmd.env(key, value);
     }
     crate::unix::die_with_parent(&mut cmd);
+    // `resolve` found the program executable, so these are mostly a script's
+    // `#!` line: its interpreter missing (ENOENT) or not executable (EACCES).
     let child = cmd.spawn().map_err(|err| match err.kind() {
         std::io::ErrorKind::NotFound => Failure::new(
             exit::COMMAND_NOT_FOUND,
-            format!("{name}: command not found"),
+            format!("{name}: command not found (or its #! interpreter)"),
         ),
-        std::io::ErrorKind::PermissionDenied => {
-            Failure::new(exit::CANNOT_EXECUTE, format!("{name}: permission denied"))
-        }
+        std::io::ErrorKind::PermissionDenied => Failure::new(
+            exit::CANNOT_EXECUTE,
+            format!("{name}: permission denied (a noexec mount, or its #! interpreter)"),
+        ),
         _ => Failure::new(
             exit::CANNOT_EXECUTE,
             format!("{name}: cannot execute: {err}"),

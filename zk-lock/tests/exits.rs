@@ -487,3 +487,48 @@ fn a_wait_whose_request_is_lost_with_its_connection_asks_again() {
         the_holder_leaves_and_the_waiter_runs(&mut holder, &mut waiter, what);
     }
 }
+
+/// A script that `resolve` finds executable can still fail to start: its
+/// `#!` interpreter is missing (127, as env(1) reports it) or not
+/// executable (126). The error names the cause in one line, and the lock
+/// taken for it is let go.
+#[test]
+fn a_script_whose_interpreter_cannot_run_is_named_and_lets_go() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-bad-interpreter");
+    let dir = tempfile::tempdir().unwrap();
+    let not_executable = dir.path().join("not-executable");
+    std::fs::write(&not_executable, "").unwrap();
+    for (interpreter, code, cause) in [
+        (
+            "/nonexistent/sh",
+            127,
+            "command not found (or its #! interpreter)",
+        ),
+        (
+            not_executable.to_str().unwrap(),
+            126,
+            "permission denied (a noexec mount, or its #! interpreter)",
+        ),
+    ] {
+        let script = dir.path().join("script");
+        std::fs::write(&script, format!("#!{interpreter}\necho ran\n")).unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let ran = lock()
+            .zk(&connect)
+            .run(&["/l", "--", script.to_str().unwrap()]);
+        assert_eq!(ran.code(), code, "{interpreter}: {}", ran.stderr());
+        assert_eq!(
+            ran.stderr().trim_end(),
+            format!("zk-lock: {}: {cause}", script.display()),
+            "{interpreter}"
+        );
+        assert_eq!(ran.stdout(), "", "{interpreter}");
+    }
+    let left = Zk::connect(&connect).unwrap().children("/l");
+    assert!(
+        left.unwrap_or_default().is_empty(),
+        "a node was left behind"
+    );
+}
