@@ -140,13 +140,21 @@ pub enum Lost {
     SessionEnded(SessionState),
     /// Someone deleted our node.
     NodeDeleted,
-    /// Disconnected for longer than the safe window's grace.
-    Disconnected(Duration),
+    /// The lease ran out while the client was disconnected: how long it had
+    /// been disconnected, and how long since the last confirmation.
+    Disconnected {
+        disconnected: Duration,
+        unconfirmed: Duration,
+    },
 }
 
 impl Lost {
     pub fn reason(&self) -> String {
-        let human = |d: &Duration| humantime::format_duration(*d).to_string();
+        // Whole milliseconds: "905ms", not "905ms 622us 324ns".
+        let human = |d: &Duration| {
+            let millis = Duration::from_millis(d.as_millis().try_into().unwrap_or(u64::MAX));
+            humantime::format_duration(millis).to_string()
+        };
         match self {
             Lost::SessionEnded(state) => format!("session ended ({state:?})"),
             Lost::NodeDeleted => "the owning node was deleted".into(),
@@ -158,12 +166,14 @@ impl Lost {
                 "this process was stopped for {}, longer than the safe window allows",
                 human(d)
             ),
-            Lost::Disconnected(d) => {
-                format!(
-                    "disconnected from ZooKeeper for {} (the safe window)",
-                    human(d)
-                )
-            }
+            Lost::Disconnected {
+                disconnected,
+                unconfirmed,
+            } => format!(
+                "disconnected from ZooKeeper for {}; the leader has not confirmed our session for {} (the safe window)",
+                human(disconnected),
+                human(unconfirmed)
+            ),
         }
     }
 }
@@ -437,6 +447,9 @@ impl Ownership {
         }
     }
 
+    /// The lease's deadline. A confirmation that counts was sent before the
+    /// disconnect that follows it, so `at + grace` does not come sooner: the
+    /// disconnect bound is a second line, the lease the first.
     fn deadline(&self) -> Instant {
         let confirmed = self.lease.deadline();
         match self.disconnected_at {
@@ -445,12 +458,17 @@ impl Ownership {
         }
     }
 
+    /// The reason says whether we were disconnected when time ran out: it
+    /// tells an operator where to look (our network, or the server we talk
+    /// to cut off from its leader).
     fn expired(&self) -> Lost {
+        let unconfirmed = Instant::now() - self.lease.last_confirmed();
         match self.disconnected_at {
-            Some(at) if at + self.window.grace <= self.lease.deadline() => {
-                Lost::Disconnected(self.window.grace)
-            }
-            _ => Lost::Unconfirmed(Instant::now() - self.lease.last_confirmed()),
+            Some(at) => Lost::Disconnected {
+                disconnected: at.elapsed(),
+                unconfirmed,
+            },
+            None => Lost::Unconfirmed(unconfirmed),
         }
     }
 
@@ -694,6 +712,24 @@ mod tests {
         assert!(ran.status.success(), "{out}{err}");
         // It ran, rather than being filtered away.
         assert!(out.contains(&format!("test {probe} ... ok")), "{out}{err}");
+    }
+
+    #[test]
+    fn reasons_name_the_cause_in_whole_milliseconds() {
+        let odd = Duration::from_nanos(905_622_324);
+        assert_eq!(
+            Lost::Unconfirmed(odd).reason(),
+            "ZooKeeper's leader has not confirmed our session for 905ms (the safe window)"
+        );
+        assert_eq!(
+            Lost::Disconnected {
+                disconnected: Duration::from_millis(1_200),
+                unconfirmed: odd,
+            }
+            .reason(),
+            "disconnected from ZooKeeper for 1s 200ms; the leader has not confirmed our session \
+             for 905ms (the safe window)"
+        );
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -163,6 +163,41 @@ fn fault_a_partitioned_holders_command_dies_before_anyone_else_enters() {
     );
 }
 
+/// A holder whose connection is closed while every server stays silent:
+/// the client knows it is disconnected, and the `lost` event says so, with
+/// the safe window. (A holder still connected to a follower cut off from
+/// its leader is told apart: partition.rs.)
+#[test]
+fn fault_a_holder_disconnected_when_its_lease_runs_out_says_so() {
+    require_zookeeper!();
+    let (_, proxy, via_proxy) = shared().chroot_via_proxy("lock-disconnected");
+    let dir = tempfile::tempdir().unwrap();
+    let (events, running) = (dir.path().join("events"), dir.path().join("running"));
+    let mut holder = lock().zk(&via_proxy).spawn(&[
+        "--session-timeout",
+        "4s",
+        "--events",
+        events.to_str().unwrap(),
+        "/l",
+        "-c",
+        &format!("echo up > {}; exec sleep 600", running.display()),
+    ]);
+    wait_for_file(&running);
+    proxy.blackhole();
+    proxy.reset();
+    assert_eq!(holder.wait(T).code(), Some(79));
+    let log = std::fs::read_to_string(&events).unwrap();
+    let lost: Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert_eq!(lost["event"], "lost", "{log}");
+    let reason = lost["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("disconnected from ZooKeeper for ")
+            && reason.contains("has not confirmed our session for")
+            && reason.ends_with("(the safe window)"),
+        "{reason}"
+    );
+}
+
 #[test]
 fn fault_a_frozen_holder_is_stopped_on_waking_and_its_token_is_lower() {
     require_zookeeper!();

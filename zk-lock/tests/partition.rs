@@ -78,6 +78,15 @@ fn fault_follower_cut_off_from_the_leader_never_gives_two_holders() {
     let log = std::fs::read_to_string(&events).unwrap_or_default();
     assert_handed_over(&held, &waited, &format!("old owner's events:\n{log}"));
     assert_eq!(status.code(), Some(79), "events:\n{log}");
+    // Still connected to its follower, which answered every ping: the
+    // reason is the leader's silence, not a disconnect.
+    let last = log.lines().last().unwrap_or_default();
+    assert!(
+        last.contains(r#""event":"lost""#)
+            && last.contains("leader has not confirmed our session")
+            && !last.contains("disconnected"),
+        "events:\n{log}"
+    );
 }
 
 /// The turn comes through a follower that is cut off from the leader right
