@@ -91,7 +91,16 @@ fn build(class: &str, jars: &str) -> Result<PathBuf> {
         .join(format!("{class}.java"));
     let text = std::fs::read(&source).with_context(|| format!("reading {}", source.display()))?;
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    (&text, jars).hash(&mut hasher);
+    text.hash(&mut hasher);
+    // Debian's /usr/share/java/NAME.jar links to a versioned file: an
+    // upgraded Curator names (and sizes) another, so it gets a fresh build.
+    for jar in jars.split(':') {
+        std::fs::canonicalize(jar).ok().hash(&mut hasher);
+        std::fs::metadata(jar)
+            .map(|m| m.len())
+            .ok()
+            .hash(&mut hasher);
+    }
     let cache = std::env::temp_dir().join("zk-testkit-java");
     let dir = cache.join(format!("{class}-{:016x}", hasher.finish()));
     if dir.join(format!("{class}.class")).exists() {
