@@ -540,14 +540,58 @@ pub fn four_letter(address: &str, word: &str) -> Result<String> {
 }
 
 /// `count` distinct free loopback ports, all held until all are chosen.
+///
+/// They come from outside the kernel's ephemeral range: a port picked there
+/// (as `bind(0)` does) and let go can be taken by any outgoing connection
+/// before the server binds it, and a ZooKeeper then fails to start with
+/// "Address already in use". Each process starts at its own offset and
+/// moves on, so its calls and concurrent test processes rarely meet; a port
+/// in use is skipped.
 pub fn free_ports(count: usize) -> Result<Vec<u16>> {
-    let listeners: Vec<TcpListener> = (0..count)
-        .map(|_| TcpListener::bind("127.0.0.1:0"))
-        .collect::<std::io::Result<_>>()?;
+    static NEXT: OnceLock<AtomicUsize> = OnceLock::new();
+    let (first, span) = outside_ephemeral_range();
+    let next = NEXT.get_or_init(|| AtomicUsize::new(std::process::id() as usize * 7919));
+    let mut listeners = Vec::with_capacity(count);
+    for _ in 0..span {
+        if listeners.len() == count {
+            break;
+        }
+        let port = first + (next.fetch_add(1, Ordering::SeqCst) % span) as u16;
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
+            listeners.push(listener);
+        }
+    }
+    if listeners.len() < count {
+        bail!(
+            "no {count} free loopback ports in {first}..{}",
+            first as usize + span
+        );
+    }
     listeners
         .iter()
         .map(|l| Ok(l.local_addr()?.port()))
         .collect()
+}
+
+/// The first port and the length of a stretch of ports the kernel never
+/// hands to outgoing connections: above `ip_local_port_range` (32768-60999
+/// by default on Linux, leaving 61000-65535), or below it.
+fn outside_ephemeral_range() -> (u16, usize) {
+    let range =
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+    let mut bounds = range.split_whitespace().map(|n| n.parse::<u16>().ok());
+    let (low, high) = match (bounds.next().flatten(), bounds.next().flatten()) {
+        (Some(low), Some(high)) if low <= high => (low, high),
+        _ => (32768, 60999),
+    };
+    // Above first: below are the ports scripts/ fix for their ensembles
+    // (22181 and up), and ports under 1024 are privileged.
+    let above = 65_535 - usize::from(high);
+    if above >= 1_000 {
+        (high + 1, above)
+    } else {
+        (10_000, usize::from(low).saturating_sub(10_000).max(1))
+    }
 }
 
 /// The ensemble that tests without faults share.
@@ -624,4 +668,29 @@ pub fn exclusive() -> nix::fcntl::Flock<std::fs::File> {
     nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
         .map_err(|(_, e)| e)
         .expect("flock")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_ports_are_distinct_and_outside_the_ephemeral_range() {
+        let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
+        let bounds: Vec<u16> = range
+            .split_whitespace()
+            .map(|n| n.parse().unwrap())
+            .collect();
+        let ports = free_ports(40).unwrap();
+        let mut distinct = ports.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 40, "{ports:?}");
+        for port in ports {
+            assert!(
+                port < bounds[0] || port > bounds[1],
+                "{port} is in the ephemeral range {range}"
+            );
+        }
+    }
 }
