@@ -375,6 +375,15 @@ fn a_missing_or_unexecutable_command_fails_before_connecting() {
     }
 }
 
+/// A proxy to the shared ensemble's first server, and the absolute path of
+/// `connect`'s chroot: the tool is given the proxy with no chroot and paths
+/// under that one, so its requests are exactly the ones a test counts.
+fn proxy_without_chroot(connect: &str) -> (zk_testkit::Proxy, &str) {
+    let server = shared().connect_string().split(',').next().unwrap();
+    let proxy = zk_testkit::Proxy::start(server).unwrap();
+    (proxy, &connect[connect.find('/').unwrap()..])
+}
+
 /// A create whose connection breaks before the server gets it: the client
 /// cannot know whether its node exists, so it looks for it (Curator's
 /// protected mode), finds none, and queues again on the same session,
@@ -386,14 +395,11 @@ fn a_create_lost_with_its_connection_is_looked_for_and_made_again() {
     require_zookeeper!();
     let connect = shared().chroot("lock-create-lost");
     let zk = Zk::connect(&connect).unwrap();
-    let server = shared().connect_string().split(',').next().unwrap();
-    // The chroot's absolute path, as the tool sees it without a chroot.
-    let chroot = &connect[connect.find('/').unwrap()..];
     // Through a proxy, with no chroot in --zk, the tool's requests are
     // numbered: 0 connect, 1 the ping zookeeper-client sends once connected,
     // 2 the queue node's create, then (when the directory is missing) 3 the
     // directory's.
-    let proxy = zk_testkit::Proxy::start(server).unwrap();
+    let (proxy, chroot) = proxy_without_chroot(&connect);
     let cases = [
         ("queue-node", 2, true),
         ("queue-node-in-a-missing-directory", 2, false),
@@ -425,9 +431,7 @@ fn a_create_lost_with_its_connection_is_looked_for_and_made_again() {
 fn a_waiter_whose_connection_breaks_keeps_waiting() {
     require_zookeeper!();
     let connect = shared().chroot("lock-waiter-cut");
-    let server = shared().connect_string().split(',').next().unwrap();
-    let chroot = &connect[connect.find('/').unwrap()..];
-    let proxy = zk_testkit::Proxy::start(server).unwrap();
+    let (proxy, chroot) = proxy_without_chroot(&connect);
     let mut holder = lock().zk(&connect).spawn(&["/l"]);
     assert_eq!(holder.next_json(T)["event"], "acquired");
     let mut waiter =
@@ -470,9 +474,7 @@ fn the_holder_leaves_and_the_waiter_runs(holder: &mut Running, waiter: &mut Runn
 fn a_wait_whose_request_is_lost_with_its_connection_asks_again() {
     require_zookeeper!();
     let connect = shared().chroot("lock-wait-request-lost");
-    let server = shared().connect_string().split(',').next().unwrap();
-    let chroot = &connect[connect.find('/').unwrap()..];
-    let proxy = zk_testkit::Proxy::start(server).unwrap();
+    let (proxy, chroot) = proxy_without_chroot(&connect);
     for (what, request) in [("listing", 3), ("watch", 4)] {
         let mut holder = lock().zk(&connect).spawn(&["/l"]);
         assert_eq!(holder.next_json(T)["event"], "acquired");
