@@ -172,7 +172,7 @@ impl Ensemble {
                     links.push(Link {
                         from,
                         to,
-                        quorum: Proxy::start(&format!("127.0.0.1:{}", p.peer))?,
+                        quorum: Proxy::start_peer(&format!("127.0.0.1:{}", p.peer))?,
                         election: Proxy::start_election(&format!("127.0.0.1:{}", p.election))?,
                     });
                 }
@@ -380,6 +380,20 @@ impl Ensemble {
         self.wait_serving(index, Duration::from_secs(60))
     }
 
+    /// Adds `key=value` lines to server `index`'s configuration (later
+    /// lines win) and restarts it: one server with limits of its own, such
+    /// as a lower `maxSessionTimeout`.
+    pub fn configure(&mut self, index: usize, lines: &[&str]) -> Result<()> {
+        let config = self.servers[index].dir.join("zoo.cfg");
+        let mut text = std::fs::read_to_string(&config)?;
+        for line in lines {
+            text.push_str(line);
+            text.push('\n');
+        }
+        std::fs::write(&config, text)?;
+        self.restart(index)
+    }
+
     /// Starts every server again at once (after [`Ensemble::kill`] of them
     /// all: one alone has no quorum to serve with) and waits until each
     /// serves.
@@ -449,6 +463,27 @@ impl Ensemble {
         for link in self.links_of(index) {
             link.quorum.blackhole();
             link.election.blackhole();
+        }
+        Ok(())
+    }
+
+    /// Deposes `leader` without telling it: every peer's quorum link to it
+    /// is reset on the peer's side only ([`Proxy::sever_client_side`]), and
+    /// the election links between them are frozen. The others elect a new
+    /// leader at once, while `leader` hears only silence and believes it
+    /// leads, answering its own clients, until `syncLimit` ticks without
+    /// acknowledgements run out. Needs [`Ensemble::start_partitionable`];
+    /// [`Ensemble::heal`] of `leader` ends it.
+    pub fn depose(&mut self, leader: usize) -> Result<()> {
+        self.check_partitionable(leader)?;
+        self.isolated[leader] = true;
+        for link in self.links_of(leader) {
+            link.election.blackhole();
+            if link.to == leader {
+                link.quorum.sever_client_side();
+            } else {
+                link.quorum.blackhole();
+            }
         }
         Ok(())
     }

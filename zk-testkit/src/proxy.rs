@@ -15,20 +15,34 @@ pub struct Proxy {
 
 struct State {
     blackholed: AtomicBool,
+    /// Set by [`Proxy::refuse`]: new connections are closed as soon as they
+    /// are accepted, as by a port nobody listens on.
+    refusing: AtomicBool,
+    /// Set by [`Proxy::sever_client_side`]: ending a connection leaves its
+    /// upstream end open (and silent) instead of closing it too.
+    hold_upstream: AtomicBool,
     /// Armed by [`Proxy::cut_before_request`]: the client request (counting
     /// the connect request as 0) before which the next connection to reach
     /// it is closed. One shot.
     cut_before: Mutex<Option<usize>>,
     closed: AtomicBool,
-    /// Both ends of every open connection, by pair id; a pair leaves the
-    /// list when its first pump ends, so a long run leaks no descriptors.
-    connections: Mutex<Vec<(u64, TcpStream)>>,
+    /// Both ends of every open connection, by pair id, the client's end
+    /// marked `true`; a pair leaves the list when its first pump ends, so a
+    /// long run leaks no descriptors.
+    connections: Mutex<Vec<(u64, bool, TcpStream)>>,
     next_pair: std::sync::atomic::AtomicU64,
 }
 
 impl Proxy {
     pub fn start(upstream: &str) -> std::io::Result<Proxy> {
-        Self::start_inner(upstream, false)
+        Self::start_inner(upstream, false, false)
+    }
+
+    /// A proxy on a link between two ZooKeeper servers: a connection
+    /// accepted while the upstream does not listen yet waits for it (see
+    /// [`forward`]) instead of being closed.
+    pub(crate) fn start_peer(upstream: &str) -> std::io::Result<Proxy> {
+        Self::start_inner(upstream, false, true)
     }
 
     /// A proxy in front of a ZooKeeper server's leader-election port.
@@ -40,15 +54,17 @@ impl Proxy {
     /// the older form, which carries the server id alone; the receiver then
     /// calls back to the address in its own configuration, a proxy too.
     pub(crate) fn start_election(upstream: &str) -> std::io::Result<Proxy> {
-        Self::start_inner(upstream, true)
+        Self::start_inner(upstream, true, true)
     }
 
-    fn start_inner(upstream: &str, election: bool) -> std::io::Result<Proxy> {
+    fn start_inner(upstream: &str, election: bool, patient: bool) -> std::io::Result<Proxy> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let address = listener.local_addr()?;
         let upstream: SocketAddr = upstream.parse().map_err(std::io::Error::other)?;
         let state = Arc::new(State {
             blackholed: AtomicBool::new(false),
+            refusing: AtomicBool::new(false),
+            hold_upstream: AtomicBool::new(false),
             cut_before: Mutex::new(None),
             closed: AtomicBool::new(false),
             connections: Mutex::new(Vec::new()),
@@ -61,29 +77,17 @@ impl Proxy {
                     break;
                 }
                 let Ok(client) = client else { continue };
-                let Ok(server) = TcpStream::connect(upstream) else {
+                if accept_state.refusing.load(Ordering::SeqCst) {
                     let _ = client.shutdown(Shutdown::Both);
                     continue;
-                };
-                let _ = client.set_nodelay(true);
-                let _ = server.set_nodelay(true);
-                let pair = accept_state.next_pair.fetch_add(1, Ordering::SeqCst);
-                if let Ok(mut conns) = accept_state.connections.lock() {
-                    conns.extend(client.try_clone().ok().map(|c| (pair, c)));
-                    conns.extend(server.try_clone().ok().map(|c| (pair, c)));
                 }
-                pump(
-                    client.try_clone(),
-                    server.try_clone(),
-                    (accept_state.clone(), pair),
-                    (election, true),
-                );
-                pump(
-                    Ok(server),
-                    Ok(client),
-                    (accept_state.clone(), pair),
-                    (false, false),
-                );
+                let state = accept_state.clone();
+                let wait = if patient {
+                    std::time::Duration::from_secs(3)
+                } else {
+                    std::time::Duration::ZERO
+                };
+                std::thread::spawn(move || forward(client, upstream, state, election, wait));
             }
         });
         Ok(Proxy { address, state })
@@ -102,10 +106,39 @@ impl Proxy {
     /// accepting new ones.
     pub fn reset(&self) {
         if let Ok(mut conns) = self.state.connections.lock() {
-            for (_, conn) in conns.drain(..) {
+            for (_, _, conn) in conns.drain(..) {
                 let _ = conn.shutdown(Shutdown::Both);
             }
         }
+    }
+
+    /// A one-sided reset: every open connection is closed on the client's
+    /// side only, while its upstream end stays open and hears nothing more,
+    /// and new connections go nowhere (as [`Proxy::blackhole`]). What a
+    /// middlebox that drops state, a REJECT rule on one host, or one host
+    /// restarting during a partition does: one end knows the connection is
+    /// gone, the other waits on silence until its own timeout.
+    pub fn sever_client_side(&self) {
+        self.state.hold_upstream.store(true, Ordering::SeqCst);
+        self.state.blackholed.store(true, Ordering::SeqCst);
+        if let Ok(conns) = self.state.connections.lock() {
+            for (_, _, conn) in conns.iter().filter(|(_, client, _)| *client) {
+                let _ = conn.shutdown(Shutdown::Both);
+            }
+        }
+    }
+
+    /// While `on`, new connections are closed as soon as they are accepted:
+    /// a client tries its next server at once instead of waiting on silence.
+    pub fn refuse(&self, on: bool) {
+        self.state.refusing.store(on, Ordering::SeqCst);
+    }
+
+    /// How many connections are open through the proxy now.
+    pub fn open_connections(&self) -> usize {
+        self.state.connections.lock().map_or(0, |conns| {
+            conns.iter().filter(|(_, client, _)| *client).count()
+        })
     }
 
     /// Silently drops all bytes both ways, on open and new connections, as
@@ -133,8 +166,53 @@ impl Proxy {
     /// Ends a [`Proxy::blackhole`]. Bytes dropped meanwhile stay lost, so
     /// the old connections are usually dead by then.
     pub fn restore(&self) {
+        self.state.hold_upstream.store(false, Ordering::SeqCst);
         self.state.blackholed.store(false, Ordering::SeqCst);
     }
+}
+
+/// Connects to `upstream` for `client` and pumps both ways. The upstream may
+/// not listen yet (a newly elected leader opens its quorum port only once
+/// elected, and a follower that meets a closed connection instead of a
+/// refused one gives up on that leader until the next election): a real
+/// client would see the refusal and retry, but ours is already connected to
+/// us, so we retry for it for up to `wait`, then close its connection.
+fn forward(
+    client: TcpStream,
+    upstream: SocketAddr,
+    state: Arc<State>,
+    election: bool,
+    wait: std::time::Duration,
+) {
+    let give_up = std::time::Instant::now() + wait;
+    let server = loop {
+        match TcpStream::connect(upstream) {
+            Ok(server) => break server,
+            Err(_)
+                if std::time::Instant::now() < give_up && !state.closed.load(Ordering::SeqCst) =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(25));
+            }
+            Err(_) => {
+                let _ = client.shutdown(Shutdown::Both);
+                return;
+            }
+        }
+    };
+    let _ = client.set_nodelay(true);
+    let _ = server.set_nodelay(true);
+    let pair = state.next_pair.fetch_add(1, Ordering::SeqCst);
+    if let Ok(mut conns) = state.connections.lock() {
+        conns.extend(client.try_clone().ok().map(|c| (pair, true, c)));
+        conns.extend(server.try_clone().ok().map(|c| (pair, false, c)));
+    }
+    pump(
+        client.try_clone(),
+        server.try_clone(),
+        (state.clone(), pair),
+        (election, true),
+    );
+    pump(Ok(server), Ok(client), (state, pair), (false, false));
 }
 
 impl Drop for Proxy {
@@ -199,10 +277,19 @@ fn pump(
                 }
             }
         }
-        let _ = to.shutdown(Shutdown::Both);
-        let _ = from.shutdown(Shutdown::Both);
+        // After a one-sided reset the upstream end is left open: the
+        // server must learn nothing from us.
+        let (client_end, server_end) = if client_to_server {
+            (&from, &to)
+        } else {
+            (&to, &from)
+        };
+        let _ = client_end.shutdown(Shutdown::Both);
+        if !state.hold_upstream.load(Ordering::SeqCst) {
+            let _ = server_end.shutdown(Shutdown::Both);
+        }
         if let Ok(mut conns) = state.connections.lock() {
-            conns.retain(|(id, _)| *id != pair);
+            conns.retain(|(id, _, _)| *id != pair);
         }
     });
 }
