@@ -14,29 +14,52 @@
 //! that went through the leader does.
 //!
 //! # The lease
-//! Every `confirm_every` we send a `sync` (which followers forward to the
-//! leader and answer only after the leader did) followed, on the same
-//! connection, by a read of our node. Both succeed and the node is still
-//! ours: call the `sync`'s send time S *confirmed*. Then:
+//! Every `confirm_every` we send a *write only a quorum can commit*: a
+//! `multi` holding one version check of our node, which changes nothing but
+//! goes through the leader's proposal path like any write (it gets a zxid
+//! and is logged and acknowledged by a quorum before anyone answers it).
+//! On the same connection a read of our node follows it. Both succeed and
+//! the node is still ours: call the write's send time S *confirmed*.
 //!
-//! - the follower's link to the leader carried our `sync` after S and the
-//!   leader's answer back, so its last ping reply that reached the leader
-//!   was sent no earlier than S - tickTime/2;
+//! Why a write and not a `sync`: `sync` is no quorum operation. The leader
+//! answers it as soon as no proposal is outstanding, and a leader whose
+//! followers have left it serves on until `syncLimit` ticks without their
+//! acks run out, while the others elect a new leader that expires us T
+//! after its start (ZOOKEEPER-1675). A holder talking to that deposed
+//! leader saw its syncs succeed for 9 s and overlapped the next owner for
+//! over 5 s; its writes failed from the first moment. A write's reply
+//! proves what a sync's cannot, in two cases:
+//!
+//! - **The leader L that committed it still leads.** The write reached L
+//!   through the server we talk to, so that server was following L at S or
+//!   later, and the follower argument below bounds when L last touched us.
+//! - **A newer leader L' exists.** L' was established by a quorum that had
+//!   left L, and any two quorums share a server, which acknowledges no
+//!   proposal of L after it joined L'; so L committed our write before L'
+//!   took office. A new leader re-tracks every session from its own start:
+//!   it expires none before its start + T, later than S + T. Neither L'
+//!   nor any later leader can end our session sooner than the bound below.
+//!
+//! The bound, when L still leads:
+//!
+//! - the follower's link to the leader carried our write after S and the
+//!   commit back, so its last ping reply that reached the leader was sent
+//!   no earlier than S - tickTime/2;
 //! - that reply reported every message of ours the follower had seen, and
 //!   we send at least every T/5 (the client library pings after 3 idle
-//!   ticks of T/20, checked once a tick; our syncs are more frequent), so
+//!   ticks of T/20, checked once a tick; our rounds are more frequent), so
 //!   τ >= S - tickTime/2 - T/5 - P, where P is the longest time this
 //!   process was stalled (stopped, starved) during the session timeout
 //!   before S, when nothing was sent: [`watch_stalls`] measures it, and a
 //!   confirmation counts P less (a waiter frozen and woken just as its
-//!   turn comes cannot start on the strength of one fresh `sync`);
+//!   turn comes cannot start on the strength of one fresh round);
 //! - ZooKeeper negotiates T >= 2 tickTime (its default minSessionTimeout),
 //!   so tickTime/2 <= T/4 and τ >= S - 9/20 T;
-//! - the read after the `sync` sees the leader's state as of the `sync`, so
-//!   the session had not been closed by then (a closed session's touches
-//!   would not count).
+//! - the read after the write sees the state the write was committed in or
+//!   a newer one, so the session had not been closed by then (closing it
+//!   deletes the node, and a closed session's touches would not count).
 //!
-//! So the leader cannot expire us before `S - P + 11/20 T`, and another
+//! So no leader can expire us before `S - P + 11/20 T`, and another
 //! owner cannot exist before then. The command must be dead by that instant:
 //!
 //! ```text
@@ -48,12 +71,26 @@
 //! Directly connected to the leader the bound only gets looser (the leader
 //! touches us on receipt). A confirmation is sought every `grace / 2`, so a
 //! round trip may take up to `grace / 2` before the command is stopped; with
-//! the defaults (T = 10 s, kill-after 2 s) grace is 2.5 s and one `sync` plus
+//! the defaults (T = 10 s, kill-after 2 s) grace is 2.5 s and one write plus
 //! one read go out every 1.25 s, replacing the library's idle pings.
 //!
-//! The price is liveness, never safety: a `sync` waits behind the leader's
-//! pending proposals, so a leader whose disk stalls for longer than the
-//! grace makes owners give up although their sessions live.
+//! # T can shrink
+//! A reconnect renegotiates T against the new server's
+//! `maxSessionTimeout`, and that server's touches carry the new T to the
+//! leader. So T is read again from the client (which reports the latest
+//! negotiated value; see `vendor/zookeeper-client/PATCHED.md`) before
+//! every deadline is computed, and the window shrinks with it: a smaller T'
+//! applies to confirmations sent before the reconnect too, since the
+//! revalidation that set T' reached the leader after them (a round in
+//! flight across a reconnect fails with its connection). A T' that leaves
+//! no window at all ends ownership at once. A larger T' is ignored.
+//!
+//! # The price
+//! Liveness, never safety: every holder commits one empty transaction per
+//! `confirm_every` (a log append and an fsync on a quorum, shared by group
+//! commit with other writes), and a round waits behind the leader's pending
+//! proposals, so a leader whose disk stalls for longer than the grace makes
+//! owners give up although their sessions live.
 //!
 //! The same bound covers the client library's disconnect report D (it
 //! declares a connection dead after 2/5 T of silence, checked every T/20, so
@@ -70,7 +107,9 @@ use std::time::Duration;
 
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use zookeeper_client::{Client, EventType, OneshotWatcher, SessionState, WatchedEvent};
+use zookeeper_client::{
+    Client, EventType, MultiWriteError, OneshotWatcher, SessionState, WatchedEvent,
+};
 
 use crate::exit::Failure;
 use crate::watchdog::Watchdog;
@@ -81,7 +120,7 @@ pub struct SafeWindow {
     pub session_timeout: Duration,
     pub kill_after: Duration,
     pub margin: Duration,
-    /// How long after the last confirmed `sync` was sent (or after a
+    /// How long after the last confirming write was sent (or after a
     /// reported disconnect) the command may keep running.
     pub grace: Duration,
 }
@@ -126,6 +165,31 @@ impl SafeWindow {
     pub fn confirm_every(&self) -> Duration {
         self.grace / 2
     }
+
+    /// This window for the session timeout the client reports now: the
+    /// same when it has not shrunk; refitted (the kill-after shrinking too
+    /// if need be) when a reconnect renegotiated it lower; lost when the
+    /// new timeout leaves no window at all.
+    pub fn refit(&self, negotiated: Duration) -> Result<SafeWindow, Lost> {
+        if negotiated >= self.session_timeout {
+            return Ok(*self);
+        }
+        let refitted =
+            SafeWindow::new(negotiated, self.kill_after).map_err(|_| Lost::Renegotiated {
+                from: self.session_timeout,
+                to: negotiated,
+            })?;
+        tracing::warn!(
+            "the session timeout was renegotiated from {} to {} on reconnect; the command is now stopped {} \
+             after the last confirmation (kill-after {}, margin {})",
+            humantime::format_duration(self.session_timeout),
+            humantime::format_duration(negotiated),
+            humantime::format_duration(refitted.grace),
+            humantime::format_duration(refitted.kill_after),
+            humantime::format_duration(refitted.margin),
+        );
+        Ok(refitted)
+    }
 }
 
 /// Why ownership ended.
@@ -146,6 +210,9 @@ pub enum Lost {
         disconnected: Duration,
         unconfirmed: Duration,
     },
+    /// A reconnect renegotiated the session timeout too low for any safe
+    /// window.
+    Renegotiated { from: Duration, to: Duration },
 }
 
 impl Lost {
@@ -174,6 +241,11 @@ impl Lost {
                 human(disconnected),
                 human(unconfirmed)
             ),
+            Lost::Renegotiated { from, to } => format!(
+                "the session timeout was renegotiated from {} to {} on reconnect, too short for a safe window",
+                human(from),
+                human(to)
+            ),
         }
     }
 }
@@ -182,30 +254,69 @@ impl Lost {
 /// outside it (job control: may a stopped command be resumed?).
 #[derive(Debug, Clone)]
 pub struct LeaseClock {
+    terms: Arc<Mutex<Terms>>,
+    watchdog: Arc<Mutex<Option<Watchdog>>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Terms {
     /// The anchor: the send time of the best confirmation, less the stalls
     /// before it.
-    confirmed: Arc<Mutex<Instant>>,
-    grace: Duration,
-    kill_after: Duration,
-    session_timeout: Duration,
-    watchdog: Arc<Mutex<Option<Watchdog>>>,
+    confirmed: Instant,
+    /// Shrinks when a reconnect renegotiates the session timeout lower.
+    window: SafeWindow,
 }
 
 impl LeaseClock {
     fn new(sent: Instant, window: SafeWindow) -> LeaseClock {
         LeaseClock {
-            confirmed: Arc::new(Mutex::new(anchor(sent, window.session_timeout))),
-            grace: window.grace,
-            kill_after: window.kill_after,
-            session_timeout: window.session_timeout,
+            terms: Arc::new(Mutex::new(Terms {
+                confirmed: anchor(sent, window.session_timeout),
+                window,
+            })),
             watchdog: Arc::default(),
         }
+    }
+
+    fn terms(&self) -> Terms {
+        *self.terms.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The window in force now.
+    pub fn window(&self) -> SafeWindow {
+        self.terms().window
+    }
+
+    /// How long a stopped command gets between SIGTERM and SIGKILL now.
+    pub fn kill_after(&self) -> Duration {
+        self.window().kill_after
+    }
+
+    /// Fits the window to the session timeout the client reports now (see
+    /// [`SafeWindow::refit`]); a shorter deadline reaches the watchdog too.
+    pub fn refit(&self, negotiated: Duration) -> Result<(), Lost> {
+        let window = self.window();
+        let refitted = window.refit(negotiated)?;
+        if refitted != window {
+            self.terms.lock().unwrap_or_else(|p| p.into_inner()).window = refitted;
+            self.feed_watchdog();
+        }
+        Ok(())
+    }
+
+    /// `Some` when the lease has run out: for a last look right before a
+    /// command starts, when the watch over the lease may not have run.
+    pub fn lapsed(&self) -> Option<Lost> {
+        let terms = self.terms();
+        let now = Instant::now();
+        (now >= terms.confirmed + terms.window.grace)
+            .then(|| Lost::Unconfirmed(now.saturating_duration_since(terms.confirmed)))
     }
 
     /// Hands the lease to a dead-man's switch too: from now on it kills the
     /// command when we would have, even if we cannot.
     pub fn guard_with(&self, mut watchdog: Watchdog) {
-        watchdog.feed(self.deadline() + self.kill_after);
+        watchdog.feed(self.deadline() + self.kill_after());
         *self.watchdog.lock().unwrap_or_else(|p| p.into_inner()) = Some(watchdog);
     }
 
@@ -223,7 +334,8 @@ impl LeaseClock {
 
     /// When the command must have been sent SIGTERM.
     pub fn deadline(&self) -> Instant {
-        self.last_confirmed() + self.grace
+        let terms = self.terms();
+        terms.confirmed + terms.window.grace
     }
 
     pub fn expired(&self) -> bool {
@@ -231,24 +343,28 @@ impl LeaseClock {
     }
 
     fn last_confirmed(&self) -> Instant {
-        *self.confirmed.lock().unwrap_or_else(|p| p.into_inner())
+        self.terms().confirmed
     }
 
     /// Only ever moves forward: rounds may complete out of order.
     fn confirm(&self, sent: Instant) {
-        let anchor = anchor(sent, self.session_timeout);
-        let deadline = {
-            let mut confirmed = self.confirmed.lock().unwrap_or_else(|p| p.into_inner());
-            *confirmed = (*confirmed).max(anchor);
-            *confirmed + self.grace
-        };
+        {
+            let mut terms = self.terms.lock().unwrap_or_else(|p| p.into_inner());
+            let anchor = anchor(sent, terms.window.session_timeout);
+            terms.confirmed = terms.confirmed.max(anchor);
+        }
+        self.feed_watchdog();
+    }
+
+    fn feed_watchdog(&self) {
+        let terms = self.terms();
         if let Some(watchdog) = self
             .watchdog
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .as_mut()
         {
-            watchdog.feed(deadline + self.kill_after);
+            watchdog.feed(terms.confirmed + terms.window.grace + terms.window.kill_after);
         }
     }
 }
@@ -313,7 +429,7 @@ fn longest_stall_since(since: Instant) -> Duration {
 
 /// What one confirmation round found.
 enum Round {
-    /// The leader answered a `sync` sent at this instant, and the node is
+    /// A quorum committed our write sent at this instant, and the node is
     /// ours; with the node watch when one was asked for.
     Confirmed(Instant, Option<OneshotWatcher>),
     /// No answer this time (connection loss); the deadline decides.
@@ -321,29 +437,50 @@ enum Round {
     Lost(Lost),
 }
 
-/// One round: `sync` through the leader, then read our node on the same
-/// connection (requests of one session are answered in order, so the read
-/// reflects the leader's state as of the `sync`).
+/// One round: a `multi` of one version check of our node, which only a
+/// quorum can commit, then a read of our node on the same connection
+/// (requests of one session are answered in order, so the read sees the
+/// state the write was committed in, or a newer one).
 async fn confirm_round(client: Client, node: String, want_watch: bool) -> Round {
     let session = client.session_id().0;
     let sent = Instant::now();
     // Both requests are queued before either is awaited: one round trip.
-    let sync = client.sync(&node);
-    let (synced, stat) = if want_watch {
+    let mut writer = client.new_multi_writer();
+    if let Err(err) = writer.add_check_version(&node, -1) {
+        // Our own node's path, valid when we created it: not reachable.
+        tracing::debug!("cannot check {node}: {err}");
+        return Round::Unanswered;
+    }
+    let committed = async {
+        match writer.commit().await {
+            Ok(_) => Ok(true),
+            // The check of a missing node fails; the node is gone.
+            Err(MultiWriteError::OperationFailed {
+                source: zookeeper_client::Error::NoNode,
+                ..
+            }) => Ok(false),
+            Err(MultiWriteError::OperationFailed { source, .. })
+            | Err(MultiWriteError::RequestFailed { source }) => Err(source),
+        }
+    };
+    let (committed, stat) = if want_watch {
         let check = client.check_and_watch_stat(&node);
-        let (synced, checked) = tokio::join!(sync, check);
-        (synced, checked.map(|(stat, watcher)| (stat, Some(watcher))))
+        let (committed, checked) = tokio::join!(committed, check);
+        (
+            committed,
+            checked.map(|(stat, watcher)| (stat, Some(watcher))),
+        )
     } else {
         let check = client.check_stat(&node);
-        let (synced, checked) = tokio::join!(sync, check);
-        (synced, checked.map(|stat| (stat, None)))
+        let (committed, checked) = tokio::join!(committed, check);
+        (committed, checked.map(|stat| (stat, None)))
     };
-    match (synced, stat) {
-        (Ok(()), Ok((Some(stat), watcher))) if stat.ephemeral_owner == session => {
+    match (committed, stat) {
+        (Ok(true), Ok((Some(stat), watcher))) if stat.ephemeral_owner == session => {
             Round::Confirmed(sent, watcher)
         }
-        (Ok(()), Ok(_)) => Round::Lost(Lost::NodeDeleted),
-        // A read-only server refuses the sync: it cannot confirm, and the
+        (Ok(_), Ok(_)) => Round::Lost(Lost::NodeDeleted),
+        // A read-only server refuses the write: it cannot confirm, and the
         // deadline decides.
         (Err(err), _) | (_, Err(err))
             if crate::exit::is_transient(&err) || err == zookeeper_client::Error::NotReadOnly =>
@@ -362,12 +499,19 @@ pub async fn confirm_first(
     node: &str,
     window: SafeWindow,
 ) -> Result<LeaseClock, Lost> {
+    // The window was fitted when we connected; a reconnect while we
+    // waited for our turn may have shrunk the session since.
+    let window = window.refit(client.session_timeout())?;
     let started = Instant::now();
     let give_up = started + window.grace;
     loop {
         let round = confirm_round(client.clone(), node.to_string(), false);
         match tokio::time::timeout_at(give_up, round).await {
-            Ok(Round::Confirmed(sent, _)) => return Ok(LeaseClock::new(sent, window)),
+            Ok(Round::Confirmed(sent, _)) => {
+                let lease = LeaseClock::new(sent, window);
+                lease.refit(client.session_timeout())?;
+                return Ok(lease);
+            }
             Ok(Round::Lost(lost)) => return Err(lost),
             Ok(Round::Unanswered) => tokio::time::sleep(Duration::from_millis(50)).await,
             Err(_) => return Err(Lost::Unconfirmed(window.grace)),
@@ -384,7 +528,6 @@ pub async fn confirm_first(
 pub struct Ownership {
     client: Client,
     node: String,
-    window: SafeWindow,
     lease: LeaseClock,
     rounds: JoinSet<Round>,
     node_watch: Option<NodeWatch>,
@@ -392,11 +535,10 @@ pub struct Ownership {
 }
 
 impl Ownership {
-    pub fn new(client: &Client, node: &str, window: SafeWindow, lease: LeaseClock) -> Ownership {
+    pub fn new(client: &Client, node: &str, lease: LeaseClock) -> Ownership {
         Ownership {
             client: client.clone(),
             node: node.to_string(),
-            window,
             lease,
             rounds: JoinSet::new(),
             node_watch: None,
@@ -418,9 +560,19 @@ impl Ownership {
             terminal if terminal.is_terminated() => return Lost::SessionEnded(terminal),
             _ => {}
         }
-        let mut cadence = tokio::time::interval(self.window.confirm_every());
-        cadence.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut every = self.lease.window().confirm_every();
+        let mut cadence = cadence(every);
         loop {
+            // Before any deadline is computed: a reconnect may have shrunk
+            // the session (the client updates the timeout before it
+            // announces the reconnect, which wakes this loop).
+            if let Err(lost) = self.lease.refit(self.client.session_timeout()) {
+                return lost;
+            }
+            if self.lease.window().confirm_every() != every {
+                every = self.lease.window().confirm_every();
+                cadence = self::cadence(every);
+            }
             let deadline = self.deadline();
             tokio::select! {
                 biased;
@@ -453,7 +605,7 @@ impl Ownership {
     fn deadline(&self) -> Instant {
         let confirmed = self.lease.deadline();
         match self.disconnected_at {
-            Some(at) => confirmed.min(at + self.window.grace),
+            Some(at) => confirmed.min(at + self.lease.window().grace),
             None => confirmed,
         }
     }
@@ -521,13 +673,14 @@ impl Ownership {
                 let at = Instant::now();
                 self.disconnected_at = Some(at);
                 let left = self.deadline().saturating_duration_since(at);
+                let window = self.lease.window();
                 tracing::warn!(
                     "disconnected from ZooKeeper; stopping the command in {} unless the leader confirms our session \
                      (safe window: session {}, kill-after {}, margin {})",
                     humantime::format_duration(left),
-                    humantime::format_duration(self.window.session_timeout),
-                    humantime::format_duration(self.window.kill_after),
-                    humantime::format_duration(self.window.margin),
+                    humantime::format_duration(window.session_timeout),
+                    humantime::format_duration(window.kill_after),
+                    humantime::format_duration(window.margin),
                 );
                 None
             }
@@ -536,7 +689,7 @@ impl Ownership {
             SessionState::ConnectedReadOnly => None,
             SessionState::SyncConnected => {
                 if self.disconnected_at.take().is_some() {
-                    tracing::info!("reconnected; confirming {} through the leader", self.node);
+                    tracing::info!("reconnected; confirming {} through a quorum", self.node);
                 }
                 self.start_round();
                 None
@@ -544,6 +697,13 @@ impl Ownership {
             terminal => Some(Lost::SessionEnded(terminal)),
         }
     }
+}
+
+/// Ticks every `every`; a late tick is not made up for.
+fn cadence(every: Duration) -> tokio::time::Interval {
+    let mut cadence = tokio::time::interval(every);
+    cadence.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    cadence
 }
 
 /// A node watch waiting for its event; kept across loop turns, since
@@ -562,8 +722,9 @@ async fn node_event(watch: &mut Option<NodeWatch>) -> WatchedEvent {
 /// Confirms once, then watches: the usual way to own a node.
 pub async fn own(client: &Client, node: &str, window: SafeWindow) -> Result<Ownership, Lost> {
     let lease = confirm_first(client, node, window).await?;
+    let window = lease.window();
     tracing::info!(
-        "holding {node}: the command is stopped {} after the last confirmation through ZooKeeper's leader \
+        "holding {node}: the command is stopped {} after the last confirmation by a ZooKeeper quorum \
          (session {}, kill-after {}, margin {}; confirmed every {})",
         humantime::format_duration(window.grace),
         humantime::format_duration(window.session_timeout),
@@ -571,7 +732,7 @@ pub async fn own(client: &Client, node: &str, window: SafeWindow) -> Result<Owne
         humantime::format_duration(window.margin),
         humantime::format_duration(window.confirm_every()),
     );
-    Ok(Ownership::new(client, node, window, lease))
+    Ok(Ownership::new(client, node, lease))
 }
 
 #[cfg(test)]
@@ -606,6 +767,56 @@ mod tests {
         let err = SafeWindow::new(Duration::from_millis(300), Duration::from_secs(2)).unwrap_err();
         assert_eq!(err.code, crate::exit::USAGE);
         assert!(err.message.contains("--session-timeout"));
+    }
+
+    #[test]
+    fn a_window_shrinks_with_a_renegotiated_session_and_never_grows() {
+        let window = SafeWindow::new(Duration::from_secs(10), Duration::from_secs(2)).unwrap();
+        assert_eq!(window.refit(Duration::from_secs(20)).unwrap(), window);
+        assert_eq!(window.refit(Duration::from_secs(10)).unwrap(), window);
+        let shrunk = window.refit(Duration::from_secs(2)).unwrap();
+        assert_eq!(shrunk.session_timeout, Duration::from_secs(2));
+        assert_eq!(shrunk.margin, Duration::from_millis(200));
+        // 2 s kill-after no longer fits the 900 ms available: half of it.
+        assert_eq!(shrunk.kill_after, Duration::from_millis(450));
+        assert_eq!(shrunk.grace, Duration::from_millis(450));
+        let lost = window.refit(Duration::from_millis(300)).unwrap_err();
+        assert_eq!(
+            lost,
+            Lost::Renegotiated {
+                from: Duration::from_secs(10),
+                to: Duration::from_millis(300)
+            }
+        );
+        assert_eq!(
+            lost.reason(),
+            "the session timeout was renegotiated from 10s to 300ms on reconnect, too short for a safe window"
+        );
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_refitted_lease_runs_out_sooner_and_a_lapsed_one_says_so() {
+        let _turn = STALL_TESTS.lock().await;
+        STALLS.lock().unwrap().clear();
+        let start = Instant::now();
+        let roomy = SafeWindow::new(Duration::from_secs(10), Duration::from_secs(2)).unwrap();
+        let clock = LeaseClock::new(start, roomy);
+        assert_eq!(clock.deadline(), start + Duration::from_millis(2500));
+        assert!(clock.lapsed().is_none());
+        clock.refit(Duration::from_secs(2)).unwrap();
+        assert_eq!(clock.deadline(), start + Duration::from_millis(450));
+        assert_eq!(clock.kill_after(), Duration::from_millis(450));
+        // A later, larger timeout does not undo the shrink.
+        clock.refit(Duration::from_secs(10)).unwrap();
+        assert_eq!(clock.deadline(), start + Duration::from_millis(450));
+
+        let stale = LeaseClock::new(start - Duration::from_secs(5), roomy);
+        match stale.lapsed() {
+            Some(Lost::Unconfirmed(for_how_long)) => {
+                assert!(for_how_long >= Duration::from_secs(5), "{for_how_long:?}")
+            }
+            other => panic!("a lease confirmed 5 s ago with a 2.5 s grace: {other:?}"),
+        }
     }
 
     fn window(grace: Duration) -> SafeWindow {

@@ -7,7 +7,7 @@ use tokio::io::AsyncReadExt;
 use crate::exit;
 use nix::sys::signal::Signal;
 
-use crate::lease::{LeaseClock, Lost, Ownership, SafeWindow};
+use crate::lease::{LeaseClock, Lost, Ownership};
 use crate::queue::Ticket;
 use crate::supervisor::{self, CommandSpec};
 
@@ -32,7 +32,6 @@ pub fn command_env(
 /// With `watchdog`, a dead-man's switch enforces the lease as well.
 pub async fn run_command(
     ownership: Ownership,
-    window: SafeWindow,
     spec: &CommandSpec,
     env: &[(&str, String)],
     watchdog: bool,
@@ -40,11 +39,16 @@ pub async fn run_command(
     // Handlers first, so no signal sent right after the spawn is missed.
     let mut signals = crate::signals::Forwarded::install()?;
     let mut job_control = crate::signals::JobControl::install()?;
-    let mut child = supervisor::spawn(spec, env)?;
     let clock = ownership.clock();
+    // Nothing watched the lease since it was confirmed (events were
+    // written, handlers installed): a lapsed one starts nothing.
+    if let Some(lost) = clock.lapsed() {
+        return Ok((exit::OWNERSHIP_LOST, Some(lost)));
+    }
+    let mut child = supervisor::spawn(spec, env)?;
     if watchdog {
         if let Err(err) = guard(&clock, &child) {
-            child.stop(window.kill_after).await;
+            child.stop(clock.kill_after()).await;
             return Err(err);
         }
     }
@@ -56,7 +60,7 @@ pub async fn run_command(
             biased;
             lost = &mut lost => {
                 tracing::error!("lost ownership: {}", lost.reason());
-                child.stop(window.kill_after).await;
+                child.stop(clock.kill_after()).await;
                 break (exit::OWNERSHIP_LOST, Some(lost));
             }
             code = child.wait() => break (code, None),

@@ -7,6 +7,7 @@ use zookeeper_client::{Client, CreateMode, Error as ZkError};
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 use zk_common::cli::CommonArgs;
 
 use zk_common::lease::{self, LeaseClock, Lost, SafeWindow};
@@ -171,13 +172,13 @@ impl Candidate<'_> {
         };
         match took_office {
             Err(lost) => {
-                self.stop_warm(window).await;
+                self.stop_warm(clock.kill_after()).await;
                 return Ok(self.lost(&lost.reason(), &env).await);
             }
             Ok(Some(outcome)) => return Ok(outcome),
             Ok(None) => {}
         }
-        let end = self.lead(lost, &clock, window, &env).await?;
+        let end = self.lead(lost, &clock, &env).await?;
         match end {
             Leadership::Resigned(code) => {
                 if self.args.fence.is_some() {
@@ -284,8 +285,8 @@ impl Candidate<'_> {
 
     /// A warm command told it leads must not outlive the lease either: it
     /// is stopped like a leader's command, and started again on rejoin.
-    async fn stop_warm(&mut self, window: SafeWindow) {
-        stop_warm(&mut self.warm, self.args.signal_demoted, window).await;
+    async fn stop_warm(&mut self, kill_after: Duration) {
+        stop_warm(&mut self.warm, self.args.signal_demoted, kill_after).await;
     }
 
     fn event_with_reason(&mut self, name: &str, reason: &str) {
@@ -309,9 +310,14 @@ impl Candidate<'_> {
         &mut self,
         lost: Pin<&mut impl Future<Output = Lost>>,
         clock: &LeaseClock,
-        window: SafeWindow,
         env: &[(&str, String)],
     ) -> Result<Leadership> {
+        // Fencing, the breadcrumb and the hook ran under the lease, but its
+        // watch may not have been polled since: a lapsed lease starts nothing.
+        if let Some(lost) = clock.lapsed() {
+            self.stop_warm(clock.kill_after()).await;
+            return Ok(Leadership::Lost(lost.reason()));
+        }
         let mut command = match (&self.spec, self.args.warm) {
             (Some(spec), false) => Some(supervisor::spawn(spec, env)?),
             _ => None,
@@ -323,7 +329,7 @@ impl Candidate<'_> {
             }
         }
         let led = self
-            .lead_until_done(lost, clock, window, &mut command, &mut job_control)
+            .lead_until_done(lost, clock, &mut command, &mut job_control)
             .await;
         clock.disarm();
         led
@@ -333,7 +339,6 @@ impl Candidate<'_> {
         &mut self,
         mut lost: Pin<&mut impl Future<Output = Lost>>,
         clock: &LeaseClock,
-        window: SafeWindow,
         command: &mut Option<Supervised>,
         job_control: &mut JobControl,
     ) -> Result<Leadership> {
@@ -353,9 +358,9 @@ impl Candidate<'_> {
                 biased;
                 lost = lost.as_mut() => {
                     if let Some(child) = command.as_mut() {
-                        child.stop(window.kill_after).await;
+                        child.stop(clock.kill_after()).await;
                     }
-                    stop_warm(&mut self.warm, self.args.signal_demoted, window).await;
+                    stop_warm(&mut self.warm, self.args.signal_demoted, clock.kill_after()).await;
                     return Ok(Leadership::Lost(lost.reason()));
                 }
                 code = wait_if_any(command) => return Ok(Leadership::Resigned(code)),
@@ -384,15 +389,15 @@ impl Candidate<'_> {
                         if let Some(child) = command.as_mut() {
                             child.wait().await;
                         }
-                        stop_warm(&mut self.warm, self.args.signal_demoted, window).await;
+                        stop_warm(&mut self.warm, self.args.signal_demoted, clock.kill_after()).await;
                         return Ok(Leadership::Lost(stalled.reason()));
                     }
                 }
                 reason = &mut unhealthy => {
                     if let Some(child) = command.as_mut() {
-                        child.stop(window.kill_after).await;
+                        child.stop(clock.kill_after()).await;
                     }
-                    stop_warm(&mut self.warm, self.args.signal_demoted, window).await;
+                    stop_warm(&mut self.warm, self.args.signal_demoted, clock.kill_after()).await;
                     return Ok(Leadership::Lost(format!("health check failing: {reason}")));
                 }
             }
@@ -482,13 +487,13 @@ impl Candidate<'_> {
 async fn stop_warm(
     warm: &mut Option<Supervised>,
     signal_demoted: Option<nix::sys::signal::Signal>,
-    window: SafeWindow,
+    kill_after: Duration,
 ) {
     if let Some(mut warm) = warm.take() {
         if let Some(signal) = signal_demoted {
             warm.signal(signal);
         }
-        warm.stop(window.kill_after).await;
+        warm.stop(kill_after).await;
     }
 }
 

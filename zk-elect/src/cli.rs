@@ -20,7 +20,7 @@ Examples:
 
 The leader's command gets ZK_CONNECT, ZK_NODE, ZK_FENCING_TOKEN (higher for
 each new leader) and ZK_SESSION_ID. When leadership is lost (session expired,
-node deleted, no confirmation through ZooKeeper's leader within the safe
+node deleted, no confirmation by a ZooKeeper quorum within the safe
 window, or the health check failing) the command's process group gets
 SIGTERM, SIGKILL after --kill-after, and zk-elect exits 79, or queues again
 with --rejoin. --fence, the breadcrumb and --on-elected run under the same

@@ -98,7 +98,7 @@ async fn locked(
     let (code, lost) = match spec {
         Some(spec) => {
             let env = owner::command_env(&common.connect.connect, &ticket, &session_id);
-            owner::run_command(ownership, window, &spec, &env, args.watchdog).await?
+            owner::run_command(ownership, &spec, &env, args.watchdog).await?
         }
         None => owner::hold(ownership).await,
     };

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use zk_testkit::{
     assert_handed_over, exclusive, owner_command, pause, require_zookeeper, resume, wait_for_file,
-    wait_until, Ensemble, Tool, Zk,
+    wait_until, Ensemble, Proxy, Tool, Zk,
 };
 
 fn lock() -> Tool {
@@ -145,4 +145,146 @@ fn fault_a_turn_granted_by_a_cut_off_follower_never_starts_the_command() {
     );
     let last = log.lines().last().unwrap_or_default();
     assert!(last.contains(r#""event":"lost""#), "events:\n{log}");
+}
+
+/// The leader the holder talks to is deposed without knowing it: its
+/// followers lose their quorum links on their side only and elect a new
+/// leader among themselves, while it serves on for syncLimit (10 s) and
+/// answers every `sync` at once. The new leader expires the holder's 4 s
+/// session and the waiter runs; the holder must have stopped by then. Only
+/// a confirmation that needs a quorum (a write) tells the holder in time.
+#[test]
+fn fault_a_deposed_leader_never_confirms_the_lease() {
+    require_zookeeper!();
+    let _one_at_a_time = exclusive();
+    let mut ensemble = Ensemble::start_partitionable(3).unwrap();
+    let leader = ensemble.leader().expect("a leader");
+    let others = ensemble.connect_string_except(leader);
+    let dir = tempfile::tempdir().unwrap();
+    let (events, held, waited) = (
+        dir.path().join("events"),
+        dir.path().join("holder"),
+        dir.path().join("waiter"),
+    );
+
+    let mut holder = lock().zk(&ensemble.address(leader)).spawn(&[
+        "--session-timeout",
+        "4s",
+        "--events",
+        events.to_str().unwrap(),
+        "/l",
+        "-c",
+        &owner_command(&held),
+    ]);
+    wait_for_file(&held, T);
+    let _waiter = lock().zk(&others).spawn(&[
+        "--session-timeout",
+        "4s",
+        "/l",
+        "-c",
+        &owner_command(&waited),
+    ]);
+    let on_others = Zk::connect(&others).unwrap();
+    wait_until("the waiter queued", T, || {
+        on_others.children("/l").map_or(0, |c| c.len()) == 2
+    });
+
+    ensemble.depose(leader).unwrap();
+    let cut = Instant::now();
+    // The deposed leader still says it leads.
+    wait_until("a new leader", T, || {
+        (0..3).any(|i| i != leader && ensemble.mode(i).as_deref() == Some("leader"))
+    });
+    eprintln!("a new leader {:?} after the cut", cut.elapsed());
+    wait_for_file(&waited, T);
+    eprintln!("the waiter entered {:?} after the cut", cut.elapsed());
+    let status = holder.wait(T);
+    eprintln!(
+        "the holder exited ({status}) {:?} after the cut",
+        cut.elapsed()
+    );
+
+    let log = std::fs::read_to_string(&events).unwrap_or_default();
+    assert_handed_over(&held, &waited, &format!("old owner's events:\n{log}"));
+    assert_eq!(status.code(), Some(79), "events:\n{log}");
+}
+
+/// A reconnect renegotiates the session timeout against the new server's
+/// `maxSessionTimeout`, and that server's touches carry the new timeout to
+/// the leader. The holder asks 10 s and gets it from one server, moves to a
+/// server that allows 2 s, and is then cut off: the leader expires it about
+/// 2 s later, and the window must have shrunk with the session. The
+/// command ignores SIGTERM, as one that cleans up during its kill-after
+/// does, so it runs until SIGKILL.
+#[test]
+fn fault_a_session_renegotiated_shorter_on_reconnect_shrinks_the_window() {
+    require_zookeeper!();
+    let _one_at_a_time = exclusive();
+    let mut ensemble = Ensemble::start(3).unwrap();
+    ensemble.configure(2, &["maxSessionTimeout=2000"]).unwrap();
+    ensemble.wait_quorum(T).unwrap();
+    let roomy = Proxy::start(&ensemble.address(0)).unwrap();
+    let strict = Proxy::start(&ensemble.address(2)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (events, held, waited) = (
+        dir.path().join("events"),
+        dir.path().join("holder"),
+        dir.path().join("waiter"),
+    );
+
+    // The first session comes from the server that allows 10 s.
+    strict.refuse(true);
+    let mut holder = lock()
+        .zk(&format!("{},{}", roomy.address(), strict.address()))
+        .spawn(&[
+            "--session-timeout",
+            "10s",
+            "-v",
+            "--events",
+            events.to_str().unwrap(),
+            "/l",
+            "-c",
+            &format!("trap '' TERM; {}", owner_command(&held)),
+        ]);
+    wait_for_file(&held, T);
+    let _waiter = lock()
+        .zk(&ensemble.address(1))
+        .spawn(&["/l", "-c", &owner_command(&waited)]);
+    let zk = Zk::connect(&ensemble.address(1)).unwrap();
+    wait_until("the waiter queued", T, || {
+        zk.children("/l").map_or(0, |c| c.len()) == 2
+    });
+
+    // The holder moves to the strict server and gets 2 s there.
+    strict.refuse(false);
+    roomy.refuse(true);
+    roomy.reset();
+    wait_until("the holder reconnected", T, || {
+        strict.open_connections() == 1
+    });
+    // Long enough for the reconnect to settle and rounds to be confirmed
+    // on the new terms.
+    std::thread::sleep(Duration::from_secs(2));
+    strict.blackhole();
+    let cut = Instant::now();
+    wait_for_file(&waited, T);
+    eprintln!("the waiter entered {:?} after the cut", cut.elapsed());
+    let status = holder.wait(T);
+    eprintln!(
+        "the holder exited ({status}) {:?} after the cut",
+        cut.elapsed()
+    );
+
+    let log = std::fs::read_to_string(&events).unwrap_or_default();
+    let stderr = holder.stderr_so_far();
+    assert_handed_over(
+        &held,
+        &waited,
+        &format!("old owner's events:\n{log}\nstderr:\n{stderr}"),
+    );
+    assert_eq!(status.code(), Some(79), "events:\n{log}");
+    assert!(
+        stderr.contains("renegotiated from 10s to 2s"),
+        "the shrink was not reported:\n{stderr}"
+    );
 }
