@@ -17,10 +17,12 @@ fn elect() -> Tool {
 
 const T: Duration = Duration::from_secs(30);
 
+/// The complete lines of an events file: the last may still be being
+/// written.
 fn events(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.split_inclusive('\n')
+        .filter(|l| l.ends_with('\n'))
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }

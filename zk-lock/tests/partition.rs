@@ -288,3 +288,47 @@ fn fault_a_session_renegotiated_shorter_on_reconnect_shrinks_the_window() {
         "the shrink was not reported:\n{stderr}"
     );
 }
+
+/// Someone deletes the holder's node through the holder's own server,
+/// which is then cut off from its peers. The deletion reached the holder as
+/// a watch event before the cut, so it must stop at once and say why; a
+/// confirmation round sent now would only hang on the cut-off server until
+/// the lease ran out, while the next owner already runs.
+#[test]
+fn fault_a_node_deleted_just_before_a_partition_stops_the_holder_at_once() {
+    require_zookeeper!();
+    let _one_at_a_time = exclusive();
+    let mut ensemble = Ensemble::start_partitionable(3).unwrap();
+    let leader = ensemble.leader().expect("a leader");
+    let follower = (0..3).find(|&i| i != leader).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (events, held) = (dir.path().join("events"), dir.path().join("holder"));
+
+    let mut holder = lock().zk(&ensemble.address(follower)).spawn(&[
+        "--session-timeout",
+        "4s",
+        "--events",
+        events.to_str().unwrap(),
+        "/l",
+        "-c",
+        &owner_command(&held),
+    ]);
+    wait_for_file(&held, T);
+    // A few confirmation rounds, so the node watch is set.
+    std::thread::sleep(Duration::from_secs(1));
+    let on_follower = Zk::connect(&ensemble.address(follower)).unwrap();
+    let node = on_follower.children("/l").unwrap().pop().expect("the holder's node");
+    // Answered by the follower once it applied the deletion, so the watch
+    // event went out before the cut.
+    on_follower.delete(&format!("/l/{node}")).unwrap();
+    ensemble.isolate(follower).unwrap();
+
+    let status = holder.wait(T);
+    let log = std::fs::read_to_string(&events).unwrap_or_default();
+    assert_eq!(status.code(), Some(79), "events:\n{log}");
+    let last = log.lines().last().unwrap_or_default();
+    assert!(
+        last.contains(r#""event":"lost""#) && last.contains("the owning node was deleted"),
+        "the holder did not stop on the deletion it was told of:\n{log}"
+    );
+}
