@@ -19,7 +19,7 @@
 //!   zk-nemesis heartbeat FILE HOLD_MS     (the command the tools run)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::{json, Value};
-use zk_testkit::nemesis::{check, monotonic_nanos, read_heartbeats, Ownership, Rng, Role};
+use zk_testkit::nemesis::{check, monotonic_nanos, read_heartbeats, Fault, Ownership, Rng, Role};
 use zk_testkit::{spawn_tied_to_test_process, Ensemble, JavaClient, Proxy, Zk};
 
 const SESSION: &str = "4s";
@@ -370,6 +370,9 @@ fn run(opts: &Opts) -> bool {
     // Faults, one at a time, each healed before a quiet period.
     std::thread::sleep(Duration::from_secs(5));
     let mut faults: BTreeMap<&'static str, u64> = BTreeMap::new();
+    // Every fault with its times and whom it hit: the checker excuses a
+    // Curator overstay only by a fault on that Curator worker.
+    let mut fault_log: Vec<Fault> = Vec::new();
     let mut rng = Rng::new(seed);
     let fault_end = Instant::now() + Duration::from_secs(opts.seconds);
     let mut n = 0;
@@ -392,11 +395,42 @@ fn run(opts: &Opts) -> bool {
         let target = rng.next_u64();
         let hold = Duration::from_millis(rng.range(1000, 8000));
         let quiet = Duration::from_millis(rng.range(1000, 5000));
-        let heal = inject(kind, target, &mut ensemble, &proxies, &specs, &slots);
+        // Asked before the clock starts, so the recorded start is no
+        // earlier than the fault's (it only ever narrows an excuse).
+        let leader = ensemble.leader();
+        let start = monotonic_nanos();
+        let mut heal = inject(
+            kind,
+            target,
+            leader,
+            &mut ensemble,
+            &proxies,
+            &specs,
+            &slots,
+        );
         *faults.entry(kind).or_default() += 1;
         log(format!("fault #{n} {kind}: {} for {hold:?}", heal.what));
-        std::thread::sleep(hold);
+        // A client may move to a faulty server while the fault lasts (a
+        // paused server's port still accepts): look again every 100 ms.
+        let healing = Instant::now() + hold;
+        loop {
+            if let Hit::Server { index, seen, .. } = &mut heal.hit {
+                seen.extend(clients_of(&proxies, *index));
+            }
+            let left = healing.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(100)));
+        }
         (heal.undo)(&mut ensemble, &proxies);
+        fault_log.push(Fault {
+            kind: kind.into(),
+            what: heal.what,
+            start,
+            end: Some(monotonic_nanos()),
+            contenders: heal.hit.contenders(&specs),
+        });
         log(format!("healed #{n} {kind}; quiet for {quiet:?}"));
         std::thread::sleep(quiet);
     }
@@ -436,7 +470,12 @@ fn run(opts: &Opts) -> bool {
 
     let owners = ownerships(&work, &specs);
     let capacity: BTreeMap<String, usize> = [("/n/sem".to_string(), SEM_CAPACITY)].into();
-    let findings = check(&owners, &capacity);
+    let findings = check(&owners, &capacity, &fault_log);
+    let fault_log: Vec<Value> = fault_log.iter().map(Fault::to_json).collect();
+    let _ = std::fs::write(
+        work.join("faults.json"),
+        serde_json::to_string_pretty(&fault_log).unwrap(),
+    );
     let mut acquisitions: BTreeMap<&str, u64> = BTreeMap::new();
     for o in &owners {
         *acquisitions
@@ -685,13 +724,83 @@ type Undo = Box<dyn FnOnce(&mut Ensemble, &[Vec<Proxy>])>;
 struct Heal {
     what: String,
     undo: Undo,
+    hit: Hit,
 }
 
 fn heal(what: String, undo: impl FnOnce(&mut Ensemble, &[Vec<Proxy>]) + 'static) -> Heal {
     Heal {
         what,
         undo: Box::new(undo),
+        hit: Hit::Nobody,
     }
+}
+
+impl Heal {
+    fn hitting(self, hit: Hit) -> Heal {
+        Heal { hit, ..self }
+    }
+}
+
+/// Whom a fault hits, recorded so the checker can tell an overstay a fault
+/// explains from one nothing does.
+enum Hit {
+    Nobody,
+    /// One contender, by index: its link cut, its tool stopped or killed.
+    Contender(usize),
+    /// A server: every contender seen connected to it (through its proxy)
+    /// while the fault lasted, and every contender if it was the leader,
+    /// whose sessions all live or die with it.
+    Server {
+        index: usize,
+        leader: bool,
+        seen: BTreeSet<usize>,
+    },
+}
+
+impl Hit {
+    fn server(index: usize, leader: bool, proxies: &[Vec<Proxy>]) -> Hit {
+        Hit::Server {
+            index,
+            leader,
+            seen: clients_of(proxies, index),
+        }
+    }
+
+    fn contenders(&self, specs: &[Spec]) -> Vec<String> {
+        let indices: Vec<usize> = match self {
+            Hit::Nobody => Vec::new(),
+            Hit::Contender(i) => vec![*i],
+            Hit::Server { leader: true, .. } => (0..specs.len()).collect(),
+            Hit::Server { seen, .. } => seen.iter().copied().collect(),
+        };
+        indices.into_iter().map(|i| specs[i].name.clone()).collect()
+    }
+}
+
+/// The contenders connected to server `server` right now: those with an
+/// established connection on their own proxy to it. Each proxy serves one
+/// contender, so the proxy's side of the connection (local port = the
+/// proxy's port, in the kernel's table) names the contender.
+fn clients_of(proxies: &[Vec<Proxy>], server: usize) -> BTreeSet<usize> {
+    let mut established = BTreeSet::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // sl local_address rem_address st ...; 01 is ESTABLISHED.
+            if fields.get(3) != Some(&"01") {
+                continue;
+            }
+            let port = fields
+                .get(1)
+                .and_then(|local| local.rsplit_once(':'))
+                .and_then(|(_, port)| u16::from_str_radix(port, 16).ok());
+            established.extend(port);
+        }
+    }
+    (0..proxies.len())
+        .filter(|&i| established.contains(&proxies[i][server].port()))
+        .collect()
 }
 
 fn restart(ensemble: &mut Ensemble, index: usize) {
@@ -701,10 +810,12 @@ fn restart(ensemble: &mut Ensemble, index: usize) {
 }
 
 /// Applies one fault; `target` (drawn from the seeded RNG) picks the
-/// victim, so a seed replays the same schedule.
+/// victim, so a seed replays the same schedule. `leader` is the leader
+/// just before.
 fn inject(
     kind: &'static str,
     target: u64,
+    leader: Option<usize>,
     ensemble: &mut Ensemble,
     proxies: &[Vec<Proxy>],
     specs: &[Spec],
@@ -713,25 +824,31 @@ fn inject(
     let server = (target % ensemble.len() as u64) as usize;
     match kind {
         "kill_server" => {
+            let hit = Hit::server(server, leader == Some(server), proxies);
             ensemble.kill(server);
             heal(format!("server {}", server + 1), move |e, _| {
                 restart(e, server)
             })
+            .hitting(hit)
         }
-        "kill_leader" => match ensemble.leader() {
+        "kill_leader" => match leader {
             Some(leader) => {
+                let hit = Hit::server(leader, true, proxies);
                 ensemble.kill(leader);
                 heal(format!("leader server {}", leader + 1), move |e, _| {
                     restart(e, leader)
                 })
+                .hitting(hit)
             }
             None => heal("no leader to kill".into(), |_, _| {}),
         },
         "pause_server" => {
+            let hit = Hit::server(server, leader == Some(server), proxies);
             ensemble.pause(server);
             heal(format!("server {}", server + 1), move |e, _| {
                 e.resume(server)
             })
+            .hitting(hit)
         }
         "cut_link" => {
             let c = (target % specs.len() as u64) as usize;
@@ -743,6 +860,7 @@ fn inject(
                     p.restore();
                 }
             })
+            .hitting(Hit::Contender(c))
         }
         "stop_holder" | "kill_holder" => {
             // Prefer a tool that owns right now, starting from the drawn one.
@@ -771,18 +889,20 @@ fn inject(
                 heal(what, move |_, _| {
                     let _ = kill(pid, Signal::SIGCONT);
                 })
+                .hitting(Hit::Contender(i))
             } else {
                 let _ = kill(pid, Signal::SIGKILL);
-                heal(what, |_, _| {})
+                heal(what, |_, _| {}).hitting(Hit::Contender(i))
             }
         }
         "isolate_follower" => {
             // A follower, not the leader: it goes on answering its clients
             // (for syncLimit) while the leader expires their sessions.
-            let leader = ensemble.leader();
             let followers: Vec<usize> =
                 (0..ensemble.len()).filter(|&i| Some(i) != leader).collect();
             let victim = followers[(target % followers.len() as u64) as usize];
+            // Who talks to it before the cut: a client learns nothing of it.
+            let hit = Hit::server(victim, false, proxies);
             if let Err(e) = ensemble.isolate(victim) {
                 return heal(format!("isolating server {}: {e:#}", victim + 1), |_, _| {});
             }
@@ -798,6 +918,7 @@ fn inject(
                     }
                 },
             )
+            .hitting(hit)
         }
         "junk_nodes" => {
             let connect = ensemble.connect_string();
