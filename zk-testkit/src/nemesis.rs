@@ -310,6 +310,107 @@ fn larger<'a>(max: Option<&'a Ownership>, o: &'a Ownership) -> Option<&'a Owners
     }
 }
 
+/// How one process of a contender (a run of a tool, or the Curator JVM)
+/// ended.
+#[derive(Debug, Clone)]
+pub struct Exit {
+    pub contender: String,
+    pub pid: u32,
+    /// Its exit code; `None` when a signal ended it.
+    pub code: Option<i32>,
+    /// The signal that ended it.
+    pub signal: Option<i32>,
+    /// Every signal the nemesis sent this process: a held tool's SIGKILL
+    /// or SIGTSTP and SIGCONT, and SIGCONT, SIGTERM and SIGKILL at the end.
+    pub sent: Vec<i32>,
+}
+
+/// Everything a nemesis run recorded that the checker judges.
+#[derive(Debug, Default)]
+pub struct History {
+    pub ownerships: Vec<Ownership>,
+    /// The semaphore size of each path whose owners are [`Role::Lease`]s.
+    pub capacity: BTreeMap<String, usize>,
+    pub faults: Vec<Fault>,
+    pub exits: Vec<Exit>,
+    /// Nodes of ours left after every contender exited.
+    pub stray_nodes: Vec<Value>,
+    /// Contenders that did not own again once the faults were over.
+    pub liveness_failures: Vec<String>,
+}
+
+/// The checker's judgement of a [`History`].
+#[derive(Debug, Default)]
+pub struct Verdict {
+    pub findings: Findings,
+    /// Runs that exited 101 (a Rust panic) or 70 (an internal error), by
+    /// contender: bugs in the tools, which fail the run like a broken
+    /// invariant.
+    pub crashes: BTreeMap<String, u64>,
+    /// Processes a signal ended that the nemesis did not send them.
+    pub unexpected_signal_deaths: Vec<Value>,
+    /// Why the run failed: one name per check that found something, as in
+    /// the summary's keys. Empty when every check held.
+    pub reasons: Vec<&'static str>,
+}
+
+impl Verdict {
+    pub fn ok(&self) -> bool {
+        self.reasons.is_empty()
+    }
+}
+
+/// Judges a whole run: every check that finds anything fails it, under a
+/// name of its own in [`Verdict::reasons`].
+pub fn judge(history: &History) -> Verdict {
+    let findings = check(&history.ownerships, &history.capacity, &history.faults);
+    let mut crashes: BTreeMap<String, u64> = BTreeMap::new();
+    for exit in &history.exits {
+        if matches!(exit.code, Some(101 | 70)) {
+            *crashes.entry(exit.contender.clone()).or_default() += 1;
+        }
+    }
+    // The nemesis SIGKILLs (and SIGTSTPs) contenders on purpose, so a death
+    // by a signal it sent that very process is expected. Any other signal
+    // death (SIGSEGV, SIGABRT, SIGPIPE, the OOM killer's SIGKILL) is a
+    // finding: ignoring it would pass a run whose tools crashed.
+    let unexpected_signal_deaths: Vec<Value> = history
+        .exits
+        .iter()
+        .filter(|e| e.signal.is_some_and(|s| !e.sent.contains(&s)))
+        .map(|e| {
+            json!({
+                "contender": e.contender,
+                "pid": e.pid,
+                "signal": e.signal,
+                "signals_sent": e.sent,
+            })
+        })
+        .collect();
+    let mut reasons = Vec::new();
+    for (failed, reason) in [
+        (!findings.overlaps.is_empty(), "overlaps"),
+        (!findings.token_violations.is_empty(), "token_violations"),
+        (!history.stray_nodes.is_empty(), "stray_nodes"),
+        (!history.liveness_failures.is_empty(), "liveness_failures"),
+        (!crashes.is_empty(), "crashes"),
+        (
+            !unexpected_signal_deaths.is_empty(),
+            "unexpected_signal_deaths",
+        ),
+    ] {
+        if failed {
+            reasons.push(reason);
+        }
+    }
+    Verdict {
+        findings,
+        crashes,
+        unexpected_signal_deaths,
+        reasons,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,6 +542,77 @@ mod tests {
         let f = check(&[ours_before, curator_after], &caps(), &everyone);
         assert_eq!(f.overlaps.len(), 1, "{f:?}");
         assert!(f.curator_overstays.is_empty(), "{f:?}");
+    }
+
+    /// A healthy run: back-to-back owners, every process ended by its own
+    /// exit or by a signal the nemesis sent it.
+    fn healthy() -> History {
+        History {
+            ownerships: vec![
+                own("a", "/l", Role::Exclusive, 0, 10, 1),
+                own("b", "/l", Role::Exclusive, 11, 20, 2),
+            ],
+            capacity: caps(),
+            exits: vec![
+                exit("a", Some(0), None, &[]),
+                exit("a", Some(79), None, &[]),
+                exit("b", None, Some(9), &[19, 9]),
+                exit("b", Some(143), None, &[18, 15]),
+            ],
+            ..History::default()
+        }
+    }
+
+    fn exit(who: &str, code: Option<i32>, signal: Option<i32>, sent: &[i32]) -> Exit {
+        Exit {
+            contender: who.into(),
+            pid: 4242,
+            code,
+            signal,
+            sent: sent.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_healthy_run_is_ok() {
+        let v = judge(&healthy());
+        assert!(v.ok(), "{v:?}");
+        assert!(v.reasons.is_empty(), "{v:?}");
+    }
+
+    #[test]
+    fn each_broken_check_fails_the_run_under_its_own_name() {
+        let mut h = healthy();
+        h.ownerships[1].first = 5;
+        assert_eq!(judge(&h).reasons, ["overlaps"]);
+        let mut h = healthy();
+        h.ownerships[1].token = Some(1);
+        assert_eq!(judge(&h).reasons, ["token_violations"]);
+        let mut h = healthy();
+        h.stray_nodes
+            .push(json!({"node": "/n/lock/lock-0000000001"}));
+        assert_eq!(judge(&h).reasons, ["stray_nodes"]);
+        let mut h = healthy();
+        h.liveness_failures.push("a".into());
+        assert_eq!(judge(&h).reasons, ["liveness_failures"]);
+        let mut h = healthy();
+        h.exits.push(exit("a", Some(101), None, &[]));
+        assert_eq!(judge(&h).reasons, ["crashes"]);
+    }
+
+    /// Planted violation: a tool that died of a signal nobody in the
+    /// nemesis sent it (a segfault, an abort) fails the run, while a
+    /// SIGKILL the nemesis sent that very process does not.
+    #[test]
+    fn a_signal_death_the_nemesis_did_not_send_fails_the_run() {
+        for (signal, sent) in [(11, vec![]), (6, vec![]), (9, vec![19, 18]), (9, vec![])] {
+            let mut h = healthy();
+            h.exits.push(exit("a", None, Some(signal), &sent));
+            let v = judge(&h);
+            assert!(!v.ok(), "signal {signal} with {sent:?} sent: {v:?}");
+            assert_eq!(v.reasons, ["unexpected_signal_deaths"]);
+            assert_eq!(v.unexpected_signal_deaths[0]["signal"], signal);
+        }
     }
 
     #[test]

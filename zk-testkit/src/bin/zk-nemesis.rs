@@ -30,7 +30,9 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::{json, Value};
-use zk_testkit::nemesis::{check, monotonic_nanos, read_heartbeats, Fault, Ownership, Rng, Role};
+use zk_testkit::nemesis::{
+    judge, monotonic_nanos, read_heartbeats, Exit, Fault, History, Ownership, Rng, Role,
+};
 use zk_testkit::{spawn_tied_to_test_process, Ensemble, JavaClient, Proxy, Zk};
 
 const SESSION: &str = "4s";
@@ -238,14 +240,40 @@ fn roster(bogus: bool) -> Vec<Spec> {
 /// What the fault driver needs to know about a contender right now.
 #[derive(Default)]
 struct Slot {
-    /// The running tool (or JVM) process.
-    pid: Mutex<Option<u32>>,
+    /// The running tool (or JVM) process, and the signals sent to it.
+    current: Mutex<Option<Current>>,
     /// The heartbeat file of the current run: fresh lines mean it owns.
     file: Mutex<Option<PathBuf>>,
-    exits: Mutex<BTreeMap<String, u64>>,
+    /// How each of its processes ended.
+    exits: Mutex<Vec<Exit>>,
+}
+
+struct Current {
+    pid: u32,
+    sent: Vec<i32>,
 }
 
 impl Slot {
+    fn pid(&self) -> Option<u32> {
+        self.current.lock().unwrap().as_ref().map(|c| c.pid)
+    }
+
+    /// Sends `signal` to process `pid` if it is still this contender's
+    /// current one, and records it: the checker tells a death the nemesis
+    /// caused from one it did not by these records. The process is reaped
+    /// under the same lock (see [`supervise`]), so the pid is never a
+    /// recycled one.
+    fn signal(&self, pid: u32, signal: Signal) -> bool {
+        let mut current = self.current.lock().unwrap();
+        match current.as_mut() {
+            Some(c) if c.pid == pid => {
+                c.sent.push(signal as i32);
+                kill(Pid::from_raw(pid as i32), signal).is_ok()
+            }
+            _ => false,
+        }
+    }
+
     fn holding(&self) -> bool {
         let file = self.file.lock().unwrap().clone();
         file.and_then(|f| std::fs::metadata(f).ok()?.modified().ok())
@@ -470,11 +498,10 @@ fn run(opts: &Opts) -> bool {
 
     let owners = ownerships(&work, &specs);
     let capacity: BTreeMap<String, usize> = [("/n/sem".to_string(), SEM_CAPACITY)].into();
-    let findings = check(&owners, &capacity, &fault_log);
-    let fault_log: Vec<Value> = fault_log.iter().map(Fault::to_json).collect();
     let _ = std::fs::write(
         work.join("faults.json"),
-        serde_json::to_string_pretty(&fault_log).unwrap(),
+        serde_json::to_string_pretty(&fault_log.iter().map(Fault::to_json).collect::<Vec<_>>())
+            .unwrap(),
     );
     let mut acquisitions: BTreeMap<&str, u64> = BTreeMap::new();
     for o in &owners {
@@ -482,27 +509,36 @@ fn run(opts: &Opts) -> bool {
             .entry(specs.iter().find(|s| s.name == o.contender).unwrap().kind)
             .or_default() += 1;
     }
-    let exits: BTreeMap<&str, Value> = specs
+    let exits: Vec<Exit> = slots
         .iter()
-        .zip(&slots)
-        .map(|(s, slot)| (s.name.as_str(), json!(*slot.exits.lock().unwrap())))
+        .flat_map(|slot| slot.exits.lock().unwrap().clone())
         .collect();
-    // Exit 101 is a Rust panic, 70 an internal error: bugs in the tools,
-    // which fail the run like a broken invariant.
-    let crashes: BTreeMap<&str, u64> = specs
-        .iter()
-        .zip(&slots)
-        .filter_map(|(s, slot)| {
-            let exits = slot.exits.lock().unwrap();
-            let n: u64 = ["101", "70"].iter().filter_map(|c| exits.get(*c)).sum();
-            (n > 0).then_some((s.name.as_str(), n))
-        })
-        .collect();
-    let ok = findings.overlaps.is_empty()
-        && findings.token_violations.is_empty()
-        && stray.is_empty()
-        && waiting.is_empty()
-        && crashes.is_empty();
+    // Per contender, how often each exit code or signal ended a run.
+    let mut exit_codes: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for e in &exits {
+        let key = match (e.code, e.signal) {
+            (Some(code), _) => code.to_string(),
+            (None, Some(sig)) if e.sent.contains(&sig) => format!("signal {sig} (sent)"),
+            (None, Some(sig)) => format!("signal {sig}"),
+            _ => "?".into(),
+        };
+        *exit_codes
+            .entry(e.contender.clone())
+            .or_default()
+            .entry(key)
+            .or_default() += 1;
+    }
+    let history = History {
+        ownerships: owners,
+        capacity,
+        faults: fault_log,
+        exits,
+        stray_nodes: stray,
+        liveness_failures: waiting,
+    };
+    let verdict = judge(&history);
+    let ok = verdict.ok();
+    let findings = verdict.findings;
     let summary = json!({
         "seed": seed,
         "minutes": opts.seconds as f64 / 60.0,
@@ -512,11 +548,13 @@ fn run(opts: &Opts) -> bool {
         "overlaps": findings.overlaps,
         "token_violations": findings.token_violations,
         "curator_overstays": findings.curator_overstays,
-        "stray_nodes": stray,
-        "liveness_failures": waiting,
-        "crashes": crashes,
-        "exit_codes": exits,
+        "stray_nodes": history.stray_nodes,
+        "liveness_failures": history.liveness_failures,
+        "crashes": verdict.crashes,
+        "unexpected_signal_deaths": verdict.unexpected_signal_deaths,
+        "exit_codes": exit_codes,
         "work_dir": if ok && !opts.keep { Value::Null } else { json!(work) },
+        "reasons": verdict.reasons,
         "ok": ok,
     });
     println!("{}", serde_json::to_string_pretty(&summary).unwrap());
@@ -597,7 +635,7 @@ fn contend(
         // tools contending on ports a later run may reuse.
         let child = spawn_tied_to_test_process(cmd).expect("spawn java");
         // It sees STOP and closes its client itself; signals only if not.
-        supervise(env, slot, child, Duration::from_secs(10));
+        supervise(env, &spec.name, slot, child, Duration::from_secs(10));
         return;
     }
     while !env.stop.load(Ordering::SeqCst) {
@@ -665,47 +703,53 @@ fn contend(
                 continue;
             }
         };
-        supervise(env, slot, child, Duration::ZERO);
+        supervise(env, &spec.name, slot, child, Duration::ZERO);
         std::thread::sleep(Duration::from_millis(rng.range(20, 200)));
     }
 }
 
-/// Waits for `child`, noting its pid for the fault driver and its exit
-/// status; on stop, SIGTERM after `term_after` (a waiting tool leaves the
+/// Waits for `child`, noting its pid for the fault driver and how it
+/// ended; on stop, SIGTERM after `term_after` (a waiting tool leaves the
 /// queue) and SIGKILL 10 s later.
-fn supervise(env: &Env, slot: &Slot, mut child: Child, term_after: Duration) {
-    *slot.pid.lock().unwrap() = Some(child.id());
+fn supervise(env: &Env, contender: &str, slot: &Slot, mut child: Child, term_after: Duration) {
+    let pid = child.id();
+    *slot.current.lock().unwrap() = Some(Current {
+        pid,
+        sent: Vec::new(),
+    });
     let mut stop_seen: Option<Instant> = None;
     let mut termed = false;
-    let status = loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            break status;
+    let (status, sent) = loop {
+        {
+            // Reaped under the lock Slot::signal sends under: no signal
+            // goes to the pid once it is free, and every one is on record.
+            let mut current = slot.current.lock().unwrap();
+            if let Ok(Some(status)) = child.try_wait() {
+                let sent = current.take().map(|c| c.sent).unwrap_or_default();
+                break (status, sent);
+            }
         }
         if env.stop.load(Ordering::SeqCst) {
             let since = *stop_seen.get_or_insert_with(Instant::now);
             if !termed && since.elapsed() >= term_after {
-                let pid = Pid::from_raw(child.id() as i32);
                 // A tool stopped by the nemesis must be able to act.
-                let _ = kill(pid, Signal::SIGCONT);
-                let _ = kill(pid, Signal::SIGTERM);
+                slot.signal(pid, Signal::SIGCONT);
+                slot.signal(pid, Signal::SIGTERM);
                 termed = true;
             }
             if since.elapsed() >= term_after + Duration::from_secs(10) {
-                let _ = child.kill();
+                slot.signal(pid, Signal::SIGKILL);
             }
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    *slot.pid.lock().unwrap() = None;
-    let key = match (
-        status.code(),
-        std::os::unix::process::ExitStatusExt::signal(&status),
-    ) {
-        (Some(code), _) => code.to_string(),
-        (None, Some(sig)) => format!("signal {sig}"),
-        _ => "?".into(),
-    };
-    *slot.exits.lock().unwrap().entry(key).or_default() += 1;
+    slot.exits.lock().unwrap().push(Exit {
+        contender: contender.into(),
+        pid,
+        code: status.code(),
+        signal: std::os::unix::process::ExitStatusExt::signal(&status),
+        sent,
+    });
 }
 
 const FAULTS: &[&str] = &[
@@ -869,12 +913,11 @@ fn inject(
                 .collect();
             let start = (target % tools.len() as u64) as usize;
             let order = (0..tools.len()).map(|k| tools[(start + k) % tools.len()]);
-            let pick = order.clone().find(|&i| slots[i].holding()).or_else(|| {
-                order
-                    .clone()
-                    .find(|&i| slots[i].pid.lock().unwrap().is_some())
-            });
-            let pid = pick.and_then(|i| Some((i, (*slots[i].pid.lock().unwrap())?)));
+            let pick = order
+                .clone()
+                .find(|&i| slots[i].holding())
+                .or_else(|| order.clone().find(|&i| slots[i].pid().is_some()));
+            let pid = pick.and_then(|i| Some((i, slots[i].pid()?)));
             let Some((i, pid)) = pid else {
                 return heal("no tool running".into(), |_, _| {});
             };
@@ -883,15 +926,15 @@ fn inject(
                 specs[i].name,
                 if slots[i].holding() { " (holding)" } else { "" }
             );
-            let pid = Pid::from_raw(pid as i32);
+            let slot = slots[i].clone();
             if kind == "stop_holder" {
-                let _ = kill(pid, Signal::SIGTSTP);
+                slot.signal(pid, Signal::SIGTSTP);
                 heal(what, move |_, _| {
-                    let _ = kill(pid, Signal::SIGCONT);
+                    slot.signal(pid, Signal::SIGCONT);
                 })
                 .hitting(Hit::Contender(i))
             } else {
-                let _ = kill(pid, Signal::SIGKILL);
+                slot.signal(pid, Signal::SIGKILL);
                 heal(what, |_, _| {}).hitting(Hit::Contender(i))
             }
         }
