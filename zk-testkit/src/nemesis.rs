@@ -325,6 +325,17 @@ pub struct Exit {
     pub sent: Vec<i32>,
 }
 
+/// When the fault loop was to stop, and when it did.
+#[derive(Debug, Clone, Default)]
+pub struct FaultLoop {
+    /// CLOCK_MONOTONIC nanos: the start plus the planned minutes.
+    pub planned_end: u64,
+    /// When the loop stopped injecting (after its last heal and quiet).
+    pub ended: u64,
+    /// Why it stopped early, when it said so itself.
+    pub ended_early: Option<String>,
+}
+
 /// Everything a nemesis run recorded that the checker judges.
 #[derive(Debug, Default)]
 pub struct History {
@@ -332,6 +343,7 @@ pub struct History {
     /// The semaphore size of each path whose owners are [`Role::Lease`]s.
     pub capacity: BTreeMap<String, usize>,
     pub faults: Vec<Fault>,
+    pub fault_loop: FaultLoop,
     pub exits: Vec<Exit>,
     /// Nodes of ours left after every contender exited.
     pub stray_nodes: Vec<Value>,
@@ -349,6 +361,8 @@ pub struct Verdict {
     pub crashes: BTreeMap<String, u64>,
     /// Processes a signal ended that the nemesis did not send them.
     pub unexpected_signal_deaths: Vec<Value>,
+    /// Set when the faults stopped before the planned minutes were up.
+    pub faults_ended_early: Option<Value>,
     /// Why the run failed: one name per check that found something, as in
     /// the summary's keys. Empty when every check held.
     pub reasons: Vec<&'static str>,
@@ -387,6 +401,19 @@ pub fn judge(history: &History) -> Verdict {
             })
         })
         .collect();
+    // A run whose faults stopped early tested less than it claims: its
+    // minutes of faults are what a green run vouches for.
+    let fault_loop = &history.fault_loop;
+    let faults_ended_early = (fault_loop.ended < fault_loop.planned_end
+        || fault_loop.ended_early.is_some())
+    .then(|| {
+        json!({
+            "why": fault_loop.ended_early,
+            "planned_end_ns": fault_loop.planned_end,
+            "ended_ns": fault_loop.ended,
+            "short_by_s": fault_loop.planned_end.saturating_sub(fault_loop.ended) as f64 / 1e9,
+        })
+    });
     let mut reasons = Vec::new();
     for (failed, reason) in [
         (!findings.overlaps.is_empty(), "overlaps"),
@@ -398,6 +425,7 @@ pub fn judge(history: &History) -> Verdict {
             !unexpected_signal_deaths.is_empty(),
             "unexpected_signal_deaths",
         ),
+        (faults_ended_early.is_some(), "faults_ended_early"),
     ] {
         if failed {
             reasons.push(reason);
@@ -407,6 +435,7 @@ pub fn judge(history: &History) -> Verdict {
         findings,
         crashes,
         unexpected_signal_deaths,
+        faults_ended_early,
         reasons,
     }
 }
@@ -553,6 +582,11 @@ mod tests {
                 own("b", "/l", Role::Exclusive, 11, 20, 2),
             ],
             capacity: caps(),
+            fault_loop: FaultLoop {
+                planned_end: 100,
+                ended: 103,
+                ended_early: None,
+            },
             exits: vec![
                 exit("a", Some(0), None, &[]),
                 exit("a", Some(79), None, &[]),
@@ -613,6 +647,26 @@ mod tests {
             assert_eq!(v.reasons, ["unexpected_signal_deaths"]);
             assert_eq!(v.unexpected_signal_deaths[0]["signal"], signal);
         }
+    }
+
+    /// Planted violation: a fault loop that stopped before its planned
+    /// end, whether it said why or not, fails the run.
+    #[test]
+    fn faults_that_ended_early_fail_the_run() {
+        let mut h = healthy();
+        h.fault_loop.ended = 40;
+        let v = judge(&h);
+        assert!(!v.ok(), "{v:?}");
+        assert_eq!(v.reasons, ["faults_ended_early"]);
+        let mut h = healthy();
+        h.fault_loop.ended = 60;
+        h.fault_loop.ended_early = Some("900 of 1024 file descriptors open".into());
+        let v = judge(&h);
+        assert_eq!(v.reasons, ["faults_ended_early"]);
+        assert_eq!(
+            v.faults_ended_early.unwrap()["why"],
+            "900 of 1024 file descriptors open"
+        );
     }
 
     #[test]

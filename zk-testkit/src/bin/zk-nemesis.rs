@@ -31,7 +31,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::{json, Value};
 use zk_testkit::nemesis::{
-    judge, monotonic_nanos, read_heartbeats, Exit, Fault, History, Ownership, Rng, Role,
+    judge, monotonic_nanos, read_heartbeats, Exit, Fault, FaultLoop, History, Ownership, Rng, Role,
 };
 use zk_testkit::{spawn_tied_to_test_process, Ensemble, JavaClient, Proxy, Zk};
 
@@ -402,15 +402,16 @@ fn run(opts: &Opts) -> bool {
     // Curator overstay only by a fault on that Curator worker.
     let mut fault_log: Vec<Fault> = Vec::new();
     let mut rng = Rng::new(seed);
-    let fault_end = Instant::now() + Duration::from_secs(opts.seconds);
+    let planned_end = monotonic_nanos() + opts.seconds * 1_000_000_000;
     let mut n = 0;
     let mut ended_early: Option<String> = None;
-    while Instant::now() < fault_end {
+    while monotonic_nanos() < planned_end {
         // zk_testkit's Proxy keeps every connection it ever forwarded open
         // (to reset them later), and the peer proxies of a partitionable
         // ensemble see many short election connections: end the faults
         // before running out of descriptors would fail contenders for a
-        // reason of our own.
+        // reason of our own. The run still fails (faults_ended_early): it
+        // did not test the minutes it was asked to.
         let (open, limit) = descriptors();
         if open * 10 > limit * 6 {
             let why = format!("{open} of {limit} file descriptors open (testkit Proxy leak)");
@@ -462,6 +463,13 @@ fn run(opts: &Opts) -> bool {
         log(format!("healed #{n} {kind}; quiet for {quiet:?}"));
         std::thread::sleep(quiet);
     }
+
+    // Stopping before planned_end fails the run (see nemesis::judge).
+    let fault_loop = FaultLoop {
+        planned_end,
+        ended: monotonic_nanos(),
+        ended_early,
+    };
 
     // Liveness: once everything is healed, every contender must own again.
     let calm_since = monotonic_nanos();
@@ -532,6 +540,7 @@ fn run(opts: &Opts) -> bool {
         ownerships: owners,
         capacity,
         faults: fault_log,
+        fault_loop,
         exits,
         stray_nodes: stray,
         liveness_failures: waiting,
@@ -544,7 +553,7 @@ fn run(opts: &Opts) -> bool {
         "minutes": opts.seconds as f64 / 60.0,
         "acquisitions": acquisitions,
         "faults": faults,
-        "faults_ended_early": ended_early,
+        "faults_ended_early": verdict.faults_ended_early,
         "overlaps": findings.overlaps,
         "token_violations": findings.token_violations,
         "curator_overstays": findings.curator_overstays,
