@@ -347,6 +347,9 @@ pub struct History {
     pub exits: Vec<Exit>,
     /// Nodes of ours left after every contender exited.
     pub stray_nodes: Vec<Value>,
+    /// Errors that kept the search for stray nodes from seeing everything
+    /// (no connection, a directory it could not list).
+    pub stray_errors: Vec<String>,
     /// Contenders that did not own again once the faults were over.
     pub liveness_failures: Vec<String>,
 }
@@ -419,6 +422,8 @@ pub fn judge(history: &History) -> Verdict {
         (!findings.overlaps.is_empty(), "overlaps"),
         (!findings.token_violations.is_empty(), "token_violations"),
         (!history.stray_nodes.is_empty(), "stray_nodes"),
+        // No stray node found where nobody could look is no evidence.
+        (!history.stray_errors.is_empty(), "stray_check_errors"),
         (!history.liveness_failures.is_empty(), "liveness_failures"),
         (!crashes.is_empty(), "crashes"),
         (
@@ -667,6 +672,17 @@ mod tests {
             v.faults_ended_early.unwrap()["why"],
             "900 of 1024 file descriptors open"
         );
+    }
+
+    /// Planted violation: a search for stray nodes that failed (and so
+    /// found none) fails the run rather than passing as "none left".
+    #[test]
+    fn an_error_looking_for_stray_nodes_fails_the_run() {
+        let mut h = healthy();
+        h.stray_errors.push("list /n/lock: connection loss".into());
+        let v = judge(&h);
+        assert!(!v.ok(), "{v:?}");
+        assert_eq!(v.reasons, ["stray_check_errors"]);
     }
 
     #[test]

@@ -502,7 +502,7 @@ fn run(opts: &Opts) -> bool {
     // Ephemeral nodes of tools SIGKILLed by the nemesis go with their
     // sessions; wait out one session timeout before calling a node stray.
     std::thread::sleep(Duration::from_secs(6));
-    let stray = stray_nodes(&ensemble.connect_string());
+    let (stray, stray_errors) = stray_nodes(&ensemble.connect_string());
 
     let owners = ownerships(&work, &specs);
     let capacity: BTreeMap<String, usize> = [("/n/sem".to_string(), SEM_CAPACITY)].into();
@@ -543,6 +543,7 @@ fn run(opts: &Opts) -> bool {
         fault_loop,
         exits,
         stray_nodes: stray,
+        stray_errors,
         liveness_failures: waiting,
     };
     let verdict = judge(&history);
@@ -558,6 +559,7 @@ fn run(opts: &Opts) -> bool {
         "token_violations": findings.token_violations,
         "curator_overstays": findings.curator_overstays,
         "stray_nodes": history.stray_nodes,
+        "stray_check_errors": history.stray_errors,
         "liveness_failures": history.liveness_failures,
         "crashes": verdict.crashes,
         "unexpected_signal_deaths": verdict.unexpected_signal_deaths,
@@ -1015,19 +1017,44 @@ fn remove_junk(connect: &str) {
 }
 
 /// Nodes of ours still there after every contender exited: any ephemeral
-/// node, and any lock/latch-looking node that is not planted junk.
-fn stray_nodes(connect: &str) -> Vec<Value> {
+/// node, and any lock/latch-looking node that is not planted junk. Also
+/// every error that kept it from looking everywhere: a node that vanished
+/// between its parent's listing and its own is gone, not an error, but a
+/// failed connection or listing would otherwise pass as "nothing left".
+fn stray_nodes(connect: &str) -> (Vec<Value>, Vec<String>) {
     let zk = match Zk::connect(connect) {
         Ok(zk) => zk,
-        Err(e) => return vec![json!({"error": format!("{e:#}")})],
+        Err(e) => return (Vec::new(), vec![format!("connect: {e:#}")]),
+    };
+    let gone = |e: &anyhow::Error| {
+        e.chain().any(|c| {
+            matches!(
+                c.downcast_ref::<zookeeper_client::Error>(),
+                Some(zookeeper_client::Error::NoNode)
+            )
+        })
     };
     let mut stray = Vec::new();
+    let mut errors = Vec::new();
     let mut stack = vec![ROOT.to_string()];
     while let Some(path) = stack.pop() {
-        for child in zk.children(&path).unwrap_or_default() {
-            let node = format!("{path}/{child}");
-            let Ok((_, stat)) = zk.get(&node) else {
+        let children = match zk.children(&path) {
+            Ok(children) => children,
+            Err(e) if path != ROOT && gone(&e) => continue,
+            Err(e) => {
+                errors.push(format!("{e:#}"));
                 continue;
+            }
+        };
+        for child in children {
+            let node = format!("{path}/{child}");
+            let stat = match zk.get(&node) {
+                Ok((_, stat)) => stat,
+                Err(e) if gone(&e) => continue,
+                Err(e) => {
+                    errors.push(format!("get {node}: {e:#}"));
+                    continue;
+                }
             };
             let ours = ["lock-", "latch-", "__READ__", "__WRIT__"]
                 .iter()
@@ -1042,5 +1069,5 @@ fn stray_nodes(connect: &str) -> Vec<Value> {
             stack.push(node);
         }
     }
-    stray
+    (stray, errors)
 }
