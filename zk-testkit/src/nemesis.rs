@@ -70,7 +70,8 @@ pub struct Ownership {
     pub role: Role,
     pub first: u64,
     pub last: u64,
-    /// `None` when the owner had no token (the deliberately bogus contender).
+    /// `None` when the owner had no token (the deliberately bogus
+    /// contender): that fails the run as `missing_tokens`.
     pub token: Option<i64>,
     pub file: String,
 }
@@ -358,6 +359,9 @@ pub struct History {
 #[derive(Debug, Default)]
 pub struct Verdict {
     pub findings: Findings,
+    /// Ownerships whose heartbeats carry no fencing token: the token
+    /// check cannot place them, so they fail the run instead.
+    pub missing_tokens: Vec<Value>,
     /// Runs that exited 101 (a Rust panic) or 70 (an internal error), by
     /// contender: bugs in the tools, which fail the run like a broken
     /// invariant.
@@ -381,6 +385,16 @@ impl Verdict {
 /// name of its own in [`Verdict::reasons`].
 pub fn judge(history: &History) -> Verdict {
     let findings = check(&history.ownerships, &history.capacity, &history.faults);
+    // Every owner gets a token (zk-lock and zk-elect pass the node's czxid
+    // as ZK_FENCING_TOKEN, the Curator worker stamps its node's czxid), and
+    // the token check skips an owner without one: a tool that lost its
+    // token would drop out of that check unseen.
+    let missing_tokens: Vec<Value> = history
+        .ownerships
+        .iter()
+        .filter(|o| o.token.is_none())
+        .map(Ownership::brief)
+        .collect();
     let mut crashes: BTreeMap<String, u64> = BTreeMap::new();
     for exit in &history.exits {
         if matches!(exit.code, Some(101 | 70)) {
@@ -421,6 +435,7 @@ pub fn judge(history: &History) -> Verdict {
     for (failed, reason) in [
         (!findings.overlaps.is_empty(), "overlaps"),
         (!findings.token_violations.is_empty(), "token_violations"),
+        (!missing_tokens.is_empty(), "missing_tokens"),
         (!history.stray_nodes.is_empty(), "stray_nodes"),
         // No stray node found where nobody could look is no evidence.
         (!history.stray_errors.is_empty(), "stray_check_errors"),
@@ -438,6 +453,7 @@ pub fn judge(history: &History) -> Verdict {
     }
     Verdict {
         findings,
+        missing_tokens,
         crashes,
         unexpected_signal_deaths,
         faults_ended_early,
@@ -683,6 +699,18 @@ mod tests {
         let v = judge(&h);
         assert!(!v.ok(), "{v:?}");
         assert_eq!(v.reasons, ["stray_check_errors"]);
+    }
+
+    /// Planted violation: an owner whose command got no fencing token
+    /// fails the run instead of dropping out of the token check.
+    #[test]
+    fn an_owner_without_a_token_fails_the_run() {
+        let mut h = healthy();
+        h.ownerships[1].token = None;
+        let v = judge(&h);
+        assert!(!v.ok(), "{v:?}");
+        assert_eq!(v.reasons, ["missing_tokens"]);
+        assert_eq!(v.missing_tokens[0]["contender"], "b");
     }
 
     #[test]

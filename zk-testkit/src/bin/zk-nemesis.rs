@@ -557,6 +557,7 @@ fn run(opts: &Opts) -> bool {
         "faults_ended_early": verdict.faults_ended_early,
         "overlaps": findings.overlaps,
         "token_violations": findings.token_violations,
+        "missing_tokens": verdict.missing_tokens,
         "curator_overstays": findings.curator_overstays,
         "stray_nodes": history.stray_nodes,
         "stray_check_errors": history.stray_errors,
