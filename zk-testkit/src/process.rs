@@ -527,11 +527,19 @@ pub fn heartbeats(file: &std::path::Path) -> Vec<u128> {
 
 /// Asserts that the command that wrote heartbeats to `old` had stopped
 /// before the one writing to `new` began: the handover of a lock or a
-/// leadership, judged by what the commands recorded. `old_log` (the old
-/// owner's events, say) goes into the failure message.
+/// leadership, judged by what the commands recorded. Both must have beaten:
+/// an old owner that never ran hands nothing over, and "it stopped in
+/// time" would be vacuous. `old_log` (the old owner's events, say) goes
+/// into the failure message.
 pub fn assert_handed_over(old: &std::path::Path, new: &std::path::Path, old_log: &str) {
     assert_no_overlap(new.parent().expect("a file in a directory"), old_log);
-    let last_old = heartbeats(old).into_iter().max().unwrap_or(0);
+    let last_old = heartbeats(old).into_iter().max().unwrap_or_else(|| {
+        panic!(
+            "the old owner's command never beat (nothing in {}), so there was no handover \
+             to judge\n{old_log}",
+            old.display()
+        )
+    });
     let first_new = heartbeats(new)
         .into_iter()
         .min()

@@ -108,6 +108,24 @@ fn heartbeats_of_two_commands_at_once_are_caught() {
     assert!(why.contains("two owners at once"), "{why}");
 }
 
+/// A handover from an owner whose command never ran proves nothing: it
+/// must fail, not pass because nothing overlapped.
+#[test]
+fn a_handover_from_an_old_owner_that_never_beat_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let _second = Shell::beating(&owner_command(&b), &b);
+
+    let why = panic_message("assert_handed_over", || {
+        assert_handed_over(&a, &b, "old owner's events: none")
+    });
+    assert!(
+        why.contains("the old owner's command never beat")
+            && why.contains("old owner's events: none"),
+        "{why}"
+    );
+}
+
 /// The positive control: one owner after the other passes both asserts,
 /// so the failures above are the overlap's, not the detector's.
 #[test]
