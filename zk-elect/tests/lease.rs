@@ -81,6 +81,10 @@ fn fault_a_partitioned_warm_leader_stops_its_command_within_the_window() {
             .unwrap_or_default()
             .contains("\"elected\"")
     });
+    // The handover below is judged by a's beats: a must have run.
+    wait_until("a's command beats", T, || {
+        !heartbeats(&path("a")).is_empty()
+    });
     let mut b = elect()
         .zk(&connect)
         .spawn(&["/e", "-c", &owner_command(&path("b"))]);

@@ -14,7 +14,8 @@
 //! - [`Tool`] runs our binaries and reads their JSON Lines;
 //!   [`heartbeat_command`] is a command whose timestamps show whether two
 //!   commands ever ran at once, and [`owner_command`] one that also takes a
-//!   `flock`, so an overlap of any length is recorded by the commands.
+//!   `flock`, so an overlap of any length is recorded by the commands (it
+//!   refuses a file system that does not honour flock: [`require_flock`]).
 //! - [`NotifySocket`] receives what a tool tells systemd (`NOTIFY_SOCKET`).
 //! - [`Kdc`] is a Kerberos KDC on loopback for SASL GSSAPI tests.
 //! - [`JavaClient`] compiles and runs small Curator programs for interop.
@@ -44,8 +45,8 @@ pub use kdc::{kdc_available, Kdc, REALM};
 pub use notify::{Notification, NotifySocket};
 pub use process::{
     assert_handed_over, assert_no_overlap, exclusion_prefix, heartbeat_command, heartbeats,
-    overlaps_beside, owner_command, pause, process_state, resume, spawn_tied_to_test_process,
-    wait_child, wait_for_file, wait_until, LineReader, Running, Tool,
+    overlaps_beside, owner_command, pause, process_state, require_flock, resume,
+    spawn_tied_to_test_process, wait_child, wait_for_file, wait_until, LineReader, Running, Tool,
 };
 pub use proxy::Proxy;
 pub use zk::Zk;

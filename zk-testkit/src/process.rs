@@ -394,7 +394,11 @@ pub fn heartbeat_command(file: &std::path::Path) -> String {
 /// it. Unlike heartbeats this sees an overlap of any length and a child
 /// that outlives its parent. The command runs on either way, so the test
 /// gets to its assert instead of a timeout.
+///
+/// Panics if the file system holding `lock` does not honour flock between
+/// processes (see [`require_flock`]): there it would record nothing.
 pub fn exclusion_prefix(lock: &std::path::Path, overlaps: &std::path::Path) -> String {
+    require_flock(lock.parent().unwrap_or(std::path::Path::new(".")));
     format!(
         "exec 9>>'{}'; flock -n 9 || echo OVERLAP $$ >> '{}'; ",
         lock.display(),
@@ -423,13 +427,93 @@ pub fn owner_command(file: &std::path::Path) -> String {
 
 /// Panics if any [`owner_command`] in `dir`, or any command with an
 /// [`exclusion_prefix`] writing to `dir/OVERLAP`, found another still
-/// running when it began. `context` goes into the failure message.
+/// running when it began. `context` goes into the failure message. Also
+/// panics if `dir`'s file system does not honour flock, where an empty
+/// `OVERLAP` proves nothing.
 pub fn assert_no_overlap(dir: &std::path::Path, context: &str) {
+    require_flock(dir);
     let overlaps = std::fs::read_to_string(dir.join("OVERLAP")).unwrap_or_default();
     assert!(
         overlaps.is_empty(),
         "a command began while another still held the exclusion lock:\n{overlaps}{context}"
     );
+}
+
+/// Panics, loudly, unless the file system holding `dir` honours flock(2)
+/// between processes. The overlap detector ([`exclusion_prefix`]) sees
+/// an overlap only as a failed `flock -n`: on a file system that grants
+/// every lock (some network and FUSE file systems do, or did) it would
+/// record nothing and every test would pass. Probed once per file system
+/// (device) and process; the verdict is cached.
+pub fn require_flock(dir: &std::path::Path) {
+    use std::os::unix::fs::MetadataExt;
+    type Probed = Mutex<std::collections::BTreeMap<u64, Result<(), String>>>;
+    static PROBED: OnceLock<Probed> = OnceLock::new();
+    let dev = std::fs::metadata(dir)
+        .unwrap_or_else(|e| panic!("probing flock in {}: {e}", dir.display()))
+        .dev();
+    let verdict = PROBED
+        .get_or_init(Probed::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .entry(dev)
+        .or_insert_with(|| probe_flock(dir, "flock"))
+        .clone();
+    if let Err(why) = verdict {
+        panic!(
+            "the overlap detector cannot work here: {why}; the file system of {} does not \
+             honour flock between processes, so an overlap would go unrecorded",
+            dir.display()
+        );
+    }
+}
+
+/// Takes an exclusive flock on a probe file in `dir` from this process and
+/// checks that `flock_program -n` on it, from another process, fails (and
+/// that it succeeds once the file is free, so the failure is the lock's).
+fn probe_flock(dir: &std::path::Path, flock_program: &str) -> Result<(), String> {
+    use nix::fcntl::{Flock, FlockArg};
+    let probe = dir.join(format!(".flock-probe-{}", std::process::id()));
+    let try_lock = || {
+        Command::new(flock_program)
+            .arg("-n")
+            .arg(&probe)
+            .arg("true")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|e| format!("cannot run {flock_program}: {e}"))
+    };
+    let result = (|| {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&probe)
+            .map_err(|e| format!("cannot create {}: {e}", probe.display()))?;
+        let free = try_lock()?;
+        if !free.success() {
+            return Err(format!(
+                "`{flock_program} -n` could not lock the free file {} ({free})",
+                probe.display()
+            ));
+        }
+        let held = Flock::lock(file, FlockArg::LockExclusiveNonblock)
+            .map_err(|(_, e)| format!("flock(2) on {}: {e}", probe.display()))?;
+        let second = try_lock()?;
+        drop(held);
+        if second.success() {
+            return Err(format!(
+                "a second `{flock_program} -n` on {} succeeded while process {} held an \
+                 exclusive flock on it",
+                probe.display(),
+                std::process::id()
+            ));
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_file(&probe);
+    result
 }
 
 /// The timestamps a [`heartbeat_command`] wrote to `file`, in order.
@@ -443,11 +527,19 @@ pub fn heartbeats(file: &std::path::Path) -> Vec<u128> {
 
 /// Asserts that the command that wrote heartbeats to `old` had stopped
 /// before the one writing to `new` began: the handover of a lock or a
-/// leadership, judged by what the commands recorded. `old_log` (the old
-/// owner's events, say) goes into the failure message.
+/// leadership, judged by what the commands recorded. Both must have beaten:
+/// an old owner that never ran hands nothing over, and "it stopped in
+/// time" would be vacuous. `old_log` (the old owner's events, say) goes
+/// into the failure message.
 pub fn assert_handed_over(old: &std::path::Path, new: &std::path::Path, old_log: &str) {
     assert_no_overlap(new.parent().expect("a file in a directory"), old_log);
-    let last_old = heartbeats(old).into_iter().max().unwrap_or(0);
+    let last_old = heartbeats(old).into_iter().max().unwrap_or_else(|| {
+        panic!(
+            "the old owner's command never beat (nothing in {}), so there was no handover \
+             to judge\n{old_log}",
+            old.display()
+        )
+    });
     let first_new = heartbeats(new)
         .into_iter()
         .min()
@@ -477,4 +569,33 @@ pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool)
 pub fn process_state(pid: i32) -> Option<char> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     stat.rsplit(')').next()?.trim().chars().next()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_flock_probe_passes_where_flock_works() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(probe_flock(dir.path(), "flock"), Ok(()));
+        assert!(
+            std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+            "the probe must leave no file behind"
+        );
+        require_flock(dir.path());
+    }
+
+    /// The probe's own negative control: a `flock` that grants every lock,
+    /// as on a file system that ignores flock, must be caught (`true`
+    /// stands in for it: it "succeeds" whatever the lock's state).
+    #[test]
+    fn the_flock_probe_fails_where_every_lock_is_granted() {
+        let dir = tempfile::tempdir().unwrap();
+        let why = probe_flock(dir.path(), "true").unwrap_err();
+        assert!(why.contains("succeeded while process"), "{why}");
+        // One that never grants a lock is no detector either.
+        let why = probe_flock(dir.path(), "false").unwrap_err();
+        assert!(why.contains("could not lock the free file"), "{why}");
+    }
 }

@@ -19,7 +19,7 @@
 //!   zk-nemesis heartbeat FILE HOLD_MS     (the command the tools run)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -30,7 +30,9 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::{json, Value};
-use zk_testkit::nemesis::{check, monotonic_nanos, read_heartbeats, Ownership, Rng, Role};
+use zk_testkit::nemesis::{
+    judge, monotonic_nanos, read_heartbeats, Exit, Fault, FaultLoop, History, Ownership, Rng, Role,
+};
 use zk_testkit::{spawn_tied_to_test_process, Ensemble, JavaClient, Proxy, Zk};
 
 const SESSION: &str = "4s";
@@ -238,14 +240,40 @@ fn roster(bogus: bool) -> Vec<Spec> {
 /// What the fault driver needs to know about a contender right now.
 #[derive(Default)]
 struct Slot {
-    /// The running tool (or JVM) process.
-    pid: Mutex<Option<u32>>,
+    /// The running tool (or JVM) process, and the signals sent to it.
+    current: Mutex<Option<Current>>,
     /// The heartbeat file of the current run: fresh lines mean it owns.
     file: Mutex<Option<PathBuf>>,
-    exits: Mutex<BTreeMap<String, u64>>,
+    /// How each of its processes ended.
+    exits: Mutex<Vec<Exit>>,
+}
+
+struct Current {
+    pid: u32,
+    sent: Vec<i32>,
 }
 
 impl Slot {
+    fn pid(&self) -> Option<u32> {
+        self.current.lock().unwrap().as_ref().map(|c| c.pid)
+    }
+
+    /// Sends `signal` to process `pid` if it is still this contender's
+    /// current one, and records it: the checker tells a death the nemesis
+    /// caused from one it did not by these records. The process is reaped
+    /// under the same lock (see [`supervise`]), so the pid is never a
+    /// recycled one.
+    fn signal(&self, pid: u32, signal: Signal) -> bool {
+        let mut current = self.current.lock().unwrap();
+        match current.as_mut() {
+            Some(c) if c.pid == pid => {
+                c.sent.push(signal as i32);
+                kill(Pid::from_raw(pid as i32), signal).is_ok()
+            }
+            _ => false,
+        }
+    }
+
     fn holding(&self) -> bool {
         let file = self.file.lock().unwrap().clone();
         file.and_then(|f| std::fs::metadata(f).ok()?.modified().ok())
@@ -370,16 +398,20 @@ fn run(opts: &Opts) -> bool {
     // Faults, one at a time, each healed before a quiet period.
     std::thread::sleep(Duration::from_secs(5));
     let mut faults: BTreeMap<&'static str, u64> = BTreeMap::new();
+    // Every fault with its times and whom it hit: the checker excuses a
+    // Curator overstay only by a fault on that Curator worker.
+    let mut fault_log: Vec<Fault> = Vec::new();
     let mut rng = Rng::new(seed);
-    let fault_end = Instant::now() + Duration::from_secs(opts.seconds);
+    let planned_end = monotonic_nanos() + opts.seconds * 1_000_000_000;
     let mut n = 0;
     let mut ended_early: Option<String> = None;
-    while Instant::now() < fault_end {
+    while monotonic_nanos() < planned_end {
         // zk_testkit's Proxy keeps every connection it ever forwarded open
         // (to reset them later), and the peer proxies of a partitionable
         // ensemble see many short election connections: end the faults
         // before running out of descriptors would fail contenders for a
-        // reason of our own.
+        // reason of our own. The run still fails (faults_ended_early): it
+        // did not test the minutes it was asked to.
         let (open, limit) = descriptors();
         if open * 10 > limit * 6 {
             let why = format!("{open} of {limit} file descriptors open (testkit Proxy leak)");
@@ -392,14 +424,52 @@ fn run(opts: &Opts) -> bool {
         let target = rng.next_u64();
         let hold = Duration::from_millis(rng.range(1000, 8000));
         let quiet = Duration::from_millis(rng.range(1000, 5000));
-        let heal = inject(kind, target, &mut ensemble, &proxies, &specs, &slots);
+        // Asked before the clock starts, so the recorded start is no
+        // earlier than the fault's (it only ever narrows an excuse).
+        let leader = ensemble.leader();
+        let start = monotonic_nanos();
+        let mut heal = inject(
+            kind,
+            target,
+            leader,
+            &mut ensemble,
+            &proxies,
+            &specs,
+            &slots,
+        );
         *faults.entry(kind).or_default() += 1;
         log(format!("fault #{n} {kind}: {} for {hold:?}", heal.what));
-        std::thread::sleep(hold);
+        // A client may move to a faulty server while the fault lasts (a
+        // paused server's port still accepts): look again every 100 ms.
+        let healing = Instant::now() + hold;
+        loop {
+            if let Hit::Server { index, seen, .. } = &mut heal.hit {
+                seen.extend(clients_of(&proxies, *index));
+            }
+            let left = healing.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(100)));
+        }
         (heal.undo)(&mut ensemble, &proxies);
+        fault_log.push(Fault {
+            kind: kind.into(),
+            what: heal.what,
+            start,
+            end: Some(monotonic_nanos()),
+            contenders: heal.hit.contenders(&specs),
+        });
         log(format!("healed #{n} {kind}; quiet for {quiet:?}"));
         std::thread::sleep(quiet);
     }
+
+    // Stopping before planned_end fails the run (see nemesis::judge).
+    let fault_loop = FaultLoop {
+        planned_end,
+        ended: monotonic_nanos(),
+        ended_early,
+    };
 
     // Liveness: once everything is healed, every contender must own again.
     let calm_since = monotonic_nanos();
@@ -432,52 +502,71 @@ fn run(opts: &Opts) -> bool {
     // Ephemeral nodes of tools SIGKILLed by the nemesis go with their
     // sessions; wait out one session timeout before calling a node stray.
     std::thread::sleep(Duration::from_secs(6));
-    let stray = stray_nodes(&ensemble.connect_string());
+    let (stray, stray_errors) = stray_nodes(&ensemble.connect_string());
 
     let owners = ownerships(&work, &specs);
     let capacity: BTreeMap<String, usize> = [("/n/sem".to_string(), SEM_CAPACITY)].into();
-    let findings = check(&owners, &capacity);
+    let _ = std::fs::write(
+        work.join("faults.json"),
+        serde_json::to_string_pretty(&fault_log.iter().map(Fault::to_json).collect::<Vec<_>>())
+            .unwrap(),
+    );
     let mut acquisitions: BTreeMap<&str, u64> = BTreeMap::new();
     for o in &owners {
         *acquisitions
             .entry(specs.iter().find(|s| s.name == o.contender).unwrap().kind)
             .or_default() += 1;
     }
-    let exits: BTreeMap<&str, Value> = specs
+    let exits: Vec<Exit> = slots
         .iter()
-        .zip(&slots)
-        .map(|(s, slot)| (s.name.as_str(), json!(*slot.exits.lock().unwrap())))
+        .flat_map(|slot| slot.exits.lock().unwrap().clone())
         .collect();
-    // Exit 101 is a Rust panic, 70 an internal error: bugs in the tools,
-    // which fail the run like a broken invariant.
-    let crashes: BTreeMap<&str, u64> = specs
-        .iter()
-        .zip(&slots)
-        .filter_map(|(s, slot)| {
-            let exits = slot.exits.lock().unwrap();
-            let n: u64 = ["101", "70"].iter().filter_map(|c| exits.get(*c)).sum();
-            (n > 0).then_some((s.name.as_str(), n))
-        })
-        .collect();
-    let ok = findings.overlaps.is_empty()
-        && findings.token_violations.is_empty()
-        && stray.is_empty()
-        && waiting.is_empty()
-        && crashes.is_empty();
+    // Per contender, how often each exit code or signal ended a run.
+    let mut exit_codes: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for e in &exits {
+        let key = match (e.code, e.signal) {
+            (Some(code), _) => code.to_string(),
+            (None, Some(sig)) if e.sent.contains(&sig) => format!("signal {sig} (sent)"),
+            (None, Some(sig)) => format!("signal {sig}"),
+            _ => "?".into(),
+        };
+        *exit_codes
+            .entry(e.contender.clone())
+            .or_default()
+            .entry(key)
+            .or_default() += 1;
+    }
+    let history = History {
+        ownerships: owners,
+        capacity,
+        faults: fault_log,
+        fault_loop,
+        exits,
+        stray_nodes: stray,
+        stray_errors,
+        liveness_failures: waiting,
+    };
+    let verdict = judge(&history);
+    let ok = verdict.ok();
+    let findings = verdict.findings;
     let summary = json!({
         "seed": seed,
         "minutes": opts.seconds as f64 / 60.0,
         "acquisitions": acquisitions,
         "faults": faults,
-        "faults_ended_early": ended_early,
+        "faults_ended_early": verdict.faults_ended_early,
         "overlaps": findings.overlaps,
         "token_violations": findings.token_violations,
+        "missing_tokens": verdict.missing_tokens,
         "curator_overstays": findings.curator_overstays,
-        "stray_nodes": stray,
-        "liveness_failures": waiting,
-        "crashes": crashes,
-        "exit_codes": exits,
+        "stray_nodes": history.stray_nodes,
+        "stray_check_errors": history.stray_errors,
+        "liveness_failures": history.liveness_failures,
+        "crashes": verdict.crashes,
+        "unexpected_signal_deaths": verdict.unexpected_signal_deaths,
+        "exit_codes": exit_codes,
         "work_dir": if ok && !opts.keep { Value::Null } else { json!(work) },
+        "reasons": verdict.reasons,
         "ok": ok,
     });
     println!("{}", serde_json::to_string_pretty(&summary).unwrap());
@@ -558,7 +647,7 @@ fn contend(
         // tools contending on ports a later run may reuse.
         let child = spawn_tied_to_test_process(cmd).expect("spawn java");
         // It sees STOP and closes its client itself; signals only if not.
-        supervise(env, slot, child, Duration::from_secs(10));
+        supervise(env, &spec.name, slot, child, Duration::from_secs(10));
         return;
     }
     while !env.stop.load(Ordering::SeqCst) {
@@ -626,47 +715,53 @@ fn contend(
                 continue;
             }
         };
-        supervise(env, slot, child, Duration::ZERO);
+        supervise(env, &spec.name, slot, child, Duration::ZERO);
         std::thread::sleep(Duration::from_millis(rng.range(20, 200)));
     }
 }
 
-/// Waits for `child`, noting its pid for the fault driver and its exit
-/// status; on stop, SIGTERM after `term_after` (a waiting tool leaves the
+/// Waits for `child`, noting its pid for the fault driver and how it
+/// ended; on stop, SIGTERM after `term_after` (a waiting tool leaves the
 /// queue) and SIGKILL 10 s later.
-fn supervise(env: &Env, slot: &Slot, mut child: Child, term_after: Duration) {
-    *slot.pid.lock().unwrap() = Some(child.id());
+fn supervise(env: &Env, contender: &str, slot: &Slot, mut child: Child, term_after: Duration) {
+    let pid = child.id();
+    *slot.current.lock().unwrap() = Some(Current {
+        pid,
+        sent: Vec::new(),
+    });
     let mut stop_seen: Option<Instant> = None;
     let mut termed = false;
-    let status = loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            break status;
+    let (status, sent) = loop {
+        {
+            // Reaped under the lock Slot::signal sends under: no signal
+            // goes to the pid once it is free, and every one is on record.
+            let mut current = slot.current.lock().unwrap();
+            if let Ok(Some(status)) = child.try_wait() {
+                let sent = current.take().map(|c| c.sent).unwrap_or_default();
+                break (status, sent);
+            }
         }
         if env.stop.load(Ordering::SeqCst) {
             let since = *stop_seen.get_or_insert_with(Instant::now);
             if !termed && since.elapsed() >= term_after {
-                let pid = Pid::from_raw(child.id() as i32);
                 // A tool stopped by the nemesis must be able to act.
-                let _ = kill(pid, Signal::SIGCONT);
-                let _ = kill(pid, Signal::SIGTERM);
+                slot.signal(pid, Signal::SIGCONT);
+                slot.signal(pid, Signal::SIGTERM);
                 termed = true;
             }
             if since.elapsed() >= term_after + Duration::from_secs(10) {
-                let _ = child.kill();
+                slot.signal(pid, Signal::SIGKILL);
             }
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    *slot.pid.lock().unwrap() = None;
-    let key = match (
-        status.code(),
-        std::os::unix::process::ExitStatusExt::signal(&status),
-    ) {
-        (Some(code), _) => code.to_string(),
-        (None, Some(sig)) => format!("signal {sig}"),
-        _ => "?".into(),
-    };
-    *slot.exits.lock().unwrap().entry(key).or_default() += 1;
+    slot.exits.lock().unwrap().push(Exit {
+        contender: contender.into(),
+        pid,
+        code: status.code(),
+        signal: std::os::unix::process::ExitStatusExt::signal(&status),
+        sent,
+    });
 }
 
 const FAULTS: &[&str] = &[
@@ -685,13 +780,83 @@ type Undo = Box<dyn FnOnce(&mut Ensemble, &[Vec<Proxy>])>;
 struct Heal {
     what: String,
     undo: Undo,
+    hit: Hit,
 }
 
 fn heal(what: String, undo: impl FnOnce(&mut Ensemble, &[Vec<Proxy>]) + 'static) -> Heal {
     Heal {
         what,
         undo: Box::new(undo),
+        hit: Hit::Nobody,
     }
+}
+
+impl Heal {
+    fn hitting(self, hit: Hit) -> Heal {
+        Heal { hit, ..self }
+    }
+}
+
+/// Whom a fault hits, recorded so the checker can tell an overstay a fault
+/// explains from one nothing does.
+enum Hit {
+    Nobody,
+    /// One contender, by index: its link cut, its tool stopped or killed.
+    Contender(usize),
+    /// A server: every contender seen connected to it (through its proxy)
+    /// while the fault lasted, and every contender if it was the leader,
+    /// whose sessions all live or die with it.
+    Server {
+        index: usize,
+        leader: bool,
+        seen: BTreeSet<usize>,
+    },
+}
+
+impl Hit {
+    fn server(index: usize, leader: bool, proxies: &[Vec<Proxy>]) -> Hit {
+        Hit::Server {
+            index,
+            leader,
+            seen: clients_of(proxies, index),
+        }
+    }
+
+    fn contenders(&self, specs: &[Spec]) -> Vec<String> {
+        let indices: Vec<usize> = match self {
+            Hit::Nobody => Vec::new(),
+            Hit::Contender(i) => vec![*i],
+            Hit::Server { leader: true, .. } => (0..specs.len()).collect(),
+            Hit::Server { seen, .. } => seen.iter().copied().collect(),
+        };
+        indices.into_iter().map(|i| specs[i].name.clone()).collect()
+    }
+}
+
+/// The contenders connected to server `server` right now: those with an
+/// established connection on their own proxy to it. Each proxy serves one
+/// contender, so the proxy's side of the connection (local port = the
+/// proxy's port, in the kernel's table) names the contender.
+fn clients_of(proxies: &[Vec<Proxy>], server: usize) -> BTreeSet<usize> {
+    let mut established = BTreeSet::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // sl local_address rem_address st ...; 01 is ESTABLISHED.
+            if fields.get(3) != Some(&"01") {
+                continue;
+            }
+            let port = fields
+                .get(1)
+                .and_then(|local| local.rsplit_once(':'))
+                .and_then(|(_, port)| u16::from_str_radix(port, 16).ok());
+            established.extend(port);
+        }
+    }
+    (0..proxies.len())
+        .filter(|&i| established.contains(&proxies[i][server].port()))
+        .collect()
 }
 
 fn restart(ensemble: &mut Ensemble, index: usize) {
@@ -701,10 +866,12 @@ fn restart(ensemble: &mut Ensemble, index: usize) {
 }
 
 /// Applies one fault; `target` (drawn from the seeded RNG) picks the
-/// victim, so a seed replays the same schedule.
+/// victim, so a seed replays the same schedule. `leader` is the leader
+/// just before.
 fn inject(
     kind: &'static str,
     target: u64,
+    leader: Option<usize>,
     ensemble: &mut Ensemble,
     proxies: &[Vec<Proxy>],
     specs: &[Spec],
@@ -713,25 +880,31 @@ fn inject(
     let server = (target % ensemble.len() as u64) as usize;
     match kind {
         "kill_server" => {
+            let hit = Hit::server(server, leader == Some(server), proxies);
             ensemble.kill(server);
             heal(format!("server {}", server + 1), move |e, _| {
                 restart(e, server)
             })
+            .hitting(hit)
         }
-        "kill_leader" => match ensemble.leader() {
+        "kill_leader" => match leader {
             Some(leader) => {
+                let hit = Hit::server(leader, true, proxies);
                 ensemble.kill(leader);
                 heal(format!("leader server {}", leader + 1), move |e, _| {
                     restart(e, leader)
                 })
+                .hitting(hit)
             }
             None => heal("no leader to kill".into(), |_, _| {}),
         },
         "pause_server" => {
+            let hit = Hit::server(server, leader == Some(server), proxies);
             ensemble.pause(server);
             heal(format!("server {}", server + 1), move |e, _| {
                 e.resume(server)
             })
+            .hitting(hit)
         }
         "cut_link" => {
             let c = (target % specs.len() as u64) as usize;
@@ -743,6 +916,7 @@ fn inject(
                     p.restore();
                 }
             })
+            .hitting(Hit::Contender(c))
         }
         "stop_holder" | "kill_holder" => {
             // Prefer a tool that owns right now, starting from the drawn one.
@@ -751,12 +925,11 @@ fn inject(
                 .collect();
             let start = (target % tools.len() as u64) as usize;
             let order = (0..tools.len()).map(|k| tools[(start + k) % tools.len()]);
-            let pick = order.clone().find(|&i| slots[i].holding()).or_else(|| {
-                order
-                    .clone()
-                    .find(|&i| slots[i].pid.lock().unwrap().is_some())
-            });
-            let pid = pick.and_then(|i| Some((i, (*slots[i].pid.lock().unwrap())?)));
+            let pick = order
+                .clone()
+                .find(|&i| slots[i].holding())
+                .or_else(|| order.clone().find(|&i| slots[i].pid().is_some()));
+            let pid = pick.and_then(|i| Some((i, slots[i].pid()?)));
             let Some((i, pid)) = pid else {
                 return heal("no tool running".into(), |_, _| {});
             };
@@ -765,24 +938,26 @@ fn inject(
                 specs[i].name,
                 if slots[i].holding() { " (holding)" } else { "" }
             );
-            let pid = Pid::from_raw(pid as i32);
+            let slot = slots[i].clone();
             if kind == "stop_holder" {
-                let _ = kill(pid, Signal::SIGTSTP);
+                slot.signal(pid, Signal::SIGTSTP);
                 heal(what, move |_, _| {
-                    let _ = kill(pid, Signal::SIGCONT);
+                    slot.signal(pid, Signal::SIGCONT);
                 })
+                .hitting(Hit::Contender(i))
             } else {
-                let _ = kill(pid, Signal::SIGKILL);
-                heal(what, |_, _| {})
+                slot.signal(pid, Signal::SIGKILL);
+                heal(what, |_, _| {}).hitting(Hit::Contender(i))
             }
         }
         "isolate_follower" => {
             // A follower, not the leader: it goes on answering its clients
             // (for syncLimit) while the leader expires their sessions.
-            let leader = ensemble.leader();
             let followers: Vec<usize> =
                 (0..ensemble.len()).filter(|&i| Some(i) != leader).collect();
             let victim = followers[(target % followers.len() as u64) as usize];
+            // Who talks to it before the cut: a client learns nothing of it.
+            let hit = Hit::server(victim, false, proxies);
             if let Err(e) = ensemble.isolate(victim) {
                 return heal(format!("isolating server {}: {e:#}", victim + 1), |_, _| {});
             }
@@ -798,6 +973,7 @@ fn inject(
                     }
                 },
             )
+            .hitting(hit)
         }
         "junk_nodes" => {
             let connect = ensemble.connect_string();
@@ -842,19 +1018,44 @@ fn remove_junk(connect: &str) {
 }
 
 /// Nodes of ours still there after every contender exited: any ephemeral
-/// node, and any lock/latch-looking node that is not planted junk.
-fn stray_nodes(connect: &str) -> Vec<Value> {
+/// node, and any lock/latch-looking node that is not planted junk. Also
+/// every error that kept it from looking everywhere: a node that vanished
+/// between its parent's listing and its own is gone, not an error, but a
+/// failed connection or listing would otherwise pass as "nothing left".
+fn stray_nodes(connect: &str) -> (Vec<Value>, Vec<String>) {
     let zk = match Zk::connect(connect) {
         Ok(zk) => zk,
-        Err(e) => return vec![json!({"error": format!("{e:#}")})],
+        Err(e) => return (Vec::new(), vec![format!("connect: {e:#}")]),
+    };
+    let gone = |e: &anyhow::Error| {
+        e.chain().any(|c| {
+            matches!(
+                c.downcast_ref::<zookeeper_client::Error>(),
+                Some(zookeeper_client::Error::NoNode)
+            )
+        })
     };
     let mut stray = Vec::new();
+    let mut errors = Vec::new();
     let mut stack = vec![ROOT.to_string()];
     while let Some(path) = stack.pop() {
-        for child in zk.children(&path).unwrap_or_default() {
-            let node = format!("{path}/{child}");
-            let Ok((_, stat)) = zk.get(&node) else {
+        let children = match zk.children(&path) {
+            Ok(children) => children,
+            Err(e) if path != ROOT && gone(&e) => continue,
+            Err(e) => {
+                errors.push(format!("{e:#}"));
                 continue;
+            }
+        };
+        for child in children {
+            let node = format!("{path}/{child}");
+            let stat = match zk.get(&node) {
+                Ok((_, stat)) => stat,
+                Err(e) if gone(&e) => continue,
+                Err(e) => {
+                    errors.push(format!("get {node}: {e:#}"));
+                    continue;
+                }
             };
             let ours = ["lock-", "latch-", "__READ__", "__WRIT__"]
                 .iter()
@@ -869,5 +1070,5 @@ fn stray_nodes(connect: &str) -> Vec<Value> {
             stack.push(node);
         }
     }
-    stray
+    (stray, errors)
 }
