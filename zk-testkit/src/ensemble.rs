@@ -394,6 +394,21 @@ impl Ensemble {
         self.restart(index)
     }
 
+    /// Kills every server but `spared` and starts them again at once (one
+    /// alone may have no quorum to serve with), then waits until each
+    /// serves: `spared` is left as it is, frozen or cut off.
+    pub fn restart_all_but(&mut self, spared: usize) -> Result<()> {
+        let others: Vec<usize> = (0..self.servers.len()).filter(|&i| i != spared).collect();
+        for &i in &others {
+            self.kill(i);
+            self.launch(i)?;
+        }
+        for &i in &others {
+            self.wait_serving(i, Duration::from_secs(60))?;
+        }
+        Ok(())
+    }
+
     /// Starts every server again at once (after [`Ensemble::kill`] of them
     /// all: one alone has no quorum to serve with) and waits until each
     /// serves.
@@ -486,6 +501,39 @@ impl Ensemble {
             }
         }
         Ok(())
+    }
+
+    /// Splits the ensemble in two: every link between a server in
+    /// `minority` and one outside it drops all bytes, both ways, while the
+    /// links inside each side carry on. With the leader in the minority it
+    /// leads on for `syncLimit` ticks (its side is no quorum) while the
+    /// majority elects a new one. [`Ensemble::heal_split`] ends it.
+    pub fn split(&mut self, minority: &[usize]) -> Result<()> {
+        for &i in minority {
+            self.check_partitionable(i)?;
+        }
+        for link in &self.links {
+            if minority.contains(&link.from) != minority.contains(&link.to) {
+                link.quorum.blackhole();
+                link.election.blackhole();
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends [`Ensemble::split`] of `minority`: the links across carry bytes
+    /// again; connections open across the cut are closed, so both ends
+    /// reconnect.
+    pub fn heal_split(&mut self, minority: &[usize]) {
+        for link in &self.links {
+            if minority.contains(&link.from) == minority.contains(&link.to) {
+                continue;
+            }
+            link.quorum.reset();
+            link.election.reset();
+            link.quorum.restore();
+            link.election.restore();
+        }
     }
 
     /// Ends [`Ensemble::isolate`]: links to peers that are not isolated

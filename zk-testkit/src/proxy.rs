@@ -21,6 +21,10 @@ struct State {
     /// Set by [`Proxy::sever_client_side`]: ending a connection leaves its
     /// upstream end open (and silent) instead of closing it too.
     hold_upstream: AtomicBool,
+    /// Set by [`Proxy::delay`]: each chunk waits this long (milliseconds),
+    /// plus up to `jitter_ms` more, before it is passed on.
+    delay_ms: std::sync::atomic::AtomicU64,
+    jitter_ms: std::sync::atomic::AtomicU64,
     /// Armed by [`Proxy::cut_before_request`]: the client request (counting
     /// the connect request as 0) before which the next connection to reach
     /// it is closed. One shot.
@@ -65,6 +69,8 @@ impl Proxy {
             blackholed: AtomicBool::new(false),
             refusing: AtomicBool::new(false),
             hold_upstream: AtomicBool::new(false),
+            delay_ms: std::sync::atomic::AtomicU64::new(0),
+            jitter_ms: std::sync::atomic::AtomicU64::new(0),
             cut_before: Mutex::new(None),
             closed: AtomicBool::new(false),
             connections: Mutex::new(Vec::new()),
@@ -126,6 +132,15 @@ impl Proxy {
                 let _ = conn.shutdown(Shutdown::Both);
             }
         }
+    }
+
+    /// Latency on every connection, both ways: each chunk read waits
+    /// `base` plus up to `jitter` before it is passed on (in order: a slow
+    /// chunk holds up those behind it, as on a congested link). Zero ends it.
+    pub fn delay(&self, base: std::time::Duration, jitter: std::time::Duration) {
+        let millis = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        self.state.jitter_ms.store(millis(jitter), Ordering::SeqCst);
+        self.state.delay_ms.store(millis(base), Ordering::SeqCst);
     }
 
     /// While `on`, new connections are closed as soon as they are accepted:
@@ -257,6 +272,16 @@ fn pump(
                 Ok(mut n) => {
                     if state.blackholed.load(Ordering::SeqCst) {
                         continue;
+                    }
+                    let delay = state.delay_ms.load(Ordering::SeqCst);
+                    if delay > 0 {
+                        let jitter = state.jitter_ms.load(Ordering::SeqCst);
+                        // Cheap and good enough: the clock's low bits.
+                        let noise = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| u64::from(d.subsec_nanos()));
+                        let extra = if jitter > 0 { noise % (jitter + 1) } else { 0 };
+                        std::thread::sleep(std::time::Duration::from_millis(delay + extra));
                     }
                     let mut cut = false;
                     if client_to_server {

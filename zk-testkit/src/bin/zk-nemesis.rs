@@ -4,17 +4,24 @@
 //! rw writer, semaphore), zk-elect and Curator (InterProcessMutex,
 //! LeaderLatch) contenders on a few shared paths, each through its own
 //! proxies, and injects seeded random faults one at a time (server kill,
-//! leader kill, paused server, cut client link, follower isolated from its
-//! peers, SIGTSTP or SIGKILL of a holding tool, junk nodes in the lock
-//! directories), each healed after 1-8 s. Every owner's command stamps
+//! leader kill, paused server, cut or slowed client link, follower or
+//! leader isolated from its peers, leader deposed, SIGTSTP or SIGKILL of a
+//! holding tool, junk nodes in the lock directories), each healed after
+//! 1-8 s. Every owner's command stamps
 //! CLOCK_MONOTONIC heartbeats; at the end the heartbeats are checked (see
 //! `zk_testkit::nemesis`) and one JSON summary is printed on stdout. Exit 1
 //! on any violation.
 //!
-//!   zk-nemesis [--minutes N | --seconds N] [--seed S] [--no-partitions] [--bogus] [--keep]
+//!   zk-nemesis [--minutes N | --seconds N] [--seed S] [--servers 3|5] [--no-partitions] [--bogus] [--keep]
 //!
-//! The isolated-follower fault (its peer links through proxies) is on;
-//! `--no-partitions` leaves it out. The same seed with the same flags
+//! The faults that need peer links through proxies are on: a follower
+//! isolated from its peers, the leader isolated, the leader deposed
+//! without knowing it (its followers' links reset on their side only), a
+//! minority holding the leader split off (with 5 servers). Also latency
+//! and jitter on a contender's links, and the leader frozen while its
+//! followers restart. The last server allows sessions of at most 3 s
+//! while the contenders ask 4 s, so a contender that moves to it gets its
+//! session shrunk. `--no-partitions` leaves the proxied faults out. The same seed with the same flags
 //! replays the same schedule.
 //!   zk-nemesis heartbeat FILE HOLD_MS     (the command the tools run)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -55,6 +62,7 @@ fn main() {
         bogus: false,
         keep: false,
         partitions: true,
+        servers: 3,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -69,6 +77,13 @@ fn main() {
             "--keep" => opts.keep = true,
             "--partitions" => opts.partitions = true,
             "--no-partitions" => opts.partitions = false,
+            "--servers" => {
+                opts.servers = match value().as_str() {
+                    "3" => 3,
+                    "5" => 5,
+                    _ => usage(arg),
+                }
+            }
             _ => usage(arg),
         }
     }
@@ -77,7 +92,7 @@ fn main() {
 }
 
 fn usage(arg: &str) -> ! {
-    eprintln!("zk-nemesis: bad argument {arg:?}\nusage: zk-nemesis [--minutes N | --seconds N] [--seed S] [--no-partitions] [--bogus] [--keep]");
+    eprintln!("zk-nemesis: bad argument {arg:?}\nusage: zk-nemesis [--minutes N | --seconds N] [--seed S] [--servers 3|5] [--no-partitions] [--bogus] [--keep]");
     std::process::exit(2);
 }
 
@@ -88,8 +103,10 @@ struct Opts {
     /// the checker fails when it should.
     bogus: bool,
     keep: bool,
-    /// Adds the isolated-follower fault (see the top of this file).
+    /// Adds the faults on peer links (see the top of this file).
     partitions: bool,
+    /// 3 or 5.
+    servers: usize,
 }
 
 /// The command every zk-tool contender runs while it owns: stamps the
@@ -332,15 +349,25 @@ fn run(opts: &Opts) -> bool {
     // Partitionable: peer links go through proxies, so a follower can be
     // cut off from the leader while its clients still reach it.
     let mut ensemble = if opts.partitions {
-        Ensemble::start_partitionable(3)
+        Ensemble::start_partitionable(opts.servers)
     } else {
-        Ensemble::start(3)
+        Ensemble::start(opts.servers)
     }
-    .expect("start a 3-server ensemble");
+    .expect("start the ensemble");
+    // Servers with different session limits: a contender that reconnects
+    // to the last one has its 4 s session renegotiated down to 3 s.
+    let last = opts.servers - 1;
+    ensemble
+        .configure(last, &["maxSessionTimeout=3000"])
+        .expect("restart the last server with its own session limit");
+    ensemble
+        .wait_quorum(Duration::from_secs(60))
+        .expect("a quorum after the restart");
     let kinds: Vec<&str> = FAULTS
         .iter()
         .copied()
-        .filter(|&k| opts.partitions || k != "isolate_follower")
+        .filter(|&k| opts.partitions || !PROXIED_FAULTS.contains(&k))
+        .filter(|&k| opts.servers == 5 || k != "split_leader_minority")
         .collect();
     log(format!("ensemble {}", ensemble.connect_string()));
     {
@@ -772,7 +799,20 @@ const FAULTS: &[&str] = &[
     "stop_holder",
     "kill_holder",
     "junk_nodes",
+    "slow_link",
+    "freeze_leader_restart_followers",
     "isolate_follower",
+    "isolate_leader",
+    "depose_leader",
+    "split_leader_minority",
+];
+
+/// The faults that need the servers' peer links to go through proxies.
+const PROXIED_FAULTS: &[&str] = &[
+    "isolate_follower",
+    "isolate_leader",
+    "depose_leader",
+    "split_leader_minority",
 ];
 
 type Undo = Box<dyn FnOnce(&mut Ensemble, &[Vec<Proxy>])>;
@@ -974,6 +1014,91 @@ fn inject(
                 },
             )
             .hitting(hit)
+        }
+        "isolate_leader" | "depose_leader" => {
+            let Some(leader) = leader else {
+                return heal("no leader".into(), |_, _| {});
+            };
+            let hit = Hit::server(leader, true, proxies);
+            // Isolated, it hears nothing and knows it after syncLimit;
+            // deposed, its followers leave it (their links reset on their
+            // side) and elect another at once, while it believes it leads
+            // and answers its clients until syncLimit runs out.
+            let done = if kind == "isolate_leader" {
+                ensemble.isolate(leader)
+            } else {
+                ensemble.depose(leader)
+            };
+            if let Err(e) = done {
+                return heal(format!("{kind} server {}: {e:#}", leader + 1), |_, _| {});
+            }
+            heal(format!("leader server {}", leader + 1), move |e, _| {
+                if let Err(err) = e.heal(leader) {
+                    log(format!("healing server {}: {err:#}", leader + 1));
+                }
+            })
+            .hitting(hit)
+        }
+        "split_leader_minority" => {
+            let Some(leader) = leader else {
+                return heal("no leader".into(), |_, _| {});
+            };
+            // The leader and one follower: no quorum on their side, a
+            // quorum of three on the other.
+            let followers: Vec<usize> = (0..ensemble.len()).filter(|&i| i != leader).collect();
+            let minority = vec![
+                leader,
+                followers[(target % followers.len() as u64) as usize],
+            ];
+            let hit = Hit::server(leader, true, proxies);
+            if let Err(e) = ensemble.split(&minority) {
+                return heal(format!("splitting: {e:#}"), |_, _| {});
+            }
+            let what = format!(
+                "servers {} and {} (leader {}) from the rest",
+                minority[0] + 1,
+                minority[1] + 1,
+                leader + 1
+            );
+            heal(what, move |e, _| e.heal_split(&minority)).hitting(hit)
+        }
+        "freeze_leader_restart_followers" => {
+            let Some(leader) = leader else {
+                return heal("no leader".into(), |_, _| {});
+            };
+            // Frozen, the leader notices nothing; its followers come back
+            // as new processes and elect a leader among themselves (with 5
+            // servers, the other four do), and on waking it still believes
+            // it leads until it finds its followers gone.
+            let hit = Hit::server(leader, true, proxies);
+            ensemble.pause(leader);
+            if let Err(e) = ensemble.restart_all_but(leader) {
+                log(format!(
+                    "restarting the followers of server {}: {e:#}",
+                    leader + 1
+                ));
+            }
+            heal(format!("leader server {}", leader + 1), move |e, _| {
+                e.resume(leader)
+            })
+            .hitting(hit)
+        }
+        "slow_link" => {
+            let c = (target % specs.len() as u64) as usize;
+            let base = Duration::from_millis(50 + target % 200);
+            let jitter = Duration::from_millis(target % 300);
+            for p in &proxies[c] {
+                p.delay(base, jitter);
+            }
+            heal(
+                format!("{}'s link (+{base:?} up to {jitter:?} more)", specs[c].name),
+                move |_, proxies| {
+                    for p in &proxies[c] {
+                        p.delay(Duration::ZERO, Duration::ZERO);
+                    }
+                },
+            )
+            .hitting(Hit::Contender(c))
         }
         "junk_nodes" => {
             let connect = ensemble.connect_string();
