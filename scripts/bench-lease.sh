@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# What the leader-confirmed lease costs (issue: ownership safety), against a
-# local 3-server ZooKeeper ensemble:
+# What the quorum-confirmed lease costs (issue 18), against a local
+# 3-server ZooKeeper ensemble:
 #   1. requests per second that one holder sends to its server while it
 #      holds a lock (`cons` counts them per connection), next to a waiter,
 #      which only sends the client library's idle pings; for the default
-#      10 s session and for a 4 s one. Each confirmation round is one sync
-#      (forwarded to ZooKeeper's leader) and one exists (answered locally);
+#      10 s session and for a 4 s one. Each confirmation round is one multi
+#      holding a version check (a transaction the leader proposes and a
+#      quorum logs) and one exists (answered locally);
 #   2. the whole-process time of an uncontended `zk-lock PATH -- true`,
 #      which now includes one confirmation round trip before the command.
-#      Set OLD_ZK_LOCK=/path/to/an/older/zk-lock to compare with it.
+#      Set OLD_ZK_LOCK=/path/to/an/older/zk-lock to compare with it;
+#   3. one round made each possible way (sync, multi-check, version-checked
+#      set_data): latency, transactions and fsyncs per round (from mntr),
+#      and watch events a Curator-style waiter gets per round.
 # Installs hyperfine if missing (benchmark only, not CI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +21,7 @@ scripts/zookeeper.sh install >/dev/null
 command -v hyperfine >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine >/dev/null
 
 ZK=$(scripts/zookeeper.sh start 3)
-cargo build --release --quiet -p zk-lock
+cargo build --release --quiet -p zk-lock -p zk-testkit
 lock=$PWD/target/release/zk-lock
 work=$(mktemp -d)
 trap 'pkill -f "$work" 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -74,3 +78,6 @@ import json, statistics, sys
 for r in json.load(open(sys.argv[1]))["results"]:
     print(f"{r['command']:<16} median {statistics.median(r['times']) * 1000:.1f} ms")
 PY
+
+echo "== 3. one confirmation round, each way (${ROUNDS:-300} rounds)"
+target/release/zk-confirm-cost "$ZK" "${ROUNDS:-300}"
