@@ -339,6 +339,12 @@ fn fault_a_waiter_whose_session_expired_queues_again_and_gets_the_lock() {
     assert_eq!(waiter.next_json(T)["event"], "acquired");
 }
 
+/// The holder's only server loses its quorum and turns read-only while the
+/// holder still runs its command; a read-only server confirms nothing, so
+/// the command is stopped. The session is long (30 s: a grace of 11.5 s
+/// after the last confirmation) because a server turns read-only only 2 s
+/// or more after it lost its quorum: with a short one the holder gives up
+/// before, and the test would be one of quorum loss, not of read-only mode.
 #[test]
 fn fault_a_holder_whose_server_goes_read_only_stops_its_command() {
     require_zookeeper!();
@@ -351,7 +357,7 @@ fn fault_a_holder_whose_server_goes_read_only_stops_its_command() {
     // nowhere to go but a server that can confirm nothing.
     let mut holder = lock().zk(&ensemble.address(server)).spawn(&[
         "--session-timeout",
-        "4s",
+        "30s",
         "--events",
         events.to_str().unwrap(),
         "/l",
@@ -362,11 +368,31 @@ fn fault_a_holder_whose_server_goes_read_only_stops_its_command() {
     for i in (0..3).filter(|&i| i != server) {
         ensemble.kill(i);
     }
+    wait_until("the holder's server is read-only", T, || {
+        ensemble.mode(server).as_deref() == Some("read-only")
+    });
+    // The phase this test is about: the server is read-only, and the
+    // holder's command still runs (it beats after the server was seen so).
+    let beats = heartbeats(&alive).len();
+    assert_eq!(
+        holder.child.try_wait().unwrap(),
+        None,
+        "the holder gave up before its server turned read-only; events: {}",
+        std::fs::read_to_string(&events).unwrap_or_default()
+    );
+    wait_until("the command beats while its server is read-only", T, || {
+        heartbeats(&alive).len() > beats
+    });
     assert_eq!(
         holder.wait(T).code(),
         Some(79),
-        "a server without a quorum, read-only or not, keeps no lock alive; events: {}",
+        "a read-only server keeps no lock alive; events: {}",
         std::fs::read_to_string(&events).unwrap_or_default()
+    );
+    assert_eq!(
+        ensemble.mode(server).as_deref(),
+        Some("read-only"),
+        "the server must still be read-only when the holder gives up"
     );
     let log = std::fs::read_to_string(&events).unwrap();
     assert!(log.contains("\"lost\""), "{log}");
