@@ -10,9 +10,36 @@ pub fn lock() -> Tool {
     Tool::new(env!("CARGO_BIN_EXE_zk-lock"))
 }
 
+/// The session of a tool whose node a test expects gone: longer than
+/// [`GONE_WITHIN`], so only the tool itself (closing its session) removes
+/// its node in time; the server would not expire the session for 40 s. A
+/// tool that never closed its session would pass with the default 10 s.
+/// (The test servers allow up to 60 s.)
+pub const LONG_SESSION: &str = "40s";
+
+/// How long a test waits for a node the tool must remove itself.
+pub const GONE_WITHIN: Duration = Duration::from_secs(15);
+
+/// zk-lock with a session of [`LONG_SESSION`]: for a tool whose node must
+/// be gone within [`GONE_WITHIN`] (see [`wait_for_queue_to_shrink`]).
+pub fn lock_with_long_session() -> Tool {
+    lock().env("ZK_SESSION_TIMEOUT", LONG_SESSION)
+}
+
 /// Polls `zk-lock holders` until it lists `n` nodes.
 pub fn wait_for_queue(connect: &str, path: &str, n: usize) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    wait_for_queue_within(connect, path, n, Duration::from_secs(20))
+}
+
+/// Polls `zk-lock holders` until it lists only `n` nodes, after a tool run
+/// by [`lock_with_long_session`] was to remove its own: within
+/// [`GONE_WITHIN`], well before the server would expire its session.
+pub fn wait_for_queue_to_shrink(connect: &str, path: &str, n: usize) -> Value {
+    wait_for_queue_within(connect, path, n, GONE_WITHIN)
+}
+
+fn wait_for_queue_within(connect: &str, path: &str, n: usize, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
     loop {
         let holders = lock().zk(connect).run(&["holders", path]).json();
         if holders.as_array().unwrap().len() == n {
@@ -20,7 +47,7 @@ pub fn wait_for_queue(connect: &str, path: &str, n: usize) -> Value {
         }
         assert!(
             Instant::now() < deadline,
-            "queue never had {n} nodes: {holders}"
+            "queue never had {n} nodes within {within:?}: {holders}"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
