@@ -1,10 +1,12 @@
 //! Helpers the zk-lock test files share.
 #![allow(dead_code)]
 
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use zk_testkit::Tool;
+use zk_testkit::{Ensemble, Tool};
 
 pub fn lock() -> Tool {
     Tool::new(env!("CARGO_BIN_EXE_zk-lock"))
@@ -51,4 +53,32 @@ fn wait_for_queue_within(connect: &str, path: &str, n: usize, within: Duration) 
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Writes `content` to `dir/name` with `mode`.
+pub fn secret_file(dir: &Path, name: &str, content: &str, mode: u32) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    path
+}
+
+/// A single server that takes SASL DIGEST-MD5 logins for alice and bob.
+pub fn sasl_server(dir: &Path) -> Ensemble {
+    let jaas = dir.join("jaas.conf");
+    std::fs::write(
+        &jaas,
+        "Server {\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n  \
+         user_alice=\"alice-pw\"\n  user_bob=\"bob-pw\";\n};\n",
+    )
+    .unwrap();
+    Ensemble::start_with_jvm(
+        1,
+        &["authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider"],
+        &[&format!(
+            "-Djava.security.auth.login.config={}",
+            jaas.display()
+        )],
+    )
+    .unwrap()
 }
