@@ -70,21 +70,41 @@ fn resolve_symlinks(file: &Path) -> std::io::Result<PathBuf> {
 mod tests {
     use super::*;
 
-    fn mode(path: &Path) -> u32 {
-        std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    /// The mode in octal, as `ls` and `chmod` spell it.
+    fn mode(path: &Path) -> String {
+        format!(
+            "{:04o}",
+            std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+        )
+    }
+
+    /// This process's umask, from /proc: umask(2) would change it for
+    /// every thread of the test binary while it is read.
+    fn umask() -> u32 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let umask = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Umask:"))
+            .expect("a Umask line in /proc/self/status");
+        u32::from_str_radix(umask.trim(), 8).unwrap()
     }
 
     #[test]
-    fn a_new_file_is_0644_under_umask_022_and_a_replaced_one_keeps_its_mode() {
+    fn a_new_file_is_0666_less_the_umask_and_a_replaced_one_keeps_its_mode() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("zookeeper.prom");
         replace(&file, b"one\n").unwrap();
         assert_eq!(std::fs::read(&file).unwrap(), b"one\n");
-        assert_eq!(mode(&file), 0o644);
+        let umask = umask();
+        assert_eq!(
+            mode(&file),
+            format!("{:04o}", 0o666 & !umask),
+            "a new file is 0666 less the umask ({umask:03o}), as `>` makes it"
+        );
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
         replace(&file, b"two\n").unwrap();
         assert_eq!(std::fs::read(&file).unwrap(), b"two\n");
-        assert_eq!(mode(&file), 0o640, "the operator's mode is kept");
+        assert_eq!(mode(&file), "0640", "the operator's mode is kept");
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(left.len(), 1, "no temporary file left behind");
     }

@@ -81,9 +81,12 @@ fn fault_a_partitioned_warm_leader_stops_its_command_within_the_window() {
             .unwrap_or_default()
             .contains("\"elected\"")
     });
-    // The handover below is judged by a's beats: a must have run.
-    wait_until("a's command beats", T, || {
-        !heartbeats(&path("a")).is_empty()
+    // The warm command runs, and runs on as a's leader's command: it beats
+    // after a was elected. Without this a `--warm` that never started the
+    // command would pass, every handover check below being vacuous.
+    let beats = heartbeats(&path("a")).len();
+    wait_until("a's warm command beats while a leads", T, || {
+        heartbeats(&path("a")).len() > beats
     });
     let mut b = elect()
         .zk(&connect)
@@ -91,7 +94,12 @@ fn fault_a_partitioned_warm_leader_stops_its_command_within_the_window() {
     proxy.blackhole();
     assert_eq!(a.wait(T).code(), Some(79));
     wait_until("b leads", T, || !heartbeats(&path("b")).is_empty());
-    assert_handed_over(&path("a"), &path("b"), "");
+    // "Within the window" by what the commands recorded, not by a clock in
+    // the test: a's warm command beat for the last time before b's command
+    // first beat (and never held the flock while b's took it), so it was
+    // dead before anyone else could lead.
+    let log = std::fs::read_to_string(path("events")).unwrap_or_default();
+    assert_handed_over(&path("a"), &path("b"), &log);
     b.signal(Signal::SIGTERM);
     b.wait(T);
 }

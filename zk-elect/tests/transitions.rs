@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use zk_testkit::{process_state, require_zookeeper, shared, wait_until, Tool};
+use zk_testkit::{process_state, require_zookeeper, shared, wait_until, TcpTarget, Tool};
 
 fn elect() -> Tool {
     Tool::new(env!("CARGO_BIN_EXE_zk-elect"))
@@ -383,6 +383,52 @@ fn an_unhealthy_candidate_leaves_the_queue_and_an_unhealthy_leader_steps_down() 
         "{lost}"
     );
     assert_eq!(c.wait(T).code(), Some(79));
+    assert_eq!(queue_len(), 0);
+}
+
+/// `--tcp`: a leader whose TCP target stops listening (connections
+/// refused) fails its health check and steps down, saying which probe
+/// failed: exit 79 without `--rejoin`, its node gone.
+#[test]
+fn a_leader_whose_tcp_target_refuses_steps_down() {
+    require_zookeeper!();
+    let connect = shared().chroot("elect-tcp");
+    let mut target = TcpTarget::start().unwrap();
+    let address = target.address();
+    let queue_len = || {
+        elect()
+            .zk(&connect)
+            .run(&["candidates", "/e"])
+            .json()
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    let mut leader = elect().zk(&connect).spawn(&[
+        "--id",
+        "leader",
+        "--tcp",
+        &address,
+        "--interval",
+        "50ms",
+        "--rise",
+        "1",
+        "--fall",
+        "1",
+        "/e",
+    ]);
+    assert_eq!(
+        names(&events_until(&leader, "elected")),
+        ["candidate", "elected"]
+    );
+    target.close();
+    let lost = events_until(&leader, "lost");
+    let reason = lost.last().unwrap()["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!("health check failing: --tcp {address}: "))
+            && reason.contains("refused"),
+        "{lost:?}"
+    );
+    assert_eq!(leader.wait(T).code(), Some(79));
     assert_eq!(queue_len(), 0);
 }
 

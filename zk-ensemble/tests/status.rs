@@ -283,35 +283,73 @@ fn prometheus_output_parses_with_a_server_label() {
     }
 }
 
+/// Runs `zk-ensemble ARGS` under `umask`, which a shell sets before it
+/// execs the tool: the test does not depend on the umask it inherited.
+fn status_under_umask(umask: &str, args: &[&str]) -> std::process::Output {
+    let tool = ensemble().zk(&servers()).command(args);
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args(["-c", &format!("umask {umask} && exec \"$@\""), "sh"])
+        .arg(tool.get_program())
+        .args(tool.get_args());
+    for (key, value) in tool.get_envs() {
+        match value {
+            Some(value) => cmd.env(key, value),
+            None => cmd.env_remove(key),
+        };
+    }
+    cmd.stdin(std::process::Stdio::null()).output().unwrap()
+}
+
 #[test]
 fn status_output_replaces_the_file_atomically_with_a_readable_mode() {
     use std::os::unix::fs::PermissionsExt;
     require_zookeeper!();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("zookeeper.prom");
-    let ran = ensemble().zk(&servers()).run(&[
-        "status",
-        "--format",
-        "prometheus",
-        "--output",
-        file.to_str().unwrap(),
-    ]);
-    assert_eq!(ran.code(), 0, "{}", ran.stderr());
-    assert!(ran.stdout().is_empty(), "the report went to the file");
+    let ran = status_under_umask(
+        "022",
+        &[
+            "status",
+            "--format",
+            "prometheus",
+            "--output",
+            file.to_str().unwrap(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&ran.stderr);
+    assert_eq!(ran.status.code(), Some(0), "{stderr}");
+    assert!(ran.stdout.is_empty(), "the report went to the file");
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.contains("zookeeper_ensemble_up 3"), "{text}");
-    let mode = |f: &std::path::Path| std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
+    let mode = |f: &std::path::Path| {
+        format!(
+            "{:04o}",
+            std::fs::metadata(f).unwrap().permissions().mode() & 0o777
+        )
+    };
     assert_eq!(
         mode(&file),
-        0o644,
-        "a collector running as another user reads it"
+        "0644",
+        "under umask 022 a collector running as another user reads it"
     );
+    // A new file is 0666 less the umask, as `>` would make it: not a mode
+    // of our own choosing.
+    let private = dir.path().join("private.prom");
+    let ran = status_under_umask("077", &["status", "--output", private.to_str().unwrap()]);
+    assert_eq!(
+        ran.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    assert_eq!(mode(&private), "0600", "under umask 077");
+    std::fs::remove_file(&private).unwrap();
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
     let ran = ensemble()
         .zk(&servers())
         .run(&["status", "--output", file.to_str().unwrap()]);
     assert_eq!(ran.code(), 0, "{}", ran.stderr());
-    assert_eq!(mode(&file), 0o640, "an existing file keeps its mode");
+    assert_eq!(mode(&file), "0640", "an existing file keeps its mode");
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     assert_eq!(doc["ensemble"]["up"], 3);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use serde_json::Value;
 use zk_testkit::{
-    require_zookeeper, shared, wait_for_file, wait_until, JavaClient, Running, Tool, Zk,
+    require_zookeeper, shared, wait_for_file, wait_until, JavaClient, Running, TcpTarget, Tool, Zk,
 };
 
 fn health() -> Tool {
@@ -19,9 +19,22 @@ fn health() -> Tool {
 
 const T: Duration = Duration::from_secs(30);
 
+/// The next event named `name`, skipping others; panics if none came
+/// within `T` (other events, `check` every round, do not extend it).
 fn next_event(process: &Running, name: &str) -> Value {
+    let deadline = Instant::now() + T;
     loop {
-        let e = process.next_json(T);
+        let line = deadline
+            .checked_duration_since(Instant::now())
+            .and_then(|left| process.next_line(left))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {name:?} event within {T:?}; stderr so far: {}",
+                    process.stderr_so_far()
+                )
+            });
+        let e: Value =
+            serde_json::from_str(&line).unwrap_or_else(|err| panic!("not JSON ({err}): {line}"));
         if e["event"] == name {
             return e;
         }
@@ -228,7 +241,8 @@ fn http_and_tcp_probes_and_the_maintenance_file() {
     let dir = tempfile::tempdir().unwrap();
     let maintenance = dir.path().join("maintenance");
     let url = format!("http://127.0.0.1:{port}/health");
-    let tcp = format!("127.0.0.1:{port}");
+    // The TCP probe has a listener of its own, so that it can fail alone.
+    let mut tcp = TcpTarget::start().unwrap();
     let process = health().zk(&connect).spawn(&[
         "/s",
         "--id",
@@ -236,7 +250,7 @@ fn http_and_tcp_probes_and_the_maintenance_file() {
         "--http",
         &url,
         "--tcp",
-        &tcp,
+        &tcp.address(),
         "--interval",
         "50ms",
         "--rise",
@@ -263,6 +277,20 @@ fn http_and_tcp_probes_and_the_maintenance_file() {
     );
     std::fs::remove_file(&maintenance).unwrap();
     next_event(&process, "registered");
+
+    // The TCP target goes down: connections to it are refused, the probe
+    // fails, and the instance deregisters, saying which probe failed.
+    tcp.close();
+    let gone = next_event(&process, "deregistered");
+    let reason = gone["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with(&format!("--tcp {}: ", tcp.address())) && reason.contains("refused"),
+        "{gone}"
+    );
+    assert!(!zk.exists("/s/a").unwrap());
+    tcp.reopen().unwrap();
+    next_event(&process, "registered");
+    assert!(zk.exists("/s/a").unwrap());
 }
 
 #[test]

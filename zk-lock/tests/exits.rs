@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{lock, wait_for_queue};
+use common::{lock, lock_with_long_session, wait_for_queue, wait_for_queue_to_shrink};
 use nix::sys::signal::Signal;
 use serde_json::Value;
 use zk_testkit::{require_zookeeper, shared, Running, Zk};
@@ -21,7 +21,7 @@ fn wait_for_file(path: &Path) -> String {
 fn passes_the_commands_status_through() {
     require_zookeeper!();
     let connect = shared().chroot("lock-status");
-    let z = lock().zk(&connect);
+    let z = lock_with_long_session().zk(&connect);
     assert_eq!(z.run(&["/l", "--", "true"]).code(), 0);
     assert_eq!(z.run(&["/l", "-c", "exit 3"]).code(), 3);
     assert_eq!(
@@ -46,8 +46,12 @@ fn passes_the_commands_status_through() {
         "{}",
         missing.stderr()
     );
-    // Every one of those released its lock: the queue is empty.
-    assert_eq!(wait_for_queue(&connect, "/l", 0), serde_json::json!([]));
+    // Every one of those released its lock (closed its session: none of
+    // them could have expired yet): the queue is empty.
+    assert_eq!(
+        wait_for_queue_to_shrink(&connect, "/l", 0),
+        serde_json::json!([])
+    );
 }
 
 #[test]
@@ -95,9 +99,10 @@ fn timeout_and_nonblock_exit_75_and_leave_no_node() {
     let holder = lock().zk(&connect).spawn(&["/l"]);
     assert_eq!(holder.next_json(T)["event"], "acquired");
 
-    let timed_out = lock()
-        .zk(&connect)
-        .run(&["--timeout", "300ms", "/l", "--", "true"]);
+    let timed_out =
+        lock_with_long_session()
+            .zk(&connect)
+            .run(&["--timeout", "300ms", "/l", "--", "true"]);
     assert_eq!(timed_out.code(), 75, "{}", timed_out.stderr());
     assert!(
         timed_out
@@ -106,10 +111,12 @@ fn timeout_and_nonblock_exit_75_and_leave_no_node() {
         "{}",
         timed_out.stderr()
     );
-    let busy = lock().zk(&connect).run(&["-n", "/l", "--", "true"]);
+    let busy = lock_with_long_session()
+        .zk(&connect)
+        .run(&["-n", "/l", "--", "true"]);
     assert_eq!(busy.code(), 75);
     assert!(busy.stderr().contains("/l is busy"), "{}", busy.stderr());
-    let queue = wait_for_queue(&connect, "/l", 1);
+    let queue = wait_for_queue_to_shrink(&connect, "/l", 1);
     assert_eq!(queue[0]["state"], "holding");
 }
 
@@ -119,11 +126,13 @@ fn sigint_while_waiting_exits_130_and_removes_the_queued_node() {
     let connect = shared().chroot("lock-sigint");
     let holder = lock().zk(&connect).spawn(&["/l"]);
     assert_eq!(holder.next_json(T)["event"], "acquired");
-    let mut waiter = lock().zk(&connect).spawn(&["/l", "--", "true"]);
+    let mut waiter = lock_with_long_session()
+        .zk(&connect)
+        .spawn(&["/l", "--", "true"]);
     wait_for_queue(&connect, "/l", 2);
     waiter.signal(Signal::SIGINT);
     assert_eq!(waiter.wait(T).code(), Some(130));
-    wait_for_queue(&connect, "/l", 1);
+    wait_for_queue_to_shrink(&connect, "/l", 1);
 }
 
 #[test]
@@ -228,10 +237,13 @@ fn holders_shows_who_holds_and_what_it_runs() {
 fn without_a_command_it_holds_until_stdin_closes_or_sigterm() {
     require_zookeeper!();
     let connect = shared().chroot("lock-hold");
-    let mut holder =
-        lock()
-            .zk(&connect)
-            .spawn(&["--id", "deploy-42", "--data", "{\"ticket\":7}", "/l"]);
+    let mut holder = lock_with_long_session().zk(&connect).spawn(&[
+        "--id",
+        "deploy-42",
+        "--data",
+        "{\"ticket\":7}",
+        "/l",
+    ]);
     let acquired = holder.next_json(T);
     assert_eq!(acquired["event"], "acquired");
     let holders = wait_for_queue(&connect, "/l", 1);
@@ -244,13 +256,13 @@ fn without_a_command_it_holds_until_stdin_closes_or_sigterm() {
     assert_eq!(holder.next_json(T)["event"], "released");
     assert_eq!(holder.wait(T).code(), Some(0));
 
-    let holder = lock().zk(&connect).spawn(&["/l"]);
+    let holder = lock_with_long_session().zk(&connect).spawn(&["/l"]);
     assert_eq!(holder.next_json(T)["event"], "acquired");
     holder.signal(Signal::SIGTERM);
     assert_eq!(holder.next_json(T)["event"], "released");
     let mut holder = holder;
     assert_eq!(holder.wait(T).code(), Some(0));
-    wait_for_queue(&connect, "/l", 0);
+    wait_for_queue_to_shrink(&connect, "/l", 0);
 }
 
 #[test]

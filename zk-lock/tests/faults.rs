@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use zk_testkit::{
-    assert_no_overlap, exclusion_prefix, exclusive, four_letter, require_zookeeper, shared,
-    Ensemble, Tool,
+    assert_handed_over, assert_no_overlap, exclusion_prefix, exclusive, four_letter,
+    heartbeat_command, heartbeats, require_zookeeper, shared, wait_until, Ensemble, Tool,
 };
 
 fn lock() -> Tool {
@@ -198,47 +198,82 @@ fn fault_a_holder_disconnected_when_its_lease_runs_out_says_so() {
     );
 }
 
+/// Kills a process group when dropped, so that a command left stopped by a
+/// failed assertion does not outlive the test.
+struct KillGroupOnDrop(i32);
+
+impl Drop for KillGroupOnDrop {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(self.0),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+/// The holder, tool and command together, is frozen past its session while
+/// a successor waits on the same lock; the successor takes over and its
+/// command beats. On waking, the holder must kill its command before that
+/// command runs again: judged by the heartbeats both commands recorded.
+/// (Heartbeats, not a flock: the frozen command still exists, stopped, when
+/// the successor starts, which is allowed; it must never beat again.)
+///
+/// Only the tool is woken, as job control wakes only the tool's group: the
+/// tool alone decides whether its command ever runs again. (A command woken
+/// by someone else before its tool can act, as in a paused VM, runs until
+/// the tool wakes; that is what the fencing token is for.)
 #[test]
 fn fault_a_frozen_holder_is_stopped_on_waking_and_its_token_is_lower() {
     require_zookeeper!();
     let connect = shared().chroot("lock-frozen");
     let dir = tempfile::tempdir().unwrap();
-    let (pid_file, token_a, token_b) = (
-        dir.path().join("pid"),
-        dir.path().join("a"),
-        dir.path().join("b"),
-    );
+    let path = |name: &str| dir.path().join(name);
+    let (events, a, b) = (path("events"), path("a"), path("b"));
     let script = format!(
-        "echo $ZK_FENCING_TOKEN > {}; echo $$ > {}; while :; do sleep 0.02; done",
-        token_a.display(),
-        pid_file.display()
+        "echo $ZK_FENCING_TOKEN > {}; echo $$ > {}; {}",
+        path("a.token").display(),
+        path("a.pid").display(),
+        heartbeat_command(&a)
     );
-    let mut holder = lock()
-        .zk(&connect)
-        .spawn(&["--session-timeout", "1s", "/l", "-c", &script]);
-    let command_pid: i32 = wait_for_file(&pid_file).trim().parse().unwrap();
-    let contender = lock().zk(&connect).spawn(&[
+    let mut holder = lock().zk(&connect).spawn(&[
+        "--session-timeout",
+        "1s",
+        "--events",
+        events.to_str().unwrap(),
         "/l",
         "-c",
-        &format!("echo $ZK_FENCING_TOKEN > {}", token_b.display()),
+        &script,
     ]);
+    let command_pid: i32 = wait_for_file(&path("a.pid")).trim().parse().unwrap();
+    let _group = KillGroupOnDrop(command_pid);
+    wait_until("the holder's command beats", T, || {
+        !heartbeats(&a).is_empty()
+    });
+    let mut successor = lock().zk(&connect).spawn(&[
+        "/l",
+        "-c",
+        &format!(
+            "echo $ZK_FENCING_TOKEN > {}; {}",
+            path("b.token").display(),
+            heartbeat_command(&b)
+        ),
+    ]);
+    wait_until("the successor waits on the lock", T, || {
+        let holders = lock().zk(&connect).run(&["holders", "/l"]).json();
+        holders.as_array().is_some_and(|h| h.len() == 2)
+    });
 
-    // Freeze the whole holder, tool and command, as a VM pause or a long
-    // GC would; its session expires and the contender takes over.
+    // Freeze the whole holder, tool and command, as a long GC or a stopped
+    // job would; its session expires and the successor takes over.
     zk_testkit::pause(holder.pid());
     nix::sys::signal::killpg(
         nix::unistd::Pid::from_raw(command_pid),
         nix::sys::signal::Signal::SIGSTOP,
     )
     .unwrap();
-    let b: i64 = wait_for_file(&token_b).trim().parse().unwrap();
-    let mut contender = contender;
-    assert_eq!(contender.wait(T).code(), Some(0));
-    nix::sys::signal::killpg(
-        nix::unistd::Pid::from_raw(command_pid),
-        nix::sys::signal::Signal::SIGCONT,
-    )
-    .unwrap();
+    wait_until("the successor's command beats", T, || {
+        !heartbeats(&b).is_empty()
+    });
     zk_testkit::resume(holder.pid());
 
     assert_eq!(
@@ -250,11 +285,19 @@ fn fault_a_frozen_holder_is_stopped_on_waking_and_its_token_is_lower() {
         !Path::new(&format!("/proc/{command_pid}")).exists(),
         "the command outlived the lock"
     );
-    let a: i64 = wait_for_file(&token_a).trim().parse().unwrap();
+    // The successor still runs: a stale command that ran again at any
+    // point beat after the successor's first beat.
+    assert_eq!(successor.child.try_wait().unwrap(), None);
+    let log = std::fs::read_to_string(&events).unwrap_or_default();
+    assert_handed_over(&a, &b, &log);
+    let token = |name: &str| -> i64 { wait_for_file(&path(name)).trim().parse().unwrap() };
+    let (token_a, token_b) = (token("a.token"), token("b.token"));
     assert!(
-        a < b,
-        "the stale holder's fencing token {a} must be lower than the new holder's {b}"
+        token_a < token_b,
+        "the stale holder's fencing token {token_a} must be lower than the new holder's {token_b}"
     );
+    successor.signal(nix::sys::signal::Signal::SIGTERM);
+    successor.wait(T);
 }
 
 #[test]
@@ -296,6 +339,12 @@ fn fault_a_waiter_whose_session_expired_queues_again_and_gets_the_lock() {
     assert_eq!(waiter.next_json(T)["event"], "acquired");
 }
 
+/// The holder's only server loses its quorum and turns read-only while the
+/// holder still runs its command; a read-only server confirms nothing, so
+/// the command is stopped. The session is long (30 s: a grace of 11.5 s
+/// after the last confirmation) because a server turns read-only only 2 s
+/// or more after it lost its quorum: with a short one the holder gives up
+/// before, and the test would be one of quorum loss, not of read-only mode.
 #[test]
 fn fault_a_holder_whose_server_goes_read_only_stops_its_command() {
     require_zookeeper!();
@@ -308,7 +357,7 @@ fn fault_a_holder_whose_server_goes_read_only_stops_its_command() {
     // nowhere to go but a server that can confirm nothing.
     let mut holder = lock().zk(&ensemble.address(server)).spawn(&[
         "--session-timeout",
-        "4s",
+        "30s",
         "--events",
         events.to_str().unwrap(),
         "/l",
@@ -319,11 +368,31 @@ fn fault_a_holder_whose_server_goes_read_only_stops_its_command() {
     for i in (0..3).filter(|&i| i != server) {
         ensemble.kill(i);
     }
+    wait_until("the holder's server is read-only", T, || {
+        ensemble.mode(server).as_deref() == Some("read-only")
+    });
+    // The phase this test is about: the server is read-only, and the
+    // holder's command still runs (it beats after the server was seen so).
+    let beats = heartbeats(&alive).len();
+    assert_eq!(
+        holder.child.try_wait().unwrap(),
+        None,
+        "the holder gave up before its server turned read-only; events: {}",
+        std::fs::read_to_string(&events).unwrap_or_default()
+    );
+    wait_until("the command beats while its server is read-only", T, || {
+        heartbeats(&alive).len() > beats
+    });
     assert_eq!(
         holder.wait(T).code(),
         Some(79),
-        "a server without a quorum, read-only or not, keeps no lock alive; events: {}",
+        "a read-only server keeps no lock alive; events: {}",
         std::fs::read_to_string(&events).unwrap_or_default()
+    );
+    assert_eq!(
+        ensemble.mode(server).as_deref(),
+        Some("read-only"),
+        "the server must still be read-only when the holder gives up"
     );
     let log = std::fs::read_to_string(&events).unwrap();
     assert!(log.contains("\"lost\""), "{log}");

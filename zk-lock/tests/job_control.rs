@@ -152,6 +152,59 @@ fn with_watchdog_a_tool_frozen_alone_cannot_leave_its_command_running() {
     contender.wait(T);
 }
 
+/// SIGKILL of zk-lock: its command dies by the parent-death signal, but a
+/// child the command forked into the background does not (that signal is
+/// not inherited). With `--watchdog` the guard kills the command's whole
+/// group, by the lease's deadline at the latest, so the background child
+/// has stopped before the successor, queued on the same lock, starts:
+/// judged by what the commands recorded (heartbeats and the flock, which
+/// the background child holds for as long as it lives).
+#[test]
+fn with_watchdog_a_sigkilled_tools_background_grandchild_dies_before_the_next_owner_starts() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-watchdog-sigkill");
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+    let background = format!(
+        "( {} ) & echo $! > {}; wait",
+        owner_command(&path("a")),
+        path("a.pid").display()
+    );
+    let mut holder = lock().zk(&connect).spawn(&[
+        "--session-timeout",
+        "4s",
+        "--watchdog",
+        "/l",
+        "-c",
+        &background,
+    ]);
+    let grandchild: i32 = wait_for_file(&path("a.pid"), T).trim().parse().unwrap();
+    wait_until("the background child beats", T, || {
+        !heartbeats(&path("a")).is_empty()
+    });
+    let mut successor =
+        lock()
+            .zk(&connect)
+            .spawn(&["/l", "-c", &owner(&path("b"), &path("b.pid"))]);
+    wait_until("the successor waits on the lock", T, || {
+        let holders = lock().zk(&connect).run(&["holders", "/l"]).json();
+        holders.as_array().is_some_and(|h| h.len() == 2)
+    });
+
+    holder.signal(Signal::SIGKILL);
+    holder.wait(T);
+    wait_until("the successor beats", T, || {
+        !heartbeats(&path("b")).is_empty()
+    });
+    assert_handed_over(&path("a"), &path("b"), "");
+    assert!(
+        matches!(process_state(grandchild), None | Some('Z')),
+        "the background child outlived the SIGKILLed tool's lease"
+    );
+    successor.signal(Signal::SIGTERM);
+    successor.wait(T);
+}
+
 /// A healthy holder's confirmations keep moving the guard's deadline: its
 /// command runs on well past the guard's first deadline (grace plus
 /// kill-after after the first confirmation: 4.5 s with the defaults) and

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{lock, wait_for_queue};
+use common::{lock, lock_with_long_session, wait_for_queue, wait_for_queue_to_shrink};
 use nix::sys::signal::Signal;
 use zk_testkit::{require_zookeeper, shared};
 
@@ -19,13 +19,13 @@ fn sigquit_while_waiting_exits_131_and_removes_the_queued_node() {
     let holder = lock().zk(&connect).spawn(&["/l"]);
     assert_eq!(holder.next_json(T)["event"], "acquired");
     for args in [&["/l", "--", "true"][..], &["/l"]] {
-        let mut waiter = lock().zk(&connect).spawn(args);
+        let mut waiter = lock_with_long_session().zk(&connect).spawn(args);
         wait_for_queue(&connect, "/l", 2);
         waiter.signal(Signal::SIGQUIT);
         // Killed by the default action, it would have no exit code at all,
         // and its node would stay until the session expired.
         assert_eq!(waiter.wait(T).code(), Some(131), "{args:?}");
-        let queue = wait_for_queue(&connect, "/l", 1);
+        let queue = wait_for_queue_to_shrink(&connect, "/l", 1);
         assert_eq!(queue[0]["state"], "holding");
     }
 }
@@ -34,12 +34,12 @@ fn sigquit_while_waiting_exits_131_and_removes_the_queued_node() {
 fn sigquit_to_a_holder_without_a_command_releases_like_sigterm() {
     require_zookeeper!();
     let connect = shared().chroot("lock-sigquit-holding");
-    let mut holder = lock().zk(&connect).spawn(&["/l"]);
+    let mut holder = lock_with_long_session().zk(&connect).spawn(&["/l"]);
     assert_eq!(holder.next_json(T)["event"], "acquired");
     holder.signal(Signal::SIGQUIT);
     assert_eq!(holder.next_json(T)["event"], "released");
     assert_eq!(holder.wait(T).code(), Some(0));
-    wait_for_queue(&connect, "/l", 0);
+    wait_for_queue_to_shrink(&connect, "/l", 0);
 }
 
 #[test]

@@ -7,22 +7,14 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::lock;
+use common::{lock, sasl_server, secret_file};
 use zk_testkit::{
     exclusive, free_ports, kdc_available, require_zookeeper, shared, Ensemble, Kdc, Zk,
 };
-
-/// Writes `content` to `dir/name` with `mode`.
-fn secret_file(dir: &Path, name: &str, content: &str, mode: u32) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, content).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-    path
-}
 
 fn one_line(stderr: &str) -> &str {
     let lines: Vec<_> = stderr.lines().collect();
@@ -131,26 +123,6 @@ fn auth_file_is_read_and_refused_when_others_can_read_it() {
         line.contains("--auth") && !line.contains("hunter2"),
         "{line}"
     );
-}
-
-/// A single server that takes SASL DIGEST-MD5 logins for alice and bob.
-fn sasl_server(dir: &Path) -> Ensemble {
-    let jaas = dir.join("jaas.conf");
-    std::fs::write(
-        &jaas,
-        "Server {\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n  \
-         user_alice=\"alice-pw\"\n  user_bob=\"bob-pw\";\n};\n",
-    )
-    .unwrap();
-    Ensemble::start_with_jvm(
-        1,
-        &["authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider"],
-        &[&format!(
-            "-Djava.security.auth.login.config={}",
-            jaas.display()
-        )],
-    )
-    .unwrap()
 }
 
 #[test]

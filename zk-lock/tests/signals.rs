@@ -1,6 +1,6 @@
 //! What zk-lock does to its command's process group: SIGKILL after
-//! `--kill-after` when the command ignores SIGTERM, forwarded SIGHUP and
-//! SIGQUIT, no grandchild of `-c 'a | b'` left behind, and waiters served
+//! `--kill-after` when the command ignores SIGTERM, forwarded SIGHUP, SIGQUIT
+//! and SIGINT, no grandchild of `-c 'a | b'` left behind, and waiters served
 //! in the order they queued.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -111,6 +111,50 @@ fn sighup_and_sigquit_are_forwarded_to_the_command() {
         holder.wait(T).code(),
         Some(143),
         "the command died of the forwarded TERM"
+    );
+}
+
+/// SIGINT sent to zk-lock alone (the command runs in a process group of
+/// its own, which a terminal's Ctrl-C does not reach) goes on to the
+/// command: a command that handles it runs on, and the tool with it; one
+/// that dies of it gives the tool its status, 130.
+#[test]
+fn sigint_is_forwarded_to_the_command() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-int");
+    let dir = tempfile::tempdir().unwrap();
+    let (got, ready) = (dir.path().join("got"), dir.path().join("ready"));
+    let script = format!(
+        "trap 'echo INT >> {g}' INT; echo ready > {r}; while :; do sleep 0.02; done",
+        g = got.display(),
+        r = ready.display()
+    );
+    let mut holder = lock().zk(&connect).spawn(&["/l", "-c", &script]);
+    wait_for_file(&ready, T);
+    holder.signal(Signal::SIGINT);
+    assert_eq!(wait_for_file(&got, T), "INT\n");
+    assert_eq!(
+        holder.child.try_wait().unwrap(),
+        None,
+        "a handled INT must not end the tool"
+    );
+    holder.signal(Signal::SIGTERM);
+    assert_eq!(holder.wait(T).code(), Some(143));
+
+    // Unhandled, INT kills the command, and zk-lock exits as a shell
+    // reports that.
+    let ready = dir.path().join("ready-unhandled");
+    let mut holder = lock().zk(&connect).spawn(&[
+        "/l",
+        "-c",
+        &format!("echo ready > {}; exec sleep 600", ready.display()),
+    ]);
+    wait_for_file(&ready, T);
+    holder.signal(Signal::SIGINT);
+    assert_eq!(
+        holder.wait(T).code(),
+        Some(130),
+        "the command died of the forwarded INT"
     );
 }
 

@@ -132,9 +132,11 @@ fn exec_gets_each_snapshot_on_stdin_and_output_is_replaced_atomically() {
 
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let read = std::fs::read_to_string(&out_file)
-            .ok()
-            .and_then(|t| serde_json::from_str::<Value>(&t).ok());
+        // Not there yet is fine; there and not JSON is a torn read.
+        let read = std::fs::read_to_string(&out_file).ok().map(|t| {
+            serde_json::from_str::<Value>(&t)
+                .unwrap_or_else(|e| panic!("a torn read of --output ({e}): {t:?}"))
+        });
         if read.as_ref().and_then(|v| v[0]["id"].as_str()) == Some("x") {
             break;
         }
@@ -148,6 +150,103 @@ fn exec_gets_each_snapshot_on_stdin_and_output_is_replaced_atomically() {
         file.next_line(Duration::from_millis(100)),
         None,
         "--output must keep stdout empty"
+    );
+}
+
+/// `--output` is replaced in one rename: a reader polling the file while
+/// it is rewritten, again and again, never sees part of a document. The
+/// document is large (16 members of 60 kB each, about 1 MB) so that a
+/// rewrite in place (truncate, then write) would be caught half-way.
+#[test]
+fn a_reader_polling_the_output_file_never_sees_half_a_document() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    require_zookeeper!();
+    let connect = shared().chroot("watch-output-torn");
+    let zk = Zk::connect(&connect).unwrap();
+    zk.create("/g", b"", CreateMode::Persistent).unwrap();
+    let pad = format!("{{\"pad\":\"{}\"}}", "x".repeat(60_000));
+    for i in 0..16 {
+        zk.create(&format!("/g/m{i}"), pad.as_bytes(), CreateMode::Persistent)
+            .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("peers.json");
+    let _watch = members().zk(&connect).spawn(&[
+        "watch",
+        "/g",
+        "--output",
+        out.to_str().unwrap(),
+        "--debounce",
+        "0s",
+    ]);
+
+    // The reader: every read of the file, once it exists, must parse.
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (stop, out) = (stop.clone(), out.clone());
+        std::thread::spawn(move || {
+            let (mut versions, mut last, mut torn) = (0, Vec::new(), Vec::new());
+            while !stop.load(Ordering::SeqCst) {
+                let bytes = match std::fs::read(&out) {
+                    Ok(bytes) => bytes,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => panic!("reading {}: {e}", out.display()),
+                };
+                if serde_json::from_slice::<Value>(&bytes).is_err() {
+                    torn.push(bytes.len());
+                } else if bytes != last {
+                    versions += 1;
+                    last = bytes;
+                }
+            }
+            (versions, torn)
+        })
+    };
+
+    // The writer: one member comes and goes, and each change is waited for
+    // in the file, so every one of them is a rewrite.
+    let members_in_file = |n: usize| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let doc = std::fs::read(&out)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+            if doc.as_ref().and_then(Value::as_array).map(Vec::len) == Some(n) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the file never listed {n} members"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
+    members_in_file(16);
+    let rounds = 20;
+    for round in 0..rounds {
+        let churn = format!("{{\"round\":{round}}}");
+        zk.create("/g/churn", churn.as_bytes(), CreateMode::Persistent)
+            .unwrap();
+        members_in_file(17);
+        zk.delete("/g/churn").unwrap();
+        members_in_file(16);
+    }
+    stop.store(true, Ordering::SeqCst);
+    let (versions, torn) = reader.join().unwrap();
+    eprintln!("the reader saw {versions} versions of the file");
+    assert!(
+        torn.is_empty(),
+        "{} reads saw part of a document ({} to {} bytes)",
+        torn.len(),
+        torn.iter().min().unwrap(),
+        torn.iter().max().unwrap()
+    );
+    assert!(
+        versions > rounds,
+        "the reader saw only {versions} of the {} versions written: it did not read while they were written",
+        2 * rounds + 1
     );
 }
 

@@ -16,6 +16,8 @@
 //!   commands ever ran at once, and [`owner_command`] one that also takes a
 //!   `flock`, so an overlap of any length is recorded by the commands (it
 //!   refuses a file system that does not honour flock: [`require_flock`]).
+//! - [`TcpTarget`] is a port for `--tcp` probes that accepts, or refuses
+//!   once closed.
 //! - [`NotifySocket`] receives what a tool tells systemd (`NOTIFY_SOCKET`).
 //! - [`Kdc`] is a Kerberos KDC on loopback for SASL GSSAPI tests.
 //! - [`JavaClient`] compiles and runs small Curator programs for interop.
@@ -35,6 +37,7 @@ pub mod nemesis;
 mod notify;
 mod process;
 mod proxy;
+mod tcp_target;
 mod zk;
 
 pub use ensemble::{
@@ -49,6 +52,7 @@ pub use process::{
     spawn_tied_to_test_process, wait_child, wait_for_file, wait_until, LineReader, Running, Tool,
 };
 pub use proxy::Proxy;
+pub use tcp_target::TcpTarget;
 pub use zk::Zk;
 
 /// Skips the calling test, loudly, when ZooKeeper is not installed, and
