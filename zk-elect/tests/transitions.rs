@@ -351,9 +351,16 @@ fn an_unhealthy_candidate_leaves_the_queue_and_an_unhealthy_leader_steps_down() 
         ["candidate", "elected"]
     );
     let check = format!("test -e {}", healthy.display());
-    let mut c = elect()
-        .zk(&connect)
-        .spawn(&[&["--id", "c"][..], &fast_check(&check), &["/e"]].concat());
+    // A 40 s session, and 15 s to leave: only c taking its node away in
+    // time passes, not the server expiring a session c never closed.
+    let mut c = elect().zk(&connect).spawn(
+        &[
+            &["--id", "c", "--session-timeout", "40s"][..],
+            &fast_check(&check),
+            &["/e"],
+        ]
+        .concat(),
+    );
     assert_eq!(c.next_json(T)["event"], "candidate");
     wait_until("c queues", T, || queue_len() == 2);
 
@@ -362,7 +369,9 @@ fn an_unhealthy_candidate_leaves_the_queue_and_an_unhealthy_leader_steps_down() 
     let left = events_until(&c, "rejoining");
     assert_eq!(names(&left), ["unhealthy", "rejoining"], "{left:?}");
     assert!(!left[0]["reason"].as_str().unwrap().is_empty());
-    wait_until("c left the queue", T, || queue_len() == 1);
+    wait_until("c left the queue", Duration::from_secs(15), || {
+        queue_len() == 1
+    });
 
     // Healthy again, it queues again and leads once the leader resigns.
     std::fs::write(&healthy, "").unwrap();
