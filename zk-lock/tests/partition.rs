@@ -317,7 +317,11 @@ fn fault_a_node_deleted_just_before_a_partition_stops_the_holder_at_once() {
     // A few confirmation rounds, so the node watch is set.
     std::thread::sleep(Duration::from_secs(1));
     let on_follower = Zk::connect(&ensemble.address(follower)).unwrap();
-    let node = on_follower.children("/l").unwrap().pop().expect("the holder's node");
+    let node = on_follower
+        .children("/l")
+        .unwrap()
+        .pop()
+        .expect("the holder's node");
     // Answered by the follower once it applied the deletion, so the watch
     // event went out before the cut.
     on_follower.delete(&format!("/l/{node}")).unwrap();
