@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Jepsen-style check that no two contenders ever own a lock or leadership at
 # once, under random faults: server and leader kills, paused servers, cut
-# and slowed client links, stopped and killed holders, foreign nodes, the
+# and slowed client links, stopped and killed holders, a --watchdog holder's
+# stderr left unread until it blocks, foreign nodes, the
 # leader frozen while its followers restart, and on peer links (left out by
 # --no-partitions) a follower or the leader isolated, the leader deposed
 # without knowing it, and with --servers 5 a minority holding the leader.

@@ -261,3 +261,58 @@ fn with_watchdog_the_guard_leaves_a_reaped_commands_group_alone() {
         "the guard killed the group of a command already reaped (left behind: {state:?})"
     );
 }
+
+/// The tool's stderr is a one-page pipe nobody reads, and it logs at -vv:
+/// its writes soon block the one thread that keeps its deadline, as a
+/// frozen tool's would. With `--watchdog` the command still dies before a
+/// successor starts (README: not guaranteed without it).
+#[test]
+fn with_watchdog_a_tool_blocked_on_a_full_stderr_pipe_cannot_leave_its_command_running() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-watchdog-stderr");
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+    let mut cmd = lock().zk(&connect).command(&[
+        "--session-timeout",
+        "4s",
+        "--watchdog",
+        "-vv",
+        "/l",
+        "-c",
+        &owner(&path("a"), &path("a.pid")),
+    ]);
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut holder = zk_testkit::spawn_tied_to_test_process(cmd).unwrap();
+    let stderr = holder.stderr.take().unwrap();
+    // One page: a few seconds of -vv fill it.
+    nix::fcntl::fcntl(
+        std::os::fd::AsRawFd::as_raw_fd(&stderr),
+        nix::fcntl::FcntlArg::F_SETPIPE_SZ(4096),
+    )
+    .unwrap();
+    wait_until("the holder's command beats", T, || {
+        !heartbeats(&path("a")).is_empty()
+    });
+    let mut successor =
+        lock()
+            .zk(&connect)
+            .spawn(&["/l", "-c", &owner(&path("b"), &path("b.pid"))]);
+
+    wait_until("the successor beats", T, || {
+        !heartbeats(&path("b")).is_empty()
+    });
+    // Still blocked on its stderr: what stopped the command was the
+    // watchdog, not the tool.
+    assert!(
+        holder.try_wait().unwrap().is_none(),
+        "the holder exited: its stderr never filled, so this test proves nothing"
+    );
+    assert_handed_over(&path("a"), &path("b"), "");
+    drop(stderr);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    successor.signal(Signal::SIGTERM);
+    successor.wait(T);
+}

@@ -6,8 +6,8 @@
 //! proxies, and injects seeded random faults one at a time (server kill,
 //! leader kill, paused server, cut or slowed client link, follower or
 //! leader isolated from its peers, leader deposed, SIGTSTP or SIGKILL of a
-//! holding tool, junk nodes in the lock directories), each healed after
-//! 1-8 s. Every owner's command stamps
+//! holding tool, a stalled stderr pipe of a tool run with `--watchdog`,
+//! junk nodes in the lock directories), each healed after 1-8 s. Every owner's command stamps
 //! CLOCK_MONOTONIC heartbeats; at the end the heartbeats are checked (see
 //! `zk_testkit::nemesis`) and one JSON summary is printed on stdout. Exit 1
 //! on any violation.
@@ -240,6 +240,16 @@ fn roster(bogus: bool) -> Vec<Spec> {
             Exclusive,
             Tool("zk-elect", vec!["--id", "elect-zk-2"]),
         ),
+        // Its stderr is a small pipe the nemesis may stop reading: a tool
+        // blocked on a log write cannot act on its deadline, and only the
+        // watchdog keeps the lease (README: not guaranteed without it).
+        spec(
+            "lock-zk-watchdog",
+            "zk-lock-mutex",
+            "/n/lock",
+            Exclusive,
+            Tool("zk-lock", vec!["--watchdog", "-vv"]),
+        ),
         spec(
             "elect-curator",
             "curator-latch",
@@ -263,6 +273,9 @@ struct Slot {
     file: Mutex<Option<PathBuf>>,
     /// How each of its processes ended.
     exits: Mutex<Vec<Exit>>,
+    /// Set by the `stall_stderr` fault: nobody reads the tool's stderr
+    /// pipe, so its log writes block once the pipe is full.
+    stall_stderr: Arc<AtomicBool>,
 }
 
 struct Current {
@@ -732,9 +745,18 @@ fn contend(
                 continue;
             }
         };
-        cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+        let stallable =
+            matches!(&spec.launch, Launch::Tool(_, args) if args.contains(&"--watchdog"));
+        // A stallable tool's stderr reaches its log through us.
+        let mut log_copy = None;
+        if stallable {
+            cmd.stdin(Stdio::null()).stdout(out).stderr(Stdio::piped());
+            log_copy = Some(err);
+        } else {
+            cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+        }
         *slot.file.lock().unwrap() = Some(hb);
-        let child = match spawn_tied_to_test_process(cmd) {
+        let mut child = match spawn_tied_to_test_process(cmd) {
             Ok(child) => child,
             Err(e) => {
                 log(format!("{}: spawn failed: {e}", spec.name));
@@ -742,9 +764,40 @@ fn contend(
                 continue;
             }
         };
+        if let (Some(pipe), Some(log)) = (child.stderr.take(), log_copy) {
+            copy_unless_stalled(pipe, log, slot.stall_stderr.clone());
+        }
         supervise(env, &spec.name, slot, child, Duration::ZERO);
         std::thread::sleep(Duration::from_millis(rng.range(20, 200)));
     }
+}
+
+/// Copies a tool's stderr pipe into its log, except while `stalled`: then
+/// nothing reads it, and the tool's writes block once the pipe (shrunk to
+/// one page, so a few seconds of `-vv` fill it) is full. Ends at EOF.
+fn copy_unless_stalled(
+    mut pipe: std::process::ChildStderr,
+    mut log: std::fs::File,
+    stalled: Arc<AtomicBool>,
+) {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    let _ = nix::fcntl::fcntl(pipe.as_raw_fd(), nix::fcntl::FcntlArg::F_SETPIPE_SZ(4096));
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        loop {
+            if stalled.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+            match pipe.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let _ = log.write_all(&buf[..n]);
+                }
+            }
+        }
+    });
 }
 
 /// Waits for `child`, noting its pid for the fault driver and how it
@@ -800,6 +853,7 @@ const FAULTS: &[&str] = &[
     "kill_holder",
     "junk_nodes",
     "slow_link",
+    "stall_stderr",
     "freeze_leader_restart_followers",
     "isolate_follower",
     "isolate_leader",
@@ -1082,6 +1136,20 @@ fn inject(
                 e.resume(leader)
             })
             .hitting(hit)
+        }
+        "stall_stderr" => {
+            let stallable: Vec<usize> = (0..specs.len())
+                .filter(|&i| matches!(&specs[i].launch, Launch::Tool(_, args) if args.contains(&"--watchdog")))
+                .collect();
+            let Some(&i) = stallable.get((target % stallable.len().max(1) as u64) as usize) else {
+                return heal("no tool with --watchdog".into(), |_, _| {});
+            };
+            let flag = slots[i].stall_stderr.clone();
+            flag.store(true, Ordering::SeqCst);
+            heal(format!("{}'s stderr", specs[i].name), move |_, _| {
+                flag.store(false, Ordering::SeqCst)
+            })
+            .hitting(Hit::Contender(i))
         }
         "slow_link" => {
             let c = (target % specs.len() as u64) as usize;
