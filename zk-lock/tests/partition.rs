@@ -17,16 +17,16 @@ fn lock() -> Tool {
 
 const T: Duration = Duration::from_secs(60);
 
-#[test]
-fn fault_follower_cut_off_from_the_leader_never_gives_two_holders() {
-    require_zookeeper!();
-    let _one_at_a_time = exclusive();
-    // An isolated follower serves on for syncLimit (10 s), far past the
-    // holder's 4 s session.
-    let mut ensemble = Ensemble::start_partitionable(3).unwrap();
-    let leader = ensemble.leader().expect("a leader");
-    let follower = (0..3).find(|&i| i != leader).unwrap();
-    let others = ensemble.connect_string_except(follower);
+/// The holder talks only to `server`, a waiter to the other servers;
+/// `fault` is applied once the waiter queued; the holder must be gone
+/// before the waiter's command starts, and exit 79. Returns the holder's
+/// events.
+fn hand_over_after(
+    mut ensemble: Ensemble,
+    server: usize,
+    fault: impl FnOnce(&mut Ensemble),
+) -> String {
+    let others = ensemble.connect_string_except(server);
     let dir = tempfile::tempdir().unwrap();
     let (events, held, waited) = (
         dir.path().join("events"),
@@ -34,7 +34,7 @@ fn fault_follower_cut_off_from_the_leader_never_gives_two_holders() {
         dir.path().join("waiter"),
     );
 
-    let mut holder = lock().zk(&ensemble.address(follower)).spawn(&[
+    let mut holder = lock().zk(&ensemble.address(server)).spawn(&[
         "--session-timeout",
         "4s",
         "--events",
@@ -51,22 +51,13 @@ fn fault_follower_cut_off_from_the_leader_never_gives_two_holders() {
         "-c",
         &owner_command(&waited),
     ]);
-    // The waiter is queued behind the holder before the cut.
-    let deadline = Instant::now() + T;
-    while lock()
-        .zk(&others)
-        .run(&["holders", "/l"])
-        .json()
-        .as_array()
-        .map_or(0, Vec::len)
-        < 2
-    {
-        assert!(Instant::now() < deadline, "the waiter never queued");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let on_others = Zk::connect(&others).unwrap();
+    wait_until("the waiter queued", T, || {
+        on_others.children("/l").map_or(0, |c| c.len()) == 2
+    });
 
-    ensemble.isolate(follower).unwrap();
     let cut = Instant::now();
+    fault(&mut ensemble);
     wait_for_file(&waited, T);
     eprintln!("the waiter entered {:?} after the cut", cut.elapsed());
     let status = holder.wait(T);
@@ -78,6 +69,19 @@ fn fault_follower_cut_off_from_the_leader_never_gives_two_holders() {
     let log = std::fs::read_to_string(&events).unwrap_or_default();
     assert_handed_over(&held, &waited, &format!("old owner's events:\n{log}"));
     assert_eq!(status.code(), Some(79), "events:\n{log}");
+    log
+}
+
+#[test]
+fn fault_follower_cut_off_from_the_leader_never_gives_two_holders() {
+    require_zookeeper!();
+    let _one_at_a_time = exclusive();
+    // An isolated follower serves on for syncLimit (10 s), far past the
+    // holder's 4 s session.
+    let ensemble = Ensemble::start_partitionable(3).unwrap();
+    let leader = ensemble.leader().expect("a leader");
+    let follower = (0..3).find(|&i| i != leader).unwrap();
+    let log = hand_over_after(ensemble, follower, |e| e.isolate(follower).unwrap());
     // Still connected to its follower, which answered every ping: the
     // reason is the leader's silence, not a disconnect.
     let last = log.lines().last().unwrap_or_default();
@@ -157,56 +161,15 @@ fn fault_a_turn_granted_by_a_cut_off_follower_never_starts_the_command() {
 fn fault_a_deposed_leader_never_confirms_the_lease() {
     require_zookeeper!();
     let _one_at_a_time = exclusive();
-    let mut ensemble = Ensemble::start_partitionable(3).unwrap();
+    let ensemble = Ensemble::start_partitionable(3).unwrap();
     let leader = ensemble.leader().expect("a leader");
-    let others = ensemble.connect_string_except(leader);
-    let dir = tempfile::tempdir().unwrap();
-    let (events, held, waited) = (
-        dir.path().join("events"),
-        dir.path().join("holder"),
-        dir.path().join("waiter"),
-    );
-
-    let mut holder = lock().zk(&ensemble.address(leader)).spawn(&[
-        "--session-timeout",
-        "4s",
-        "--events",
-        events.to_str().unwrap(),
-        "/l",
-        "-c",
-        &owner_command(&held),
-    ]);
-    wait_for_file(&held, T);
-    let _waiter = lock().zk(&others).spawn(&[
-        "--session-timeout",
-        "4s",
-        "/l",
-        "-c",
-        &owner_command(&waited),
-    ]);
-    let on_others = Zk::connect(&others).unwrap();
-    wait_until("the waiter queued", T, || {
-        on_others.children("/l").map_or(0, |c| c.len()) == 2
+    hand_over_after(ensemble, leader, |e| {
+        e.depose(leader).unwrap();
+        // The deposed leader still says it leads: the others elect anew.
+        wait_until("a new leader", T, || {
+            (0..3).any(|i| i != leader && e.mode(i).as_deref() == Some("leader"))
+        });
     });
-
-    ensemble.depose(leader).unwrap();
-    let cut = Instant::now();
-    // The deposed leader still says it leads.
-    wait_until("a new leader", T, || {
-        (0..3).any(|i| i != leader && ensemble.mode(i).as_deref() == Some("leader"))
-    });
-    eprintln!("a new leader {:?} after the cut", cut.elapsed());
-    wait_for_file(&waited, T);
-    eprintln!("the waiter entered {:?} after the cut", cut.elapsed());
-    let status = holder.wait(T);
-    eprintln!(
-        "the holder exited ({status}) {:?} after the cut",
-        cut.elapsed()
-    );
-
-    let log = std::fs::read_to_string(&events).unwrap_or_default();
-    assert_handed_over(&held, &waited, &format!("old owner's events:\n{log}"));
-    assert_eq!(status.code(), Some(79), "events:\n{log}");
 }
 
 /// A reconnect renegotiates the session timeout against the new server's
