@@ -502,6 +502,74 @@ fn a_wait_whose_request_is_lost_with_its_connection_asks_again() {
     }
 }
 
+/// The lease's first confirmation lost with its connection is no answer,
+/// not a loss: the tool asks again until the grace runs out, and runs its
+/// command once a round comes back. For a free lock in an existing
+/// directory the requests are 0 connect, 1 ping, 2 the queue node's
+/// create, 3 the listing that finds it first, then the round: 4 the
+/// quorum write (a `multi` of one version check) and 5 the read after it.
+/// The cut before 4 fails both with the connection; a tool that took that
+/// for a loss, or gave up at the first unanswered round, would exit 79
+/// without running anything.
+#[test]
+fn a_first_confirmation_lost_with_its_connection_is_asked_again() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-first-round-lost");
+    Zk::connect(&connect).unwrap().create_all("/l").unwrap();
+    let (proxy, chroot) = proxy_without_chroot(&connect);
+    proxy.cut_before_request(4);
+    let ran = lock()
+        .zk(&proxy.address())
+        .run(&[&format!("{chroot}/l"), "--", "echo", "ran"]);
+    assert!(proxy.cut_done(), "the connection was never cut");
+    assert_eq!(ran.code(), 0, "{}", ran.stderr());
+    assert_eq!(ran.stdout(), "ran\n", "{}", ran.stderr());
+}
+
+/// A round the ensemble refuses is a loss, not silence: someone takes READ
+/// away from the holder's node (setAcl), so the version check of the
+/// lease's quorum write fails with NoAuth. The holder must stop on that
+/// refusal, not take it for "no answer" and run on until the lease's
+/// deadline, reported as a session the leader has not confirmed (which
+/// would send an operator looking at the network).
+#[test]
+fn a_holder_whose_round_is_refused_stops_on_the_refusal() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-round-refused");
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events");
+    let mut holder = lock().zk(&connect).spawn(&[
+        "--events",
+        events.to_str().unwrap(),
+        "/l",
+        "--",
+        "sleep",
+        "60",
+    ]);
+    zk_testkit::wait_until("the holder acquired the lock", T, || {
+        std::fs::read_to_string(&events).is_ok_and(|l| l.contains(r#""event":"acquired""#))
+    });
+    let zk = Zk::connect(&connect).unwrap();
+    let node = zk.children("/l").unwrap().pop().expect("the holder's node");
+    let admin_only = [zookeeper_client::Acl::new(
+        zookeeper_client::Permission::ADMIN,
+        zookeeper_client::AuthId::new("world", "anyone"),
+    )];
+    zk.block_on(
+        zk.client()
+            .set_acl(&format!("/l/{node}"), &admin_only, None),
+    )
+    .unwrap();
+    let status = holder.wait(T);
+    let log = std::fs::read_to_string(&events).unwrap_or_default();
+    assert_eq!(status.code(), Some(79), "events:\n{log}");
+    let last = log.lines().last().unwrap_or_default();
+    assert!(
+        last.contains(r#""event":"lost""#) && !last.contains("has not confirmed"),
+        "a refused round was taken for no answer:\n{log}"
+    );
+}
+
 /// A script that `resolve` finds executable can still fail to start: its
 /// `#!` interpreter is missing (127, as env(1) reports it) or not
 /// executable (126). The error names the cause in one line, and the lock

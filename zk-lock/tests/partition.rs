@@ -228,6 +228,15 @@ fn fault_a_session_renegotiated_shorter_on_reconnect_shrinks_the_window() {
     // Long enough for the reconnect to settle and rounds to be confirmed
     // on the new terms.
     std::thread::sleep(Duration::from_secs(2));
+    // And the lease holds on them: rounds now come every 225 ms (half the
+    // 450 ms grace), not at the old window's 1.25 s, which would let the
+    // shrunk lease run out between two rounds of a healthy connection.
+    assert_eq!(
+        holder.child.try_wait().unwrap(),
+        None,
+        "the holder gave up on the new terms before any fault:\n{}",
+        holder.stderr_so_far()
+    );
     strict.blackhole();
     let cut = Instant::now();
     wait_for_file(&waited, T);
