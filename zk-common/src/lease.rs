@@ -213,6 +213,9 @@ pub enum Lost {
     /// A reconnect renegotiated the session timeout too low for any safe
     /// window.
     Renegotiated { from: Duration, to: Duration },
+    /// ZooKeeper refused a confirmation round outright (not a lost
+    /// connection): the error it gave.
+    Refused(String),
 }
 
 impl Lost {
@@ -241,6 +244,7 @@ impl Lost {
                 human(disconnected),
                 human(unconfirmed)
             ),
+            Lost::Refused(err) => format!("ZooKeeper refused to confirm our ownership: {err}"),
             Lost::Renegotiated { from, to } => format!(
                 "the session timeout was renegotiated from {} to {} on reconnect, too short for a safe window",
                 human(from),
@@ -487,7 +491,13 @@ async fn confirm_round(client: Client, node: String, want_watch: bool) -> Round 
         {
             Round::Unanswered
         }
-        (Err(_), _) | (_, Err(_)) => Round::Lost(Lost::SessionEnded(client.state())),
+        // Anything else ends ownership: the session's end when the client
+        // has seen it, else the server's refusal (no permission left on our
+        // node, say), named as such.
+        (Err(err), _) | (_, Err(err)) => Round::Lost(match client.state() {
+            state if state.is_terminated() => Lost::SessionEnded(state),
+            _ => Lost::Refused(err.to_string()),
+        }),
     }
 }
 
