@@ -311,17 +311,15 @@ impl LeaseClock {
     /// `Some` when the lease has run out: for a last look right before a
     /// command starts, when the watch over the lease may not have run.
     pub fn lapsed(&self) -> Option<Lost> {
-        let terms = self.terms();
-        let now = Instant::now();
-        (now >= terms.confirmed + terms.window.grace)
-            .then(|| Lost::Unconfirmed(now.saturating_duration_since(terms.confirmed)))
+        self.expired()
+            .then(|| Lost::Unconfirmed(self.last_confirmed().elapsed()))
     }
 
     /// Hands the lease to a dead-man's switch too: from now on it kills the
     /// command when we would have, even if we cannot.
-    pub fn guard_with(&self, mut watchdog: Watchdog) {
-        watchdog.feed(self.deadline() + self.kill_after());
+    pub fn guard_with(&self, watchdog: Watchdog) {
         *self.watchdog.lock().unwrap_or_else(|p| p.into_inner()) = Some(watchdog);
+        self.feed_watchdog();
     }
 
     /// The command has been reaped; the switch may go.
@@ -360,15 +358,16 @@ impl LeaseClock {
         self.feed_watchdog();
     }
 
+    /// Tells the watchdog, if any, when to kill: SIGKILL's instant.
     fn feed_watchdog(&self) {
-        let terms = self.terms();
+        let kill_at = self.deadline() + self.kill_after();
         if let Some(watchdog) = self
             .watchdog
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .as_mut()
         {
-            watchdog.feed(terms.confirmed + terms.window.grace + terms.window.kill_after);
+            watchdog.feed(kill_at);
         }
     }
 }
