@@ -73,6 +73,17 @@ struct Link {
     election: Proxy,
 }
 
+impl Link {
+    /// Carries bytes again after a cut: the connections open across it lost
+    /// bytes and are closed, so both ends reconnect.
+    fn reopen(&self) {
+        self.quorum.reset();
+        self.election.reset();
+        self.quorum.restore();
+        self.election.restore();
+    }
+}
+
 /// N ZooKeeper servers forming one ensemble on 127.0.0.1. Dropping it kills
 /// every server and removes their data; the servers also die with the test
 /// process if it is killed outright.
@@ -526,13 +537,9 @@ impl Ensemble {
     /// reconnect.
     pub fn heal_split(&mut self, minority: &[usize]) {
         for link in &self.links {
-            if minority.contains(&link.from) == minority.contains(&link.to) {
-                continue;
+            if minority.contains(&link.from) != minority.contains(&link.to) {
+                link.reopen();
             }
-            link.quorum.reset();
-            link.election.reset();
-            link.quorum.restore();
-            link.election.restore();
         }
     }
 
@@ -546,10 +553,7 @@ impl Ensemble {
         let isolated = self.isolated.clone();
         for link in self.links_of(index) {
             if !isolated[link.from] && !isolated[link.to] {
-                link.quorum.reset();
-                link.election.reset();
-                link.quorum.restore();
-                link.election.restore();
+                link.reopen();
             }
         }
         Ok(())

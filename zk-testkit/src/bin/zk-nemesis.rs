@@ -152,6 +152,15 @@ struct Spec {
     launch: Launch,
 }
 
+impl Spec {
+    /// A tool run with `--watchdog`: its stderr goes through a pipe the
+    /// `stall_stderr` fault may stop reading (without the watchdog that
+    /// fault would break the lease by design; see the README).
+    fn stallable(&self) -> bool {
+        matches!(&self.launch, Launch::Tool(_, args) if args.contains(&"--watchdog"))
+    }
+}
+
 fn roster(bogus: bool) -> Vec<Spec> {
     let spec = |name: &str, kind, path, role, launch| Spec {
         name: name.into(),
@@ -745,8 +754,7 @@ fn contend(
                 continue;
             }
         };
-        let stallable =
-            matches!(&spec.launch, Launch::Tool(_, args) if args.contains(&"--watchdog"));
+        let stallable = spec.stallable();
         // A stallable tool's stderr reaches its log through us.
         let mut log_copy = None;
         if stallable {
@@ -1138,9 +1146,8 @@ fn inject(
             .hitting(hit)
         }
         "stall_stderr" => {
-            let stallable: Vec<usize> = (0..specs.len())
-                .filter(|&i| matches!(&specs[i].launch, Launch::Tool(_, args) if args.contains(&"--watchdog")))
-                .collect();
+            let stallable: Vec<usize> =
+                (0..specs.len()).filter(|&i| specs[i].stallable()).collect();
             let Some(&i) = stallable.get((target % stallable.len().max(1) as u64) as usize) else {
                 return heal("no tool with --watchdog".into(), |_, _| {});
             };
