@@ -202,6 +202,61 @@ fn deleting_the_lock_node_stops_the_command_and_exits_79() {
     );
 }
 
+/// A hostile client takes our node's name in one transaction: a setData
+/// spends the holder's node watch (NodeDataChanged, which is no loss), and
+/// the delete and create that follow fire nothing on it. Only the owner
+/// check in the next round can tell the node is no longer ours.
+#[test]
+fn a_node_taken_over_under_our_name_stops_the_command_and_exits_79() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-taken-over");
+    let dir = tempfile::tempdir().unwrap();
+    let (events, pid_file) = (dir.path().join("events"), dir.path().join("pid"));
+    let script = format!("echo $$ > {}; exec sleep 60", pid_file.display());
+    let mut holder =
+        lock()
+            .zk(&connect)
+            .spawn(&["--events", events.to_str().unwrap(), "/l", "-c", &script]);
+    let command_pid: i32 = wait_for_file(&pid_file).trim().parse().unwrap();
+    let acquired: Value =
+        serde_json::from_str(wait_for_file(&events).lines().next().unwrap()).unwrap();
+    let node = acquired["node"].as_str().unwrap();
+
+    let hostile = Zk::connect(&connect).unwrap();
+    let ephemeral =
+        zookeeper_client::CreateMode::Ephemeral.with_acls(zookeeper_client::Acls::anyone_all());
+    let mut takeover = hostile.client().new_multi_writer();
+    takeover
+        .add_set_data(node, b"spend the watch", None)
+        .unwrap();
+    takeover.add_delete(node, None).unwrap();
+    takeover.add_create(node, b"", &ephemeral).unwrap();
+    hostile.block_on(takeover.commit()).unwrap();
+    assert_ne!(
+        hostile.get(node).unwrap().1.ephemeral_owner,
+        0,
+        "the hostile node was not created"
+    );
+
+    assert_eq!(
+        holder.wait(T).code(),
+        Some(79),
+        "{}",
+        holder.stderr_so_far()
+    );
+    assert!(
+        !Path::new(&format!("/proc/{command_pid}")).exists(),
+        "the command outlived the lock"
+    );
+    let log = std::fs::read_to_string(&events).unwrap();
+    let last: Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"], "lost", "{log}");
+    assert!(
+        last["reason"].as_str().unwrap().contains("deleted"),
+        "{log}"
+    );
+}
+
 /// `holders` tells an operator who to blame: by default the node names the
 /// host, the pid, the user and the command as it was typed.
 #[test]

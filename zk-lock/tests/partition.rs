@@ -21,12 +21,19 @@ const T: Duration = Duration::from_secs(60);
 /// `fault` is applied once the waiter queued; the holder must be gone
 /// before the waiter's command starts, and exit 79. Returns the holder's
 /// events.
-fn hand_over_after(
+fn hand_over_after(ensemble: Ensemble, server: usize, fault: impl FnOnce(&mut Ensemble)) -> String {
+    let others = ensemble.connect_string_except(server);
+    hand_over_to(ensemble, server, &others, fault)
+}
+
+/// [`hand_over_after`] with the waiter talking to `others` only.
+fn hand_over_to(
     mut ensemble: Ensemble,
     server: usize,
+    others: &str,
     fault: impl FnOnce(&mut Ensemble),
 ) -> String {
-    let others = ensemble.connect_string_except(server);
+    let others = others.to_string();
     let dir = tempfile::tempdir().unwrap();
     let (events, held, waited) = (
         dir.path().join("events"),
@@ -168,6 +175,32 @@ fn fault_a_deposed_leader_never_confirms_the_lease() {
         // The deposed leader still says it leads: the others elect anew.
         wait_until("a new leader", T, || {
             (0..3).any(|i| i != leader && e.mode(i).as_deref() == Some("leader"))
+        });
+    });
+}
+
+/// Five servers split {leader, one follower} | {three followers}, the
+/// three resetting their side of the links, so they elect a new leader at
+/// once, which expires the holder's session. The leader keeps one follower
+/// and serves on for syncLimit (10 s), answering every read and `sync`. The minority is no quorum, so the holder's
+/// confirming write goes unanswered and its lease lapses first.
+#[test]
+fn fault_a_leader_left_in_a_minority_never_confirms_the_lease() {
+    require_zookeeper!();
+    let _one_at_a_time = exclusive();
+    let ensemble = Ensemble::start_partitionable(5).unwrap();
+    let leader = ensemble.leader().expect("a leader");
+    let follower = (0..5).find(|&i| i != leader).unwrap();
+    let minority = [leader, follower];
+    let majority = (0..5)
+        .filter(|i| !minority.contains(i))
+        .map(|i| ensemble.address(i))
+        .collect::<Vec<_>>()
+        .join(",");
+    hand_over_to(ensemble, leader, &majority, |e| {
+        e.split_deposing(&minority).unwrap();
+        wait_until("a new leader in the majority", T, || {
+            (0..5).any(|i| !minority.contains(&i) && e.mode(i).as_deref() == Some("leader"))
         });
     });
 }

@@ -532,6 +532,29 @@ impl Ensemble {
         Ok(())
     }
 
+    /// [`Ensemble::split`], but the majority learns of it at once: its
+    /// quorum links into the minority are reset on its side only
+    /// ([`Proxy::sever_client_side`]), as [`Ensemble::depose`] does, so it
+    /// elects a new leader within a second while a leader in the minority
+    /// hears only silence and leads on for `syncLimit` ticks.
+    /// [`Ensemble::heal_split`] ends it.
+    pub fn split_deposing(&mut self, minority: &[usize]) -> Result<()> {
+        for &i in minority {
+            self.check_partitionable(i)?;
+        }
+        for link in &self.links {
+            if minority.contains(&link.from) != minority.contains(&link.to) {
+                link.election.blackhole();
+                if minority.contains(&link.to) {
+                    link.quorum.sever_client_side();
+                } else {
+                    link.quorum.blackhole();
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Ends [`Ensemble::split`] of `minority`: the links across carry bytes
     /// again; connections open across the cut are closed, so both ends
     /// reconnect.

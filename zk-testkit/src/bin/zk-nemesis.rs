@@ -1106,14 +1106,15 @@ fn inject(
                 return heal("no leader".into(), |_, _| {});
             };
             // The leader and one follower: no quorum on their side, a
-            // quorum of three on the other.
+            // quorum of three on the other, which resets its side of the
+            // links and so elects anew while the leader still leads.
             let followers: Vec<usize> = (0..ensemble.len()).filter(|&i| i != leader).collect();
             let minority = vec![
                 leader,
                 followers[(target % followers.len() as u64) as usize],
             ];
             let hit = Hit::server(leader, true, proxies);
-            if let Err(e) = ensemble.split(&minority) {
+            if let Err(e) = ensemble.split_deposing(&minority) {
                 return heal(format!("splitting: {e:#}"), |_, _| {});
             }
             let what = format!(
