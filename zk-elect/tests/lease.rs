@@ -104,6 +104,46 @@ fn fault_a_partitioned_warm_leader_stops_its_command_within_the_window() {
     b.wait(T);
 }
 
+/// A warm command runs before the hooks do, so a lease lost during a slow
+/// `--on-elected` hook must stop it there, within the window: not after a
+/// slow `--on-demoted` hook, and not only when the tool exits.
+#[test]
+fn fault_a_partition_during_a_warm_leaders_hook_stops_its_warm_command() {
+    require_zookeeper!();
+    let (connect, proxy, through_proxy) = shared().chroot_via_proxy("elect-warm-hook-partition");
+    let dir = tempfile::tempdir().unwrap();
+    let path = files(&dir);
+    let hook = format!("echo started > {}; sleep 5", path("hook").display());
+    let mut a = elect().zk(&through_proxy).spawn(&[
+        "--session-timeout",
+        "4s",
+        "--warm",
+        "--on-elected",
+        &hook,
+        "--on-demoted",
+        "sleep 8",
+        "/e",
+        "-c",
+        &owner_command(&path("a")),
+    ]);
+    wait_for_file(&path("hook"), T);
+    // The warm command beats during the hook; without this the handover
+    // check below would pass for a warm command that never ran.
+    let beats = heartbeats(&path("a")).len();
+    wait_until("a's warm command beats during the hook", T, || {
+        heartbeats(&path("a")).len() > beats
+    });
+    proxy.blackhole();
+    let mut b = elect()
+        .zk(&connect)
+        .spawn(&["/e", "-c", &owner_command(&path("b"))]);
+    assert_eq!(a.wait(T).code(), Some(79), "a must give up its leadership");
+    wait_until("b leads", T, || !heartbeats(&path("b")).is_empty());
+    assert_handed_over(&path("a"), &path("b"), "");
+    b.signal(Signal::SIGTERM);
+    b.wait(T);
+}
+
 #[test]
 fn ctrl_z_of_a_leader_past_its_session_kills_its_command_on_resume() {
     require_zookeeper!();
