@@ -34,6 +34,12 @@ pub const CANNOT_EXECUTE: u8 = 126;
 /// The command was not found.
 pub const COMMAND_NOT_FOUND: u8 = 127;
 
+/// The status a shell reports for a process that died of signal `number`,
+/// and the one we exit with when a stop signal ends us: 128 + N.
+pub fn signalled(number: i32) -> u8 {
+    128u8.wrapping_add(number as u8)
+}
+
 /// The exit-code table, appended to every tool's `--help`.
 pub const HELP_TABLE: &str = "\
 Exit status:

@@ -5,11 +5,9 @@ use anyhow::Result;
 use tokio::io::AsyncReadExt;
 
 use crate::exit;
-use nix::sys::signal::Signal;
-
-use crate::lease::{LeaseClock, Lost, Ownership};
+use crate::lease::{Lost, Ownership};
 use crate::queue::Ticket;
-use crate::supervisor::{self, CommandSpec};
+use crate::supervisor::{CommandSpec, Event, Supervisor};
 
 /// The environment every wrapped command gets: `ZK_CONNECT`, `ZK_NODE`,
 /// `ZK_FENCING_TOKEN` (the node's czxid) and `ZK_SESSION_ID`.
@@ -36,19 +34,17 @@ pub async fn run_command(
     env: &[(&str, String)],
     watchdog: bool,
 ) -> Result<(u8, Option<Lost>)> {
-    // Handlers first, so no signal sent right after the spawn is missed.
-    let mut signals = crate::signals::Forwarded::install()?;
-    let mut job_control = crate::signals::JobControl::install()?;
+    let mut supervisor = Supervisor::install()?;
     let clock = ownership.clock();
     // Nothing watched the lease since it was confirmed (events were
     // written, handlers installed): a lapsed one starts nothing.
     if let Some(lost) = clock.lapsed() {
         return Ok((exit::OWNERSHIP_LOST, Some(lost)));
     }
-    let mut child = supervisor::spawn(spec, env)?;
+    supervisor.start(spec, env)?;
     if watchdog {
-        if let Err(err) = guard(&clock, &child) {
-            child.stop(clock.kill_after()).await;
+        if let Err(err) = supervisor.guard(&clock) {
+            supervisor.stop(clock.kill_after()).await;
             return Err(err);
         }
     }
@@ -60,53 +56,27 @@ pub async fn run_command(
             biased;
             lost = &mut lost => {
                 tracing::error!("lost ownership: {}", lost.reason());
-                child.stop(clock.kill_after()).await;
+                supervisor.stop(clock.kill_after()).await;
                 break (exit::OWNERSHIP_LOST, Some(lost));
             }
-            code = child.wait() => break (code, None),
-            signal = signals.recv() => {
-                tracing::info!("forwarding {signal} to the command");
-                child.signal(signal);
-            }
-            () = job_control.stop_requested() => {
-                if let Some(lost) = suspend(&child, &clock) {
-                    tracing::error!("lost ownership: {}", lost.reason());
-                    child.wait().await;
-                    break (exit::OWNERSHIP_LOST, Some(lost));
+            event = supervisor.next() => match event {
+                Event::Exited(code) => break (code, None),
+                Event::Signal(signal) => {
+                    tracing::info!("forwarding {signal} to the command");
+                    supervisor.forward(signal);
                 }
-            }
+                Event::Suspend => {
+                    if let Some(stalled) = supervisor.suspend(Some(&clock)) {
+                        tracing::error!("lost ownership: {}", stalled.reason());
+                        supervisor.wait().await;
+                        break (exit::OWNERSHIP_LOST, Some(stalled));
+                    }
+                }
+            },
         }
     };
     clock.disarm();
     Ok(outcome)
-}
-
-/// Starts the dead-man's switch for a running command.
-pub fn guard(clock: &LeaseClock, child: &supervisor::Supervised) -> Result<()> {
-    let watchdog = crate::watchdog::Watchdog::start(child.pid())
-        .map_err(|err| anyhow::anyhow!("cannot start the --watchdog guard: {err}"))?;
-    clock.guard_with(watchdog);
-    Ok(())
-}
-
-/// Ctrl-Z: stops the command's group, then ourselves. On SIGCONT the
-/// command resumes only if the lease has not run out meanwhile; otherwise
-/// it is killed while still stopped, before it runs another instruction.
-pub fn suspend(child: &supervisor::Supervised, clock: &LeaseClock) -> Option<Lost> {
-    child.signal(Signal::SIGSTOP);
-    let stopped_at = tokio::time::Instant::now();
-    crate::signals::stop_self();
-    let stopped_for = stopped_at.elapsed();
-    if clock.expired() {
-        child.signal(Signal::SIGKILL);
-        return Some(Lost::Stalled(stopped_for));
-    }
-    tracing::info!(
-        "resumed after {}; the lease still holds",
-        humantime::format_duration(stopped_for)
-    );
-    child.signal(Signal::SIGCONT);
-    None
 }
 
 /// Resolves when stdin reaches EOF (or fails): how a tool holding something

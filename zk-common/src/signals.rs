@@ -17,12 +17,14 @@ pub async fn stop_requested() -> u8 {
         // applies, which is the same outcome for the caller's shell.
         return std::future::pending().await;
     };
-    tokio::select! {
-        _ = int.recv() => 128 + 2,
-        _ = term.recv() => 128 + 15,
-        _ = hup.recv() => 128 + 1,
-        _ = quit.recv() => 128 + 3,
-    }
+    use nix::sys::signal::Signal as S;
+    let signal = tokio::select! {
+        _ = int.recv() => S::SIGINT,
+        _ = term.recv() => S::SIGTERM,
+        _ = hup.recv() => S::SIGHUP,
+        _ = quit.recv() => S::SIGQUIT,
+    };
+    crate::exit::signalled(signal as i32)
 }
 
 /// The signals a wrapping tool passes on to its command's process group:

@@ -9,6 +9,8 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
 use crate::exit::{self, Failure};
+use crate::lease::{LeaseClock, Lost};
+use crate::signals::{stop_self, Forwarded, JobControl};
 
 /// The flags of a tool that wraps a command (zk-lock, zk-elect, zk-health):
 /// `-c STRING` or `-- CMD ARGS...` after PATH, and `--events`.
@@ -262,10 +264,144 @@ impl Supervised {
 
 /// Waits for the command if there is one; never resolves without one, so
 /// it can sit in a `select!` either way.
-pub async fn wait_if_any(child: &mut Option<Supervised>) -> u8 {
+async fn wait_if_any(child: &mut Option<Supervised>) -> u8 {
     match child.as_mut() {
         Some(child) => child.wait().await,
         None => std::future::pending().await,
+    }
+}
+
+/// What the running command, or a signal sent to us, asks of the tool. The
+/// tool's loop decides what each means for what it owns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// The command exited, with the status a shell would report.
+    Exited(u8),
+    /// SIGINT, SIGTERM, SIGHUP or SIGQUIT arrived: pass it on
+    /// ([`Supervisor::forward`]) or stop.
+    Signal(Signal),
+    /// Ctrl-Z (SIGTSTP): see [`Supervisor::suspend`].
+    Suspend,
+}
+
+/// The one place a tool runs its command: at most one at a time (a
+/// leader's, or zk-elect's warm one), in a process group of its own, with
+/// our stop signals and Ctrl-Z caught from the start, so none sent right
+/// after the spawn is missed.
+pub struct Supervisor {
+    signals: Forwarded,
+    job_control: JobControl,
+    command: Option<Supervised>,
+}
+
+impl Supervisor {
+    /// Installs the handlers; no command runs yet.
+    pub fn install() -> std::io::Result<Supervisor> {
+        Ok(Supervisor {
+            signals: Forwarded::install()?,
+            job_control: JobControl::install()?,
+            command: None,
+        })
+    }
+
+    /// Starts `spec` (see [`spawn`]); a command still running is a bug of
+    /// the caller's, stopped rather than left unsupervised.
+    pub fn start(&mut self, spec: &CommandSpec, env: &[(&str, String)]) -> Result<(), Failure> {
+        if let Some(orphan) = self.command.replace(spawn(spec, env)?) {
+            tracing::error!("a command was started while another ran; killing the first");
+            orphan.signal(Signal::SIGKILL);
+        }
+        Ok(())
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.command.is_some()
+    }
+
+    /// The next event. Without a command only signals and Ctrl-Z come, so
+    /// a tool that holds on without one uses the same loop. An exit comes
+    /// before a signal that arrived with it, as the command's own status.
+    pub async fn next(&mut self) -> Event {
+        tokio::select! {
+            biased;
+            code = wait_if_any(&mut self.command) => {
+                self.command = None;
+                Event::Exited(code)
+            }
+            signal = self.signals.recv() => Event::Signal(signal),
+            () = self.job_control.stop_requested() => Event::Suspend,
+        }
+    }
+
+    /// Sends `signal` to the command's process group; false without one.
+    pub fn forward(&self, signal: Signal) -> bool {
+        match &self.command {
+            Some(command) => {
+                command.signal(signal);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Waits for the command to exit (after a signal passed on, or a kill);
+    /// `None` without one.
+    pub async fn wait(&mut self) -> Option<u8> {
+        let mut command = self.command.take()?;
+        Some(command.wait().await)
+    }
+
+    /// Passes a stop signal on and returns the command's status once it
+    /// exits; without a command, the status the signal itself means.
+    pub async fn pass_on(&mut self, signal: Signal) -> u8 {
+        self.forward(signal);
+        match self.wait().await {
+            Some(code) => code,
+            None => exit::signalled(signal as i32),
+        }
+    }
+
+    /// Stops the command for good (see [`Supervised::stop`]); `None`
+    /// without one.
+    pub async fn stop(&mut self, kill_after: Duration) -> Option<u8> {
+        let mut command = self.command.take()?;
+        Some(command.stop(kill_after).await)
+    }
+
+    /// Starts the dead-man's switch on the running command: it is killed if
+    /// the lease runs out while this process cannot act (`--watchdog`).
+    pub fn guard(&self, clock: &LeaseClock) -> anyhow::Result<()> {
+        let Some(command) = &self.command else {
+            return Ok(());
+        };
+        let watchdog = crate::watchdog::Watchdog::start(command.pid())
+            .map_err(|err| anyhow::anyhow!("cannot start the --watchdog guard: {err}"))?;
+        clock.guard_with(watchdog);
+        Ok(())
+    }
+
+    /// Ctrl-Z: stops the command's group, then ourselves (the terminal's job
+    /// control does not reach a group of its own). On SIGCONT the command
+    /// resumes, but under a lease only if it has not run out meanwhile;
+    /// otherwise it is killed while still stopped, before it runs another
+    /// instruction, and the stall is returned. The caller reaps it.
+    pub fn suspend(&self, lease: Option<&LeaseClock>) -> Option<Lost> {
+        self.forward(Signal::SIGSTOP);
+        let stopped_at = tokio::time::Instant::now();
+        stop_self();
+        let stopped_for = stopped_at.elapsed();
+        if let Some(clock) = lease {
+            if clock.expired() {
+                self.forward(Signal::SIGKILL);
+                return Some(Lost::Stalled(stopped_for));
+            }
+            tracing::info!(
+                "resumed after {}; the lease still holds",
+                humantime::format_duration(stopped_for)
+            );
+        }
+        self.forward(Signal::SIGCONT);
+        None
     }
 }
 
@@ -275,7 +411,7 @@ pub fn status_code(status: std::io::Result<ExitStatus>) -> u8 {
     match status {
         Ok(status) => match (status.code(), status.signal()) {
             (Some(code), _) => code as u8,
-            (None, Some(signal)) => 128u8.wrapping_add(signal as u8),
+            (None, Some(signal)) => exit::signalled(signal),
             (None, None) => exit::INTERNAL,
         },
         Err(err) => {

@@ -16,8 +16,7 @@ use zk_common::owner::command_env;
 use zk_common::probe::Prober;
 use zk_common::progress::Waiting;
 use zk_common::queue::{Queue, Rule, Ticket, LATCH};
-use zk_common::signals::{Forwarded, JobControl};
-use zk_common::supervisor::{self, wait_if_any, CommandSpec, Supervised};
+use zk_common::supervisor::{CommandSpec, Event, Supervisor};
 use zk_common::{connect, exit, node, Failure};
 
 use crate::cli::CandidateArgs;
@@ -38,9 +37,9 @@ struct Candidate<'a> {
     spec: Option<CommandSpec>,
     events: EventSink,
     prober: Option<Prober>,
-    signals: Forwarded,
-    /// With --warm, the command that runs on every candidate.
-    warm: Option<Supervised>,
+    /// Runs the leader's command, or with --warm the command that runs on
+    /// every candidate (never both: a warm command is told it leads).
+    supervisor: Supervisor,
 }
 
 pub async fn run(common: &CommonArgs, args: &CandidateArgs) -> Result<u8> {
@@ -55,15 +54,16 @@ pub async fn run(common: &CommonArgs, args: &CandidateArgs) -> Result<u8> {
         spec,
         events,
         prober: args.probe.any().then(|| Prober::new(&args.probe)),
-        signals: Forwarded::install()?,
-        warm: None,
+        supervisor: Supervisor::install()?,
     };
     loop {
         // A warm command runs on every candidate; after a loss it was
         // stopped, and a rejoining candidate starts it again.
-        if let (true, None, Some(spec)) = (args.warm, &candidate.warm, &candidate.spec) {
-            let env = [("ZK_CONNECT", common.connect.connect.clone())];
-            candidate.warm = Some(supervisor::spawn(spec, &env)?);
+        if let (true, Some(spec)) = (args.warm, &candidate.spec) {
+            if !candidate.supervisor.is_running() {
+                let env = [("ZK_CONNECT", common.connect.connect.clone())];
+                candidate.supervisor.start(spec, &env)?;
+            }
         }
         if let Some(code) = candidate.wait_until_healthy().await {
             return Ok(candidate.finish(code).await);
@@ -100,21 +100,15 @@ impl Candidate<'_> {
         self.events.emit(e);
     }
 
-    /// Stops a warm command still running; its status if it had exited.
+    /// Stops a warm command still running.
     async fn finish(&mut self, code: u8) -> u8 {
-        match self.warm.as_mut() {
-            Some(warm) => {
-                warm.stop(self.args.kill_after).await;
-                code
-            }
-            None => code,
-        }
+        self.supervisor.stop(self.args.kill_after).await;
+        code
     }
 
     /// Probes until healthy. `Some(status)` when told to stop meanwhile.
     async fn wait_until_healthy(&mut self) -> Option<u8> {
-        let prober = self.prober.as_mut()?;
-        if prober.healthy() {
+        if self.prober.as_ref()?.healthy() {
             return None;
         }
         let _spinner = Waiting::start(
@@ -122,15 +116,19 @@ impl Candidate<'_> {
             self.common.log.quiet,
         );
         loop {
-            tokio::select! {
+            let prober = self.prober.as_mut()?;
+            let event = tokio::select! {
                 change = prober.next_change(|_| {}) => {
                     if change.healthy {
                         tracing::info!("healthy ({})", change.round.reason);
                         return None;
                     }
+                    continue;
                 }
-                signal = self.signals.recv() => return Some(128 + signal as u8),
-                code = wait_if_any(&mut self.warm) => return Some(code),
+                event = self.supervisor.next() => event,
+            };
+            if let Some(code) = while_waiting(&mut self.supervisor, event).await {
+                return Some(code);
             }
         }
     }
@@ -172,7 +170,7 @@ impl Candidate<'_> {
         };
         match took_office {
             Err(lost) => {
-                self.stop_warm(clock.kill_after()).await;
+                self.stop_command(clock.kill_after()).await;
                 return Ok(self.lost(&lost.reason(), &env).await);
             }
             Ok(Some(outcome)) => return Ok(outcome),
@@ -208,25 +206,30 @@ impl Candidate<'_> {
             self.common.log.quiet,
         );
         let deadline = zk_common::progress::sleep_or_forever(self.args.timeout);
-        let unhealthy = next_unhealthy(&mut self.prober);
-        tokio::select! {
-            elected = queue.wait_turn(client, ticket) => elected.map(|()| None),
-            () = deadline => {
-                let timeout = humantime::format_duration(self.args.timeout.unwrap_or_default());
-                Err(Failure::not_acquired(format!("not elected at {} within {timeout}", self.path)).into())
+        tokio::pin!(deadline);
+        let elected = queue.wait_turn(client, ticket);
+        tokio::pin!(elected);
+        let unhealthy = {
+            let unhealthy = next_unhealthy(&mut self.prober);
+            tokio::pin!(unhealthy);
+            loop {
+                tokio::select! {
+                    elected = &mut elected => return elected.map(|()| None),
+                    () = &mut deadline => {
+                        let timeout = humantime::format_duration(self.args.timeout.unwrap_or_default());
+                        return Err(Failure::not_acquired(format!("not elected at {} within {timeout}", self.path)).into());
+                    }
+                    event = self.supervisor.next() => {
+                        if let Some(code) = while_waiting(&mut self.supervisor, event).await {
+                            return Ok(Some(Outcome::Exit(code)));
+                        }
+                    }
+                    reason = &mut unhealthy => break reason,
+                }
             }
-            signal = self.signals.recv() => {
-                Ok(Some(Outcome::Exit(match self.warm.as_mut() {
-                    Some(warm) => { warm.signal(signal); warm.wait().await }
-                    None => 128 + signal as u8,
-                })))
-            }
-            reason = unhealthy => {
-                self.event_with_reason("unhealthy", &reason);
-                Ok(Some(Outcome::Rejoin))
-            }
-            code = wait_if_any(&mut self.warm) => Ok(Some(Outcome::Exit(code))),
-        }
+        };
+        self.event_with_reason("unhealthy", &unhealthy);
+        Ok(Some(Outcome::Rejoin))
     }
 
     /// Fences the previous leader, leaves our breadcrumb, announces, runs
@@ -265,8 +268,8 @@ impl Candidate<'_> {
         if let Some(hook) = &self.args.on_elected {
             run_hook("--on-elected", hook, env).await;
         }
-        if let (Some(warm), Some(signal)) = (self.warm.as_ref(), self.args.signal_elected) {
-            warm.signal(signal);
+        if let (true, Some(signal)) = (self.args.warm, self.args.signal_elected) {
+            self.supervisor.forward(signal);
         }
         None
     }
@@ -283,10 +286,14 @@ impl Candidate<'_> {
         }
     }
 
-    /// A warm command told it leads must not outlive the lease either: it
-    /// is stopped like a leader's command, and started again on rejoin.
-    async fn stop_warm(&mut self, kill_after: Duration) {
-        stop_warm(&mut self.warm, self.args.signal_demoted, kill_after).await;
+    /// Leadership is lost: the command must not outlive the lease. A warm
+    /// command, told it leads, is told it no longer does and is stopped
+    /// like a leader's command, to start again on rejoin.
+    async fn stop_command(&mut self, kill_after: Duration) {
+        if let (true, Some(signal)) = (self.args.warm, self.args.signal_demoted) {
+            self.supervisor.forward(signal);
+        }
+        self.supervisor.stop(kill_after).await;
     }
 
     fn event_with_reason(&mut self, name: &str, reason: &str) {
@@ -296,8 +303,8 @@ impl Candidate<'_> {
     }
 
     async fn demoted(&mut self, env: &[(&str, String)]) {
-        if let (Some(warm), Some(signal)) = (self.warm.as_ref(), self.args.signal_demoted) {
-            warm.signal(signal);
+        if let (true, Some(signal)) = (self.args.warm, self.args.signal_demoted) {
+            self.supervisor.forward(signal);
         }
         if let Some(hook) = &self.args.on_demoted {
             run_hook("--on-demoted", hook, env).await;
@@ -315,22 +322,16 @@ impl Candidate<'_> {
         // Fencing, the breadcrumb and the hook ran under the lease, but its
         // watch may not have been polled since: a lapsed lease starts nothing.
         if let Some(lost) = clock.lapsed() {
-            self.stop_warm(clock.kill_after()).await;
+            self.stop_command(clock.kill_after()).await;
             return Ok(Leadership::Lost(lost.reason()));
         }
-        let mut command = match (&self.spec, self.args.warm) {
-            (Some(spec), false) => Some(supervisor::spawn(spec, env)?),
-            _ => None,
-        };
-        let mut job_control = JobControl::install()?;
-        if self.args.watchdog {
-            if let Some(child) = command.as_ref().or(self.warm.as_ref()) {
-                zk_common::owner::guard(clock, child)?;
-            }
+        if let (Some(spec), false) = (&self.spec, self.args.warm) {
+            self.supervisor.start(spec, env)?;
         }
-        let led = self
-            .lead_until_done(lost, clock, &mut command, &mut job_control)
-            .await;
+        if self.args.watchdog {
+            self.supervisor.guard(clock)?;
+        }
+        let led = self.lead_until_done(lost, clock).await;
         clock.disarm();
         led
     }
@@ -339,69 +340,46 @@ impl Candidate<'_> {
         &mut self,
         mut lost: Pin<&mut impl Future<Output = Lost>>,
         clock: &LeaseClock,
-        command: &mut Option<Supervised>,
-        job_control: &mut JobControl,
     ) -> Result<Leadership> {
-        let unhealthy = next_unhealthy(&mut self.prober);
-        tokio::pin!(unhealthy);
         let holds_stdin = self.spec.is_none();
-        let stdin_closed = async {
-            if holds_stdin {
-                zk_common::owner::stdin_closed().await
-            } else {
-                std::future::pending().await
+        let reason = {
+            let unhealthy = next_unhealthy(&mut self.prober);
+            tokio::pin!(unhealthy);
+            let stdin_closed = async {
+                if holds_stdin {
+                    zk_common::owner::stdin_closed().await
+                } else {
+                    std::future::pending().await
+                }
+            };
+            tokio::pin!(stdin_closed);
+            loop {
+                tokio::select! {
+                    biased;
+                    lost = lost.as_mut() => break lost.reason(),
+                    event = self.supervisor.next() => match event {
+                        Event::Exited(code) => return Ok(Leadership::Resigned(code)),
+                        Event::Signal(signal) => {
+                            if !self.supervisor.forward(signal) {
+                                return Ok(Leadership::Resigned(exit::OK));
+                            }
+                            tracing::info!("forwarded {signal} to the command");
+                        }
+                        Event::Suspend => {
+                            if let Some(stalled) = self.supervisor.suspend(Some(clock)) {
+                                // Killed while stopped; only reaped here.
+                                self.supervisor.wait().await;
+                                return Ok(Leadership::Lost(stalled.reason()));
+                            }
+                        }
+                    },
+                    () = &mut stdin_closed => return Ok(Leadership::Resigned(exit::OK)),
+                    reason = &mut unhealthy => break format!("health check failing: {reason}"),
+                }
             }
         };
-        tokio::pin!(stdin_closed);
-        loop {
-            tokio::select! {
-                biased;
-                lost = lost.as_mut() => {
-                    if let Some(child) = command.as_mut() {
-                        child.stop(clock.kill_after()).await;
-                    }
-                    stop_warm(&mut self.warm, self.args.signal_demoted, clock.kill_after()).await;
-                    return Ok(Leadership::Lost(lost.reason()));
-                }
-                code = wait_if_any(command) => return Ok(Leadership::Resigned(code)),
-                code = wait_if_any(&mut self.warm) => return Ok(Leadership::Resigned(code)),
-                () = &mut stdin_closed => return Ok(Leadership::Resigned(exit::OK)),
-                signal = self.signals.recv() => {
-                    match (command.as_ref(), self.warm.as_ref()) {
-                        (Some(child), _) | (None, Some(child)) => {
-                            tracing::info!("forwarding {signal} to the command");
-                            child.signal(signal);
-                        }
-                        (None, None) => return Ok(Leadership::Resigned(exit::OK)),
-                    }
-                }
-                () = job_control.stop_requested() => {
-                    let running = command.as_ref().or(self.warm.as_ref());
-                    let stalled = match running {
-                        Some(child) => zk_common::owner::suspend(child, clock),
-                        None => {
-                            let stopped_at = tokio::time::Instant::now();
-                            zk_common::signals::stop_self();
-                            clock.expired().then_some(Lost::Stalled(stopped_at.elapsed()))
-                        }
-                    };
-                    if let Some(stalled) = stalled {
-                        if let Some(child) = command.as_mut() {
-                            child.wait().await;
-                        }
-                        stop_warm(&mut self.warm, self.args.signal_demoted, clock.kill_after()).await;
-                        return Ok(Leadership::Lost(stalled.reason()));
-                    }
-                }
-                reason = &mut unhealthy => {
-                    if let Some(child) = command.as_mut() {
-                        child.stop(clock.kill_after()).await;
-                    }
-                    stop_warm(&mut self.warm, self.args.signal_demoted, clock.kill_after()).await;
-                    return Ok(Leadership::Lost(format!("health check failing: {reason}")));
-                }
-            }
-        }
+        self.stop_command(clock.kill_after()).await;
+        Ok(Leadership::Lost(reason))
     }
 
     /// Where the last leader left its mark (as ZKFC's ActiveBreadCrumb): a
@@ -482,18 +460,17 @@ impl Candidate<'_> {
     }
 }
 
-/// See [`Candidate::stop_warm`]; a function of the fields it needs, so it
-/// can run while the prober is borrowed.
-async fn stop_warm(
-    warm: &mut Option<Supervised>,
-    signal_demoted: Option<nix::sys::signal::Signal>,
-    kill_after: Duration,
-) {
-    if let Some(mut warm) = warm.take() {
-        if let Some(signal) = signal_demoted {
-            warm.signal(signal);
+/// What a wait for health or election does with the supervisor's event:
+/// `Some(status)` when the candidacy ends. Nothing is owned yet, so Ctrl-Z
+/// just stops a warm command with us.
+async fn while_waiting(supervisor: &mut Supervisor, event: Event) -> Option<u8> {
+    match event {
+        Event::Exited(code) => Some(code),
+        Event::Signal(signal) => Some(supervisor.pass_on(signal).await),
+        Event::Suspend => {
+            supervisor.suspend(None);
+            None
         }
-        warm.stop(kill_after).await;
     }
 }
 

@@ -14,8 +14,7 @@ use zookeeper_client::{
 use nix::sys::signal::Signal;
 use zk_common::output::{event, EventSink};
 use zk_common::probe::{Prober, Round};
-use zk_common::signals::{Forwarded, JobControl};
-use zk_common::supervisor::{self, wait_if_any, Supervised};
+use zk_common::supervisor::{Event, Supervisor};
 use zk_common::{connect, exit, node, Failure};
 
 use crate::cli::{Cli, Format};
@@ -45,15 +44,10 @@ pub async fn run(cli: &Cli) -> Result<u8> {
     let node = node_path(cli)?;
     let spec = cli.wrap.resolved_spec()?;
     let events = cli.wrap.event_sink()?;
-    let mut signals = Forwarded::install()?;
-    let mut job_control = JobControl::install()?;
-    let mut child = match &spec {
-        Some(spec) => Some(supervisor::spawn(
-            spec,
-            &[("ZK_CONNECT", cli.common.connect.connect.clone())],
-        )?),
-        None => None,
-    };
+    let mut supervisor = Supervisor::install()?;
+    if let Some(spec) = &spec {
+        supervisor.start(spec, &[("ZK_CONNECT", cli.common.connect.connect.clone())])?;
+    }
     let mut prober = cli.probe.any().then(|| Prober::new(&cli.probe));
     let mut registrar = Registrar {
         cli,
@@ -82,7 +76,7 @@ pub async fn run(cli: &Cli) -> Result<u8> {
             if let Err(err) = registrar.reconcile(healthy, last_round.as_ref()).await {
                 notify(&[NotifyState::Stopping]);
                 registrar.close().await;
-                stop(&mut child).await;
+                supervisor.stop(STOP_KILL_AFTER).await;
                 return Err(err);
             }
             next_round = Instant::now() + cli.probe.interval;
@@ -115,23 +109,25 @@ pub async fn run(cli: &Cli) -> Result<u8> {
             () = watchdog.due() => Some(Woke::Watchdog),
             event = node_event => Some(Woke::Node(event)),
             new_state = state_change => Some(Woke::State(new_state)),
-            code = wait_if_any(&mut child) => {
-                notify(&[NotifyState::Stopping]);
-                registrar.deregister("the command exited").await;
-                break code;
-            }
-            // Ctrl-Z stops the command with us (it has a process group of
-            // its own) and SIGCONT resumes both: a registration is not
-            // exclusive, so nothing is lost by a stop.
-            () = job_control.stop_requested() => {
-                stop_with(child.as_ref());
-                None
-            }
-            signal = signals.recv() => break pass_on(&mut registrar, child.as_mut(), signal).await,
+            event = supervisor.next() => match event {
+                Event::Exited(code) => {
+                    notify(&[NotifyState::Stopping]);
+                    registrar.deregister("the command exited").await;
+                    break code;
+                }
+                Event::Signal(signal) => break pass_on(&mut registrar, &mut supervisor, signal).await,
+                // Ctrl-Z stops the command with us and SIGCONT resumes
+                // both: a registration is not exclusive, so nothing is
+                // lost by a stop.
+                Event::Suspend => {
+                    supervisor.suspend(None);
+                    None
+                }
+            },
             () = timeout => {
                 notify(&[NotifyState::Stopping]);
                 registrar.close().await;
-                stop(&mut child).await;
+                supervisor.stop(STOP_KILL_AFTER).await;
                 let timeout = humantime::format_duration(cli.timeout.unwrap_or_default());
                 return Err(Failure::not_acquired(format!("{} not registered within {timeout}", registrar.node)).into());
             }
@@ -152,41 +148,24 @@ enum Woke {
 
 /// A stop signal: deregister first, drain, then pass it on to the command
 /// and exit with its status (or, without one, exit as the signal says).
-async fn pass_on(
-    registrar: &mut Registrar<'_>,
-    child: Option<&mut Supervised>,
-    signal: Signal,
-) -> u8 {
+async fn pass_on(registrar: &mut Registrar<'_>, supervisor: &mut Supervisor, signal: Signal) -> u8 {
     notify(&[NotifyState::Stopping]);
     registrar.deregister(&format!("received {signal}")).await;
     let drain = registrar.cli.drain;
-    match child {
-        Some(child) => {
-            if !drain.is_zero() {
-                tracing::info!(
-                    "draining for {} before passing {signal} on",
-                    humantime::format_duration(drain)
-                );
-                tokio::time::sleep(drain).await;
-            }
-            child.signal(signal);
-            child.wait().await
-        }
-        None if registrar.ever_registered => exit::OK,
-        None => 128 + signal as u8,
+    if !supervisor.is_running() {
+        return match registrar.ever_registered {
+            true => exit::OK,
+            false => exit::signalled(signal as i32),
+        };
     }
-}
-
-/// Ctrl-Z: stops the command's process group and ourselves; SIGCONT
-/// resumes both.
-fn stop_with(child: Option<&Supervised>) {
-    if let Some(child) = child {
-        child.signal(nix::sys::signal::Signal::SIGSTOP);
+    if !drain.is_zero() {
+        tracing::info!(
+            "draining for {} before passing {signal} on",
+            humantime::format_duration(drain)
+        );
+        tokio::time::sleep(drain).await;
     }
-    zk_common::signals::stop_self();
-    if let Some(child) = child {
-        child.signal(nix::sys::signal::Signal::SIGCONT);
-    }
+    supervisor.pass_on(signal).await
 }
 
 impl Registrar<'_> {
@@ -255,11 +234,9 @@ impl Registrar<'_> {
     }
 }
 
-async fn stop(child: &mut Option<Supervised>) {
-    if let Some(child) = child.as_mut() {
-        child.stop(std::time::Duration::from_secs(2)).await;
-    }
-}
+/// How long a command stopped because zk-health itself fails gets between
+/// SIGTERM and SIGKILL.
+const STOP_KILL_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// PATH/ID, or PATH/SERVICE/ID for Curator x-discovery.
 fn node_path(cli: &Cli) -> Result<String> {
