@@ -23,6 +23,7 @@ pub mod progress;
 pub mod queue;
 pub mod signals;
 pub mod supervisor;
+pub mod timeout;
 pub mod tls_refusal;
 mod unix;
 pub mod watchdog;

@@ -5,15 +5,6 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// Sleeps for `timeout`, or forever without one: the `--timeout` branch of
-/// a `select!` that waits for something else.
-pub async fn sleep_or_forever(timeout: Option<Duration>) {
-    match timeout {
-        Some(timeout) => tokio::time::sleep(timeout).await,
-        None => std::future::pending().await,
-    }
-}
-
 /// Shows "what we wait for, and for how long" on a terminal; nothing at all
 /// when stderr is a pipe, a file or the journal. Cleared on drop.
 pub struct Waiting {

@@ -3,6 +3,7 @@
 
 use anyhow::{Context, Result};
 use serde_json::{json, Map, Value};
+use zk_common::timeout::GiveUp;
 use zookeeper_client::{Client, CreateMode, Error as ZkError};
 
 use std::future::Future;
@@ -205,8 +206,7 @@ impl Candidate<'_> {
             format!("waiting to lead {}", self.path),
             self.common.log.quiet,
         );
-        let deadline = zk_common::progress::sleep_or_forever(self.args.timeout);
-        tokio::pin!(deadline);
+        let give_up = GiveUp::after(self.args.timeout);
         let elected = queue.wait_turn(client, ticket);
         tokio::pin!(elected);
         let unhealthy = {
@@ -215,8 +215,7 @@ impl Candidate<'_> {
             loop {
                 tokio::select! {
                     elected = &mut elected => return elected.map(|()| None),
-                    () = &mut deadline => {
-                        let timeout = humantime::format_duration(self.args.timeout.unwrap_or_default());
+                    timeout = give_up.reached() => {
                         return Err(Failure::not_acquired(format!("not elected at {} within {timeout}", self.path)).into());
                     }
                     event = self.supervisor.next() => {

@@ -1,6 +1,7 @@
 //! `leader`, `watch` and `candidates`: the election as JSON.
 
 use std::time::Duration;
+use zk_common::timeout::GiveUp;
 
 use anyhow::Result;
 use serde_json::{Map, Value};
@@ -86,11 +87,9 @@ pub async fn leader(common: &CommonArgs, args: &LeaderArgs) -> Result<u8> {
             }
         }
     };
-    let deadline = zk_common::progress::sleep_or_forever(args.timeout);
     let leader = tokio::select! {
         leader = find => leader?,
-        () = deadline => {
-            let timeout = humantime::format_duration(args.timeout.unwrap_or_default());
+        timeout = GiveUp::after(args.timeout).reached() => {
             let what = if args.wait {
                 format!("nobody leads {} after waiting {timeout}", args.path)
             } else {

@@ -18,6 +18,7 @@ pub mod sources;
 pub use cli::{Cli, SurveyArgs, Thresholds, SERVERS, THRESHOLDS};
 
 use std::time::Duration;
+use zk_common::timeout::GiveUp;
 
 use anyhow::Result;
 use serde_json::Value;
@@ -145,15 +146,13 @@ async fn wait(connect: &ConnectArgs, args: &WaitArgs, quiet: bool) -> Result<u8>
             tokio::time::sleep_until(started + args.interval).await;
         }
     };
-    let deadline = zk_common::progress::sleep_or_forever(args.timeout);
     tokio::select! {
         doc = until_met => {
             drop(spinner);
             output::document(&Value::Object(doc?))?;
             Ok(exit::OK)
         }
-        () = deadline => {
-            let timeout = humantime::format_duration(args.timeout.unwrap_or_default());
+        timeout = GiveUp::after(args.timeout).reached() => {
             let seen = last.unwrap_or_else(|| "no survey finished".into());
             Err(Failure::not_acquired(format!("timed out after {timeout} waiting for {wanted}; last: {seen}")).into())
         }

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use zk_common::timeout::GiveUp;
 
 use anyhow::{Context, Result};
 use serde_json::{json, Map, Value};
@@ -60,7 +61,7 @@ pub async fn run(cli: &Cli) -> Result<u8> {
         node_event: None,
         blocked_by: None,
     };
-    let give_up_at = cli.timeout.map(|t| Instant::now() + t);
+    let give_up = GiveUp::after(cli.timeout);
     let mut last_round: Option<Round> = None;
     // Fed from this loop, so it stops being fed when the loop hangs. Not
     // only while registered: an unhealthy service or a ZooKeeper outage is
@@ -83,12 +84,6 @@ pub async fn run(cli: &Cli) -> Result<u8> {
         }
         watchdog.feed_if_due();
 
-        let timeout = async {
-            match give_up_at.filter(|_| !registrar.ever_registered) {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
         let tick = tokio::time::sleep_until(next_round);
         let mut state = registrar.state.take();
         let state_change = async {
@@ -124,11 +119,11 @@ pub async fn run(cli: &Cli) -> Result<u8> {
                     None
                 }
             },
-            () = timeout => {
+            // --timeout bounds the first registration only.
+            timeout = give_up.reached(), if !registrar.ever_registered => {
                 notify(&[NotifyState::Stopping]);
                 registrar.close().await;
                 supervisor.stop(STOP_KILL_AFTER).await;
-                let timeout = humantime::format_duration(cli.timeout.unwrap_or_default());
                 return Err(Failure::not_acquired(format!("{} not registered within {timeout}", registrar.node)).into());
             }
         };

@@ -2,6 +2,7 @@
 
 use anyhow::Result;
 use serde_json::{json, Map, Value};
+use zk_common::timeout::GiveUp;
 use zookeeper_client::Client;
 
 use zk_common::cli::CommonArgs;
@@ -49,15 +50,13 @@ async fn locked(
     let mut window = SafeWindow::new(client.session_timeout(), args.kill_after)?;
     lease::watch_stalls(&window);
     let queue = queue(path, args);
-    let deadline = zk_common::progress::sleep_or_forever(args.timeout);
-    tokio::pin!(deadline);
+    let give_up = GiveUp::after(args.timeout);
     let stop = zk_common::signals::stop_requested();
     tokio::pin!(stop);
     let ticket = loop {
         let outcome = tokio::select! {
             ticket = acquire(common, args, path, &queue, client, data) => ticket,
-            () = &mut deadline => {
-                let timeout = humantime::format_duration(args.timeout.unwrap_or_default());
+            timeout = give_up.reached() => {
                 return Err(Failure::not_acquired(format!("timed out after {timeout} waiting for the lock {path}")).into());
             }
             code = &mut stop => return Ok((code, None)),

@@ -1,6 +1,7 @@
 //! `zk-members wait`: block until the group has the wanted size.
 
 use std::time::Duration;
+use zk_common::timeout::GiveUp;
 
 use anyhow::Result;
 use serde_json::Value;
@@ -34,16 +35,14 @@ pub async fn run(connect_args: &ConnectArgs, args: &WaitArgs, quiet: bool) -> Re
             ));
         }
     };
-    let deadline = zk_common::progress::sleep_or_forever(args.timeout);
     tokio::select! {
         met = until_met => {
             drop(spinner);
             output::document(&Value::Array(met?))?;
             Ok(exit::OK)
         }
-        () = deadline => {
+        timeout = GiveUp::after(args.timeout).reached() => {
             let now = seen.map(|n| format!("it has {n}")).unwrap_or_else(|| "no reading yet".into());
-            let timeout = humantime::format_duration(args.timeout.unwrap_or_default());
             Err(Failure::not_acquired(format!("timed out after {timeout} waiting for {} to have {wanted} member(s); {now}", args.path)).into())
         }
         code = zk_common::signals::stop_requested() => Ok(code),
