@@ -50,7 +50,11 @@ pub async fn run(common: &CommonArgs, args: &CandidateArgs) -> Result<u8> {
     let mut candidate = Candidate {
         common,
         args,
-        path: args.path.clone().unwrap_or_default(),
+        // clap requires PATH unless a subcommand is given.
+        path: args
+            .path
+            .clone()
+            .ok_or_else(|| Failure::usage("the election's PATH is required"))?,
         id,
         spec,
         events,

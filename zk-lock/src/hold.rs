@@ -1,5 +1,7 @@
 //! Acquire, run (or hold), release.
 
+use std::time::Duration;
+
 use anyhow::Result;
 use serde_json::{json, Map, Value};
 use zk_common::timeout::GiveUp;
@@ -16,20 +18,55 @@ use zk_common::{connect, Failure};
 
 use crate::cli::{Layout, LockArgs};
 
-pub async fn run(common: &CommonArgs, args: &LockArgs) -> Result<u8> {
-    let path = args.path.clone().unwrap_or_default();
-    let spec = args.wrap.resolved_spec()?;
-    let mut events = args.wrap.event_sink()?;
-    let data = node_data(args, spec.as_ref());
+/// One run of zk-lock, resolved from the arguments before anything
+/// connects: what to own, the command, the wait, the window, the outputs.
+struct Plan<'a> {
+    common: &'a CommonArgs,
+    path: String,
+    queue: Queue,
+    /// Our node's data, as `holders` shows it.
+    data: Vec<u8>,
+    command: Option<CommandSpec>,
+    events: EventSink,
+    nonblock: bool,
+    timeout: Option<Duration>,
+    kill_after: Duration,
+    watchdog: bool,
+}
 
+impl<'a> Plan<'a> {
+    fn new(common: &'a CommonArgs, args: &LockArgs) -> Result<Plan<'a>> {
+        // clap requires PATH unless a subcommand is given.
+        let path = args
+            .path
+            .clone()
+            .ok_or_else(|| Failure::usage("the lock's PATH is required"))?;
+        let command = args.wrap.resolved_spec()?;
+        Ok(Plan {
+            common,
+            queue: queue(&path, args),
+            data: node_data(args, command.as_ref()),
+            events: args.wrap.event_sink()?,
+            path,
+            command,
+            nonblock: args.nonblock,
+            timeout: args.timeout,
+            kill_after: args.kill_after,
+            watchdog: args.watchdog,
+        })
+    }
+}
+
+pub async fn run(common: &CommonArgs, args: &LockArgs) -> Result<u8> {
+    let mut plan = Plan::new(common, args)?;
     let mut client = connect::connect(&common.connect).await?;
-    let result = locked(common, args, &path, spec, &mut events, &mut client, &data).await;
+    let result = locked(&mut plan, &mut client).await;
     // Closing the session deletes our node in the same step: the release,
     // and the clean-up after a timeout, a signal or an error.
     connect::close(client).await;
     let (code, last) = result?;
     if let Some(last) = last {
-        events.emit(last);
+        plan.events.emit(last);
     }
     Ok(code)
 }
@@ -38,24 +75,19 @@ pub async fn run(common: &CommonArgs, args: &LockArgs) -> Result<u8> {
 /// the final event, emitted after the session is closed (and so the lock
 /// really released).
 async fn locked(
-    common: &CommonArgs,
-    args: &LockArgs,
-    path: &str,
-    spec: Option<CommandSpec>,
-    events: &mut EventSink,
+    plan: &mut Plan<'_>,
     client: &mut Client,
-    data: &[u8],
 ) -> Result<(u8, Option<Map<String, Value>>)> {
+    let path = plan.path.as_str();
     // Refuse an impossible safe window before queueing at all.
-    let mut window = SafeWindow::new(client.session_timeout(), args.kill_after)?;
+    let mut window = SafeWindow::new(client.session_timeout(), plan.kill_after)?;
     lease::watch_stalls(&window);
-    let queue = queue(path, args);
-    let give_up = GiveUp::after(args.timeout);
+    let give_up = GiveUp::after(plan.timeout);
     let stop = zk_common::signals::stop_requested();
     tokio::pin!(stop);
     let ticket = loop {
         let outcome = tokio::select! {
-            ticket = acquire(common, args, path, &queue, client, data) => ticket,
+            ticket = acquire(plan, client) => ticket,
             timeout = give_up.reached() => {
                 return Err(Failure::not_acquired(format!("timed out after {timeout} waiting for the lock {path}")).into());
             }
@@ -66,10 +98,10 @@ async fn locked(
             // A long outage can expire the session of a waiter; its place in
             // the queue is gone with it, so it queues again, as the cron job
             // waiting for the lock would want.
-            Err(err) if client.state().is_terminated() && !args.nonblock => {
+            Err(err) if client.state().is_terminated() && !plan.nonblock => {
                 tracing::warn!("{err:#}; queueing again for {path} with a new session");
-                let fresh = connect::connect(&common.connect).await?;
-                window = SafeWindow::new(fresh.session_timeout(), args.kill_after)?;
+                let fresh = connect::connect(&plan.common.connect).await?;
+                window = SafeWindow::new(fresh.session_timeout(), plan.kill_after)?;
                 connect::close(std::mem::replace(client, fresh)).await;
             }
             Err(err) => return Err(err),
@@ -92,12 +124,12 @@ async fn locked(
     let mut acquired = event("acquired");
     describe(&mut acquired, path, &ticket);
     acquired.insert("session_id".into(), session_id.clone().into());
-    events.emit(acquired);
+    plan.events.emit(acquired);
 
-    let (code, lost) = match spec {
+    let (code, lost) = match &plan.command {
         Some(spec) => {
-            let env = owner::command_env(&common.connect.connect, &ticket, &session_id);
-            owner::run_command(ownership, &spec, &env, args.watchdog).await?
+            let env = owner::command_env(&plan.common.connect.connect, &ticket, &session_id);
+            owner::run_command(ownership, spec, &env, plan.watchdog).await?
         }
         None => owner::hold(ownership).await,
     };
@@ -135,17 +167,13 @@ fn lost_before_start(path: &str, ticket: &Ticket, lost: &Lost) -> (u8, Option<Ma
 
 /// Joins the queue and waits for our turn (or, with --nonblock, checks it
 /// once).
-async fn acquire(
-    common: &CommonArgs,
-    args: &LockArgs,
-    path: &str,
-    queue: &Queue,
-    client: &Client,
-    data: &[u8],
-) -> Result<Ticket> {
-    let ticket = queue.join(client, data, common.connect.acls()).await?;
+async fn acquire(plan: &Plan<'_>, client: &Client) -> Result<Ticket> {
+    let (path, queue) = (&plan.path, &plan.queue);
+    let ticket = queue
+        .join(client, &plan.data, plan.common.connect.acls())
+        .await?;
     tracing::debug!("queued as {}", ticket.node);
-    if args.nonblock {
+    if plan.nonblock {
         if let Turn::After { holder, .. } = queue.turn(client, &ticket).await? {
             // Escaped: a foreign holder's name is anyone's input.
             let held_by = holder.rsplit('/').next().unwrap_or_default().escape_debug();
@@ -154,7 +182,10 @@ async fn acquire(
             );
         }
     } else {
-        let _spinner = Waiting::start(format!("waiting for the lock {path}"), common.log.quiet);
+        let _spinner = Waiting::start(
+            format!("waiting for the lock {path}"),
+            plan.common.log.quiet,
+        );
         queue.wait_turn(client, &ticket).await?;
     }
     Ok(ticket)
