@@ -4,6 +4,17 @@
 //! flags ([`cli::ConnectArgs`]), one connect function ([`connect`]), one
 //! exit-code map ([`exit`]), one JSON writer ([`output`]), one logging setup
 //! ([`log`]) and one entry point ([`app::main`]) that ties them together.
+//!
+//! # Module map
+//!
+//! | concern | modules |
+//! |---|---|
+//! | application and CLI | [`app`] (the entry point), [`cli`] (shared flags), [`exit`] (codes, and errors to codes), [`log`] |
+//! | output | [`output`] (stdout JSON, events), [`atomic_file`] (`--output`), [`node`] (a znode as JSON), [`progress`] (the spinner) |
+//! | ZooKeeper session and diagnosis | [`connect`], [`path`] (path syntax), [`tls_refusal`] (why TLS failed) |
+//! | recipes and the lease | [`queue`] (locks and elections), [`lease`] (ownership and the safe window), [`owner`] (run or hold while owning), [`group`] and [`follow`] (membership) |
+//! | running a command | [`supervisor`] (the command, its signals, Ctrl-Z and stop), [`signals`] (stop signals while waiting), [`timeout`] (`--timeout`), [`watchdog`] (the dead-man's switch) |
+//! | probes | [`probe`] (command, HTTP and TCP health checks) |
 
 pub mod app;
 pub mod atomic_file;

@@ -321,6 +321,11 @@ impl Supervisor {
     /// The next event. Without a command only signals and Ctrl-Z come, so
     /// a tool that holds on without one uses the same loop. An exit comes
     /// before a signal that arrived with it, as the command's own status.
+    ///
+    /// # Cancellation safety
+    /// Cancel-safe: an exit not yet returned stays with the child, and a
+    /// signal not yet returned stays queued in its handler, for the next
+    /// call.
     pub async fn next(&mut self) -> Event {
         tokio::select! {
             biased;

@@ -28,6 +28,10 @@ impl GiveUp {
 
     /// Resolves when the time is up (never without a timeout): the
     /// `--timeout` branch of a `select!` that waits for something else.
+    ///
+    /// # Cancellation safety
+    /// Cancel-safe: the deadline lives in the `GiveUp`, so a new call in
+    /// the next turn of a loop resolves at the same instant.
     pub async fn reached(self) -> TimedOut {
         match self.at {
             Some(at) => {
