@@ -260,34 +260,117 @@ async fn zookeeper_config(
     }
 }
 
+/// How much a warning weighs in the verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// No quorum, or two leaders: the ensemble is down.
+    Critical,
+    /// Degrades the ensemble.
+    Warning,
+    /// Worth knowing; degrades nothing.
+    Notice,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 3] = [Severity::Critical, Severity::Warning, Severity::Notice];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::Warning => "warning",
+            Severity::Notice => "notice",
+        }
+    }
+}
+
+/// What is wrong, as scripts match on it (`.warnings[].code`); each code
+/// has one severity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    NoServer,
+    NoLeader,
+    NoQuorum,
+    MultipleLeaders,
+    EvenVoters,
+    ServerDown,
+    ConnectionsRefused,
+    ServerNotServing,
+    StandaloneInEnsemble,
+    ReadOnly,
+    FollowerNotSynced,
+    ZxidLag,
+    HighLatency,
+    OutstandingRequests,
+    WatchCount,
+    FileDescriptors,
+    FiguresUnavailable,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::NoServer => "no_server",
+            Code::NoLeader => "no_leader",
+            Code::NoQuorum => "no_quorum",
+            Code::MultipleLeaders => "multiple_leaders",
+            Code::EvenVoters => "even_voters",
+            Code::ServerDown => "server_down",
+            Code::ConnectionsRefused => "connections_refused",
+            Code::ServerNotServing => "server_not_serving",
+            Code::StandaloneInEnsemble => "standalone_in_ensemble",
+            Code::ReadOnly => "read_only",
+            Code::FollowerNotSynced => "follower_not_synced",
+            Code::ZxidLag => "zxid_lag",
+            Code::HighLatency => "high_latency",
+            Code::OutstandingRequests => "outstanding_requests",
+            Code::WatchCount => "watch_count",
+            Code::FileDescriptors => "file_descriptors",
+            Code::FiguresUnavailable => "figures_unavailable",
+        }
+    }
+
+    pub fn severity(self) -> Severity {
+        match self {
+            Code::NoServer | Code::NoLeader | Code::NoQuorum | Code::MultipleLeaders => {
+                Severity::Critical
+            }
+            Code::EvenVoters | Code::FiguresUnavailable => Severity::Notice,
+            _ => Severity::Warning,
+        }
+    }
+}
+
 /// One thing wrong, with the server it concerns.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Warning {
-    pub code: &'static str,
+    pub code: Code,
     pub server: Option<String>,
-    /// `critical` (no quorum), `warning` (degrades the ensemble) or
-    /// `notice` (worth knowing, degrades nothing).
-    pub severity: &'static str,
     pub message: String,
 }
 
 impl Warning {
-    fn new(
-        code: &'static str,
-        severity: &'static str,
-        server: Option<&str>,
-        message: String,
-    ) -> Warning {
+    fn ensemble(code: Code, message: String) -> Warning {
         Warning {
             code,
-            server: server.map(str::to_string),
-            severity,
+            server: None,
             message,
         }
     }
 
+    fn server(code: Code, report: &Report, message: String) -> Warning {
+        Warning {
+            code,
+            server: Some(report.address.clone()),
+            message,
+        }
+    }
+
+    pub fn severity(&self) -> Severity {
+        self.code.severity()
+    }
+
     pub fn to_json(&self) -> Value {
-        json!({"code": self.code, "server": self.server, "severity": self.severity, "message": self.message})
+        json!({"code": self.code.as_str(), "server": self.server, "severity": self.severity().as_str(), "message": self.message})
     }
 }
 
@@ -328,285 +411,332 @@ pub struct Assessment {
     pub warnings: Vec<Warning>,
 }
 
-/// Judges the survey.
-pub fn assess(survey: &Survey, limits: &Thresholds) -> Assessment {
-    let reports = &survey.reports;
-    let servers = reports.len();
-    let up = reports.iter().filter(|r| r.serving).count();
-    let leaders: Vec<&Report> = reports
-        .iter()
-        .filter(|r| matches!(r.mode.as_deref(), Some("leader" | "standalone")))
-        .collect();
-    let voters = match &survey.membership {
-        Some(members) => members.iter().filter(|m| m.participant).count(),
-        None => reports
-            .iter()
-            .filter(|r| r.mode.as_deref() != Some("observer"))
-            .count(),
-    };
-    let quorum_size = voters / 2 + 1;
-    let serving_voters = reports
-        .iter()
-        .filter(|r| r.serving && r.is_voter_mode())
-        .count();
-    let has_quorum = !leaders.is_empty() && serving_voters >= quorum_size.min(servers.max(1));
-    let newest = reports
-        .iter()
-        .filter(|r| r.serving)
-        .filter_map(|r| r.zxid)
-        .max();
-    let lags: Vec<Option<u64>> = reports
-        .iter()
-        .map(|r| match (r.serving, r.zxid, newest) {
-            (true, Some(z), Some(n)) => Some(z.lag_behind(n)),
-            _ => None,
-        })
-        .collect();
-    let max_zxid_lag = lags.iter().flatten().copied().max();
+/// What the verdict and the ensemble-wide rules are computed from.
+struct Figures<'a> {
+    servers: usize,
+    up: usize,
+    leaders: Vec<&'a Report>,
+    voters: usize,
+    quorum_size: usize,
+    serving_voters: usize,
+    has_quorum: bool,
+    /// Per report, in order: its zxid lag behind the newest.
+    lags: Vec<Option<u64>>,
+}
 
-    let mut warnings = Vec::new();
-    let mut warn = |code, severity, server: Option<&str>, message: String| {
-        warnings.push(Warning::new(code, severity, server, message));
-    };
-    let refusing = reports.iter().filter(|r| r.closed_at_once).count();
-    if up == 0 && refusing > 0 {
-        warn(
-            "no_server",
-            "critical",
-            None,
-            format!(
-                "none of the {servers} server(s) answers us; {refusing} close our connections \
-                 at once (maxClientCnxns reached)"
-            ),
-        );
-    } else if up == 0 {
-        warn(
-            "no_server",
-            "critical",
-            None,
-            format!("none of the {servers} server(s) serves requests"),
-        );
-    } else if leaders.is_empty() {
-        warn(
-            "no_leader",
-            "critical",
-            None,
-            format!("no server is leader ({up} of {servers} serve)"),
-        );
-    } else if !has_quorum {
-        warn(
-            "no_quorum",
-            "critical",
-            None,
-            format!(
-                "{serving_voters} voting server(s) serve, a quorum needs {quorum_size} of {voters}"
-            ),
-        );
-    }
-    if leaders.len() > 1 {
-        let names: Vec<&str> = leaders.iter().map(|r| r.address.as_str()).collect();
-        warn(
-            "multiple_leaders",
-            "critical",
-            None,
-            format!(
-                "{} servers claim leadership: {}",
-                leaders.len(),
-                names.join(", ")
-            ),
-        );
-    }
-    if voters > 1 && voters % 2 == 0 {
-        warn(
-            "even_voters",
-            "notice",
-            None,
-            format!(
-                "{voters} voting members: an even number survives no more failures than {} would; use an odd number",
-                voters - 1
-            ),
-        );
-    }
-    let multi = servers > 1 || survey.listed > 1;
-    for (report, lag) in reports.iter().zip(&lags) {
-        let at = Some(report.address.as_str());
-        let name = &report.address;
-        if !report.reachable {
-            let cause = report.error.clone().unwrap_or_default();
-            warn(
-                "server_down",
-                "warning",
-                at,
-                format!("{name} is unreachable ({cause})"),
-            );
-            continue;
-        }
-        if report.closed_at_once {
-            // Not a quorum problem: the server hangs up on us before a word.
-            warn(
-                "connections_refused",
-                "warning",
-                at,
-                format!(
-                    "{name} closes our connections at once: too many connections from this \
-                     address (its maxClientCnxns is reached)"
-                ),
-            );
-            if !report.serving {
-                continue;
-            }
-        }
-        if !report.serving {
-            let message = match &report.mode {
-                Some(mode) => format!("{name} is {mode} but not serving requests"),
-                None => format!(
-                    "{name} runs but does not serve requests (no quorum, or electing a leader)"
-                ),
-            };
-            warn("server_not_serving", "warning", at, message);
-            continue;
-        }
-        match report.mode.as_deref() {
-            Some("standalone") if multi => warn(
-                "standalone_in_ensemble",
-                "warning",
-                at,
-                format!("{name} runs standalone, yet the ensemble has {servers} servers: it is not part of it"),
-            ),
-            Some("read-only") => warn(
-                "read_only",
-                "warning",
-                at,
-                format!("{name} is in read-only mode: it lost contact with the quorum"),
-            ),
-            Some("follower") | Some("observer") => {
-                if let Some(state) = &report.peer_state {
-                    if !state.ends_with("broadcast") {
-                        warn(
-                            "follower_not_synced",
-                            "warning",
-                            at,
-                            format!("{name} is not in sync with the leader ({state})"),
-                        );
-                    }
-                }
-            }
-            Some("leader") => {
-                if let (Some(followers), Some(synced)) = (report.followers, report.synced_followers) {
-                    // `learners` counts observers too: an ensemble with an
-                    // observer in sync is not missing a follower.
-                    let synced = synced + report.synced_non_voters.unwrap_or(0);
-                    if synced < followers {
-                        warn(
-                            "follower_not_synced",
-                            "warning",
-                            at,
-                            format!("leader {name} has {followers} learner(s) but only {synced} in sync"),
-                        );
-                    }
-                }
-            }
-            _ => {}
-        }
-        if let Some(lag) = lag {
-            if *lag > limits.max_lag {
-                warn(
-                    "zxid_lag",
-                    "warning",
-                    at,
-                    format!(
-                        "{name} is {lag} transactions behind the newest zxid (limit {})",
-                        limits.max_lag
-                    ),
-                );
-            }
-        }
-        if let Some(avg) = report.latency_avg {
-            let limit_ms = limits.max_latency.as_secs_f64() * 1000.0;
-            if avg > limit_ms {
-                warn(
-                    "high_latency",
-                    "warning",
-                    at,
-                    format!("{name} answers in {avg} ms on average (limit {limit_ms} ms)"),
-                );
-            }
-        }
-        if let Some(outstanding) = report.outstanding_requests {
-            if outstanding > limits.max_outstanding {
-                warn(
-                    "outstanding_requests",
-                    "warning",
-                    at,
-                    format!(
-                        "{name} has {outstanding} outstanding requests (limit {})",
-                        limits.max_outstanding
-                    ),
-                );
-            }
-        }
-        if let Some(watches) = report.watch_count {
-            if watches > limits.max_watches {
-                warn(
-                    "watch_count",
-                    "warning",
-                    at,
-                    format!(
-                        "{name} holds {watches} watches (limit {})",
-                        limits.max_watches
-                    ),
-                );
-            }
-        }
-        if let (Some(open), Some(max)) = (report.open_file_descriptors, report.max_file_descriptors)
-        {
-            if max > 0 && open * 100 > max * u64::from(limits.max_fd_percent) {
-                warn(
-                    "file_descriptors",
-                    "warning",
-                    at,
-                    format!(
-                        "{name} uses {open} of {max} file descriptors ({}%, limit {}%)",
-                        open * 100 / max,
-                        limits.max_fd_percent
-                    ),
-                );
-            }
-        }
-        for note in &report.notes {
-            warn(
-                "figures_unavailable",
-                "notice",
-                at,
-                format!("{name}: {note}"),
-            );
+impl<'a> Figures<'a> {
+    fn of(survey: &'a Survey) -> Figures<'a> {
+        let reports = &survey.reports;
+        let servers = reports.len();
+        let leaders: Vec<&Report> = reports
+            .iter()
+            .filter(|r| matches!(r.mode.as_deref(), Some("leader" | "standalone")))
+            .collect();
+        let voters = match &survey.membership {
+            Some(members) => members.iter().filter(|m| m.participant).count(),
+            None => reports
+                .iter()
+                .filter(|r| r.mode.as_deref() != Some("observer"))
+                .count(),
+        };
+        let quorum_size = voters / 2 + 1;
+        let serving_voters = reports
+            .iter()
+            .filter(|r| r.serving && r.is_voter_mode())
+            .count();
+        let has_quorum = !leaders.is_empty() && serving_voters >= quorum_size.min(servers.max(1));
+        let newest = reports
+            .iter()
+            .filter(|r| r.serving)
+            .filter_map(|r| r.zxid)
+            .max();
+        let lags = reports
+            .iter()
+            .map(|r| match (r.serving, r.zxid, newest) {
+                (true, Some(z), Some(n)) => Some(z.lag_behind(n)),
+                _ => None,
+            })
+            .collect();
+        Figures {
+            servers,
+            up: reports.iter().filter(|r| r.serving).count(),
+            leaders,
+            voters,
+            quorum_size,
+            serving_voters,
+            has_quorum,
+            lags,
         }
     }
-    let verdict = if !has_quorum || leaders.len() > 1 {
+}
+
+/// Judges the survey: the ensemble-wide rules, then each server's.
+pub fn assess(survey: &Survey, limits: &Thresholds) -> Assessment {
+    let figures = Figures::of(survey);
+    let reports = &survey.reports;
+    let mut warnings: Vec<Warning> = [
+        quorum(survey, &figures),
+        multiple_leaders(&figures),
+        even_voters(&figures),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    // A single server named alone may run standalone; one of several not.
+    let in_ensemble = figures.servers > 1 || survey.listed > 1;
+    for (report, lag) in reports.iter().zip(&figures.lags) {
+        warnings.extend(server_warnings(
+            report,
+            *lag,
+            limits,
+            in_ensemble,
+            figures.servers,
+        ));
+    }
+    let leaders = &figures.leaders;
+    let verdict = if !figures.has_quorum || leaders.len() > 1 {
         Verdict::Down
-    } else if warnings.iter().any(|w| w.severity != "notice") {
+    } else if warnings.iter().any(|w| w.severity() != Severity::Notice) {
         Verdict::Degraded
     } else {
         Verdict::Healthy
     };
     Assessment {
         verdict,
-        servers,
-        up,
-        voters,
-        quorum_size,
-        has_quorum,
+        servers: figures.servers,
+        up: figures.up,
+        voters: figures.voters,
+        quorum_size: figures.quorum_size,
+        has_quorum: figures.has_quorum,
         leader: (leaders.len() == 1).then(|| leaders[0].address.clone()),
         leaders: leaders.len(),
-        max_zxid_lag,
+        max_zxid_lag: figures.lags.iter().flatten().copied().max(),
         worst_latency_ms: reports
             .iter()
             .filter(|r| r.serving)
             .filter_map(|r| r.latency_avg)
             .reduce(f64::max),
-        lags,
+        lags: figures.lags,
         warnings,
     }
+}
+
+/// At most one of: nobody answers, nobody leads, too few voters serve.
+fn quorum(survey: &Survey, f: &Figures) -> Option<Warning> {
+    let (servers, up) = (f.servers, f.up);
+    let refusing = survey.reports.iter().filter(|r| r.closed_at_once).count();
+    let (code, message) = if up == 0 && refusing > 0 {
+        (
+            Code::NoServer,
+            format!(
+                "none of the {servers} server(s) answers us; {refusing} close our connections \
+                 at once (maxClientCnxns reached)"
+            ),
+        )
+    } else if up == 0 {
+        (
+            Code::NoServer,
+            format!("none of the {servers} server(s) serves requests"),
+        )
+    } else if f.leaders.is_empty() {
+        (
+            Code::NoLeader,
+            format!("no server is leader ({up} of {servers} serve)"),
+        )
+    } else if !f.has_quorum {
+        (
+            Code::NoQuorum,
+            format!(
+                "{} voting server(s) serve, a quorum needs {} of {}",
+                f.serving_voters, f.quorum_size, f.voters
+            ),
+        )
+    } else {
+        return None;
+    };
+    Some(Warning::ensemble(code, message))
+}
+
+fn multiple_leaders(f: &Figures) -> Option<Warning> {
+    if f.leaders.len() < 2 {
+        return None;
+    }
+    let names: Vec<&str> = f.leaders.iter().map(|r| r.address.as_str()).collect();
+    Some(Warning::ensemble(
+        Code::MultipleLeaders,
+        format!(
+            "{} servers claim leadership: {}",
+            f.leaders.len(),
+            names.join(", ")
+        ),
+    ))
+}
+
+fn even_voters(f: &Figures) -> Option<Warning> {
+    let voters = f.voters;
+    (voters > 1 && voters % 2 == 0).then(|| {
+        Warning::ensemble(
+            Code::EvenVoters,
+            format!(
+                "{voters} voting members: an even number survives no more failures than {} would; use an odd number",
+                voters - 1
+            ),
+        )
+    })
+}
+
+/// One server's warnings. A server that cannot be asked is reported as
+/// such and nothing else; one that serves is judged by its mode, its
+/// figures against the limits, and what it could not tell us.
+fn server_warnings(
+    report: &Report,
+    lag: Option<u64>,
+    limits: &Thresholds,
+    in_ensemble: bool,
+    servers: usize,
+) -> Vec<Warning> {
+    let mut warnings: Vec<Warning> = availability(report);
+    if !report.serving {
+        return warnings;
+    }
+    warnings.extend(mode(report, in_ensemble, servers));
+    warnings.extend(over_limits(report, lag, limits));
+    warnings.extend(report.notes.iter().map(|note| {
+        Warning::server(
+            Code::FiguresUnavailable,
+            report,
+            format!("{}: {note}", report.address),
+        )
+    }));
+    warnings
+}
+
+/// Down, refusing our connections, or running without serving.
+fn availability(report: &Report) -> Vec<Warning> {
+    let name = &report.address;
+    if !report.reachable {
+        let cause = report.error.clone().unwrap_or_default();
+        let message = format!("{name} is unreachable ({cause})");
+        return vec![Warning::server(Code::ServerDown, report, message)];
+    }
+    let mut warnings = Vec::new();
+    if report.closed_at_once {
+        // Not a quorum problem: the server hangs up on us before a word.
+        warnings.push(Warning::server(
+            Code::ConnectionsRefused,
+            report,
+            format!(
+                "{name} closes our connections at once: too many connections from this \
+                 address (its maxClientCnxns is reached)"
+            ),
+        ));
+        if !report.serving {
+            return warnings;
+        }
+    }
+    if !report.serving {
+        let message = match &report.mode {
+            Some(mode) => format!("{name} is {mode} but not serving requests"),
+            None => {
+                format!("{name} runs but does not serve requests (no quorum, or electing a leader)")
+            }
+        };
+        warnings.push(Warning::server(Code::ServerNotServing, report, message));
+    }
+    warnings
+}
+
+/// What a serving server's mode says is wrong.
+fn mode(report: &Report, in_ensemble: bool, servers: usize) -> Option<Warning> {
+    let name = &report.address;
+    let (code, message) = match report.mode.as_deref() {
+        Some("standalone") if in_ensemble => (
+            Code::StandaloneInEnsemble,
+            format!("{name} runs standalone, yet the ensemble has {servers} servers: it is not part of it"),
+        ),
+        Some("read-only") => (
+            Code::ReadOnly,
+            format!("{name} is in read-only mode: it lost contact with the quorum"),
+        ),
+        Some("follower" | "observer") => {
+            let state = report.peer_state.as_ref()?;
+            if state.ends_with("broadcast") {
+                return None;
+            }
+            (
+                Code::FollowerNotSynced,
+                format!("{name} is not in sync with the leader ({state})"),
+            )
+        }
+        Some("leader") => {
+            let (Some(followers), Some(synced)) = (report.followers, report.synced_followers)
+            else {
+                return None;
+            };
+            // `learners` counts observers too: an ensemble with an
+            // observer in sync is not missing a follower.
+            let synced = synced + report.synced_non_voters.unwrap_or(0);
+            if synced >= followers {
+                return None;
+            }
+            (
+                Code::FollowerNotSynced,
+                format!("leader {name} has {followers} learner(s) but only {synced} in sync"),
+            )
+        }
+        _ => return None,
+    };
+    Some(Warning::server(code, report, message))
+}
+
+/// A serving server's figures over the `--max-*` limits.
+fn over_limits(report: &Report, lag: Option<u64>, limits: &Thresholds) -> Vec<Warning> {
+    let name = &report.address;
+    let mut warnings = Vec::new();
+    let mut warn = |code, message| warnings.push(Warning::server(code, report, message));
+    if let Some(lag) = lag.filter(|&lag| lag > limits.max_lag) {
+        warn(
+            Code::ZxidLag,
+            format!(
+                "{name} is {lag} transactions behind the newest zxid (limit {})",
+                limits.max_lag
+            ),
+        );
+    }
+    let limit_ms = limits.max_latency.as_secs_f64() * 1000.0;
+    if let Some(avg) = report.latency_avg.filter(|&avg| avg > limit_ms) {
+        warn(
+            Code::HighLatency,
+            format!("{name} answers in {avg} ms on average (limit {limit_ms} ms)"),
+        );
+    }
+    let max = limits.max_outstanding;
+    if let Some(outstanding) = report.outstanding_requests.filter(|&n| n > max) {
+        warn(
+            Code::OutstandingRequests,
+            format!("{name} has {outstanding} outstanding requests (limit {max})"),
+        );
+    }
+    let max = limits.max_watches;
+    if let Some(watches) = report.watch_count.filter(|&n| n > max) {
+        warn(
+            Code::WatchCount,
+            format!("{name} holds {watches} watches (limit {max})"),
+        );
+    }
+    if let (Some(open), Some(max)) = (report.open_file_descriptors, report.max_file_descriptors) {
+        let percent = u64::from(limits.max_fd_percent);
+        if max > 0 && open * 100 > max * percent {
+            warn(
+                Code::FileDescriptors,
+                format!(
+                    "{name} uses {open} of {max} file descriptors ({}%, limit {percent}%)",
+                    open * 100 / max
+                ),
+            );
+        }
+    }
+    warnings
 }
 
 /// The status document.
@@ -668,8 +798,8 @@ pub fn summary(assessment: &Assessment) -> String {
     let problems: Vec<String> = assessment
         .warnings
         .iter()
-        .filter(|w| w.severity != "notice" || assessment.verdict == Verdict::Healthy)
-        .map(|w| format!("{}: {}", w.code, w.message))
+        .filter(|w| w.severity() != Severity::Notice || assessment.verdict == Verdict::Healthy)
+        .map(|w| format!("{}: {}", w.code.as_str(), w.message))
         .collect();
     if !problems.is_empty() {
         line.push_str("; ");
@@ -748,7 +878,7 @@ mod tests {
         ]);
         let a = assess(&s, &Thresholds::default());
         assert_eq!(a.verdict, Verdict::Degraded);
-        assert_eq!(a.warnings[0].code, "server_down");
+        assert_eq!(a.warnings[0].code, Code::ServerDown);
         assert_eq!(a.warnings[0].server.as_deref(), Some("a:3"));
 
         let s = survey_of(vec![down("a:1"), serving("a:2", "leader", 5), down("a:3")]);
@@ -770,7 +900,7 @@ mod tests {
             slow,
         ]);
         let a = assess(&s, &Thresholds::default());
-        let codes: Vec<&str> = a.warnings.iter().map(|w| w.code).collect();
+        let codes: Vec<&str> = a.warnings.iter().map(|w| w.code.as_str()).collect();
         assert_eq!(
             codes,
             [
@@ -794,7 +924,7 @@ mod tests {
             Verdict::Healthy,
             "a notice alone does not degrade"
         );
-        assert_eq!(a.warnings[0].code, "even_voters");
+        assert_eq!(a.warnings[0].code, Code::EvenVoters);
     }
 
     #[test]
@@ -810,7 +940,7 @@ mod tests {
         assert!(a
             .warnings
             .iter()
-            .any(|w| w.code == "standalone_in_ensemble"));
+            .any(|w| w.code == Code::StandaloneInEnsemble));
     }
 
     #[test]

@@ -10,9 +10,9 @@
 mod cli;
 pub mod ensemble;
 mod nagios;
+mod probe;
 mod prometheus;
 pub mod server;
-mod smoke;
 pub mod sources;
 
 pub use cli::{Cli, SurveyArgs, Thresholds, SERVERS, THRESHOLDS};
@@ -43,7 +43,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
                 code = zk_common::signals::stop_requested() => Ok(code),
             }
         }
-        Command::Probe(args) => smoke::run(connect, &args).await,
+        Command::Probe(args) => probe::run(connect, &args).await,
     }
 }
 

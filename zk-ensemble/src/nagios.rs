@@ -2,7 +2,7 @@
 //! and the plugin exit codes (Nagios Plugin Development Guidelines).
 
 use crate::cli::Thresholds;
-use crate::ensemble::{summary, Assessment, Verdict};
+use crate::ensemble::{summary, Assessment, Severity, Verdict};
 
 pub const OK: u8 = 0;
 pub const WARNING: u8 = 1;
@@ -33,7 +33,10 @@ pub fn render(assessment: &Assessment, limits: &Thresholds) -> (String, u8) {
     }
     perf.push(format!(
         "warnings={};;;0;",
-        a.warnings.iter().filter(|w| w.severity != "notice").count()
+        a.warnings
+            .iter()
+            .filter(|w| w.severity() != Severity::Notice)
+            .count()
     ));
     (
         format!("ZOOKEEPER {state} - {text} | {}", perf.join(" ")),

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use crate::ensemble::{Assessment, Survey, Verdict};
+use crate::ensemble::{Assessment, Severity, Survey, Verdict};
 use crate::server::Report;
 
 /// Renders the whole report. Unknown figures are left out, not zeroed.
@@ -69,11 +69,11 @@ pub fn render(survey: &Survey, assessment: &Assessment) -> String {
     gauge(
         "ensemble_warnings",
         "Warnings in the report, by severity.",
-        ["critical", "warning", "notice"]
+        Severity::ALL
             .iter()
-            .map(|s| {
-                let n = a.warnings.iter().filter(|w| w.severity == *s).count();
-                (format!("{{severity=\"{s}\"}}"), n as f64)
+            .map(|&s| {
+                let n = a.warnings.iter().filter(|w| w.severity() == s).count();
+                (format!("{{severity=\"{}\"}}", s.as_str()), n as f64)
             })
             .collect(),
     );

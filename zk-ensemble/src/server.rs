@@ -846,7 +846,7 @@ mod tests {
         crate::ensemble::assess(&survey, &crate::cli::Thresholds::default())
             .warnings
             .into_iter()
-            .map(|w| (w.code, w.server))
+            .map(|w| (w.code.as_str(), w.server))
             .collect()
     }
 
