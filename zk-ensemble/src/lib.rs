@@ -50,27 +50,37 @@ pub async fn run(cli: Cli) -> Result<u8> {
 async fn status(connect: &ConnectArgs, args: &StatusArgs) -> Result<u8> {
     let (survey, assessment) =
         ensemble::status(connect, &args.survey, args.probe_timeout, &args.thresholds).await?;
-    match (args.format, &args.output) {
-        (StatusFormat::Json, None) => {
-            let doc = ensemble::document(&survey, &assessment, true);
-            output::document(&Value::Object(doc))?;
-        }
-        (StatusFormat::Json, Some(file)) => {
-            let doc = ensemble::document(&survey, &assessment, true);
-            let mut text = serde_json::to_vec(&Value::Object(doc))?;
-            text.push(b'\n');
-            zk_common::atomic_file::replace(file, &text)?;
-        }
-        (StatusFormat::Prometheus, None) => {
-            let text = prometheus::render(&survey, &assessment);
-            output::text(&text)?;
-        }
-        (StatusFormat::Prometheus, Some(file)) => {
-            let text = prometheus::render(&survey, &assessment);
-            zk_common::atomic_file::replace(file, text.as_bytes())?;
+    let report = match args.format {
+        StatusFormat::Json => Report::Json(ensemble::document(&survey, &assessment, true)),
+        StatusFormat::Prometheus => Report::Text(prometheus::render(&survey, &assessment)),
+    };
+    report.write(args.output.as_deref())?;
+    Ok(exit::OK)
+}
+
+/// A rendered report, and the one place it is written.
+enum Report {
+    Json(serde_json::Map<String, Value>),
+    Text(String),
+}
+
+impl Report {
+    /// To stdout (JSON pretty-printed on a terminal), or with `--output`
+    /// to a file replaced atomically, so its reader never sees half.
+    fn write(self, file: Option<&std::path::Path>) -> Result<(), zk_common::exit::WriteError> {
+        match (self, file) {
+            (Report::Json(doc), None) => output::document(&Value::Object(doc)),
+            (Report::Text(text), None) => output::text(&text),
+            (Report::Json(doc), Some(file)) => {
+                let mut bytes = Value::Object(doc).to_string().into_bytes();
+                bytes.push(b'\n');
+                zk_common::atomic_file::replace(file, &bytes)
+            }
+            (Report::Text(text), Some(file)) => {
+                zk_common::atomic_file::replace(file, text.as_bytes())
+            }
         }
     }
-    Ok(exit::OK)
 }
 
 async fn check(connect: &ConnectArgs, args: &CheckArgs) -> Result<u8> {
