@@ -73,7 +73,14 @@ pub async fn run(common: &CommonArgs, args: &CandidateArgs) -> Result<u8> {
         if let Some(code) = candidate.wait_until_healthy().await {
             return Ok(candidate.finish(code).await);
         }
-        let client = connect::connect(&common.connect).await?;
+        let client = match candidate.connect().await {
+            Ok(Ok(client)) => client,
+            Ok(Err(code)) => return Ok(candidate.finish(code).await),
+            Err(err) => {
+                candidate.finish(0).await;
+                return Err(err);
+            }
+        };
         let outcome = candidate.stand(&client).await;
         // Closing the session removes our node at once: the resignation.
         connect::close(client).await;
@@ -109,6 +116,24 @@ impl Candidate<'_> {
     async fn finish(&mut self, code: u8) -> u8 {
         self.supervisor.stop(self.args.kill_after).await;
         code
+    }
+
+    /// Connects; `Err(status)` when told to stop (or the warm command
+    /// exits) first: a stop signal must not wait out --connect-timeout.
+    async fn connect(&mut self) -> Result<Result<Client, u8>> {
+        let common = self.common;
+        let connecting = connect::connect(&common.connect);
+        tokio::pin!(connecting);
+        loop {
+            tokio::select! {
+                client = &mut connecting => return Ok(Ok(client?)),
+                event = self.supervisor.next() => {
+                    if let Some(code) = while_waiting(&mut self.supervisor, event).await {
+                        return Ok(Err(code));
+                    }
+                }
+            }
+        }
     }
 
     /// Probes until healthy. `Some(status)` when told to stop meanwhile.

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use serde_json::Value;
 use zk_testkit::{
-    assert_no_overlap, exclusion_prefix, require_zookeeper, shared, wait_child, JavaClient,
-    LineReader, Running, Tool,
+    assert_no_overlap, exclusion_prefix, require_zookeeper, shared, wait_child, wait_until,
+    JavaClient, LineReader, Running, Tool,
 };
 
 fn elect() -> Tool {
@@ -387,6 +387,39 @@ fn command_status_signals_and_bad_input() {
 
 /// A command that cannot run is refused before anything waits for
 /// ZooKeeper: 127 or 126 at once, even with ZooKeeper unreachable.
+/// A stop signal is obeyed while ZooKeeper does not answer, not after
+/// --connect-timeout (it used to exit 69 once the connect timed out); a
+/// warm command gets the signal and its status is ours.
+#[test]
+fn a_stop_signal_while_connecting_exits_at_once() {
+    require_zookeeper!();
+    let (_connect, proxy, through_proxy) = shared().chroot_via_proxy("elect-signal-connecting");
+    proxy.blackhole();
+    for warm in [false, true] {
+        let mut args = vec!["--connect-timeout", "120s", "/e"];
+        if warm {
+            args.extend([
+                "--warm",
+                "--",
+                "sh",
+                "-c",
+                "trap 'exit 7' TERM; while :; do sleep 0.1; done",
+            ]);
+        }
+        let mut process = elect().zk(&through_proxy).spawn(&args);
+        wait_until("zk-elect is connecting", T, || proxy.open_connections() > 0);
+        process.signal(Signal::SIGTERM);
+        let expected = if warm { 7 } else { 143 };
+        assert_eq!(
+            process.wait(T).code(),
+            Some(expected),
+            "warm: {warm}: {}",
+            process.stderr_so_far()
+        );
+        wait_until("its connection closed", T, || proxy.open_connections() == 0);
+    }
+}
+
 #[test]
 fn a_missing_or_unexecutable_command_fails_before_connecting() {
     for (command, code) in [("/nonexistent", 127), ("/etc/passwd", 126)] {

@@ -70,15 +70,29 @@ pub async fn run(cli: &Cli) -> Result<u8> {
     let mut watchdog = Watchdog::from_env();
     let mut next_round = Instant::now();
     let mut round_due = true;
-    let code = loop {
+    let end: Result<u8> = loop {
         if round_due {
-            let healthy = registrar.probe(prober.as_mut(), &mut last_round).await;
-            watchdog.feed_if_due();
-            if let Err(err) = registrar.reconcile(healthy, last_round.as_ref()).await {
-                notify(&[NotifyState::Stopping]);
-                registrar.close().await;
-                supervisor.stop(STOP_KILL_AFTER).await;
-                return Err(err);
+            // A round can wait on --connect-timeout or a slow check; a stop
+            // signal must not wait for it.
+            let round = async {
+                let healthy = registrar.probe(prober.as_mut(), &mut last_round).await;
+                watchdog.feed_if_due();
+                registrar.reconcile(healthy, last_round.as_ref()).await
+            };
+            let interrupted = tokio::select! {
+                biased;
+                event = supervisor.next() => Some(event),
+                done = round => match done {
+                    Ok(()) => None,
+                    Err(err) => break Err(err),
+                },
+            };
+            if let Some(event) = interrupted {
+                match on_event(&mut registrar, &mut supervisor, event).await {
+                    Some(code) => break Ok(code),
+                    // Resumed from Ctrl-Z: the round runs again.
+                    None => continue,
+                }
             }
             next_round = Instant::now() + cli.probe.interval;
         }
@@ -104,35 +118,52 @@ pub async fn run(cli: &Cli) -> Result<u8> {
             () = watchdog.due() => Some(Woke::Watchdog),
             event = node_event => Some(Woke::Node(event)),
             new_state = state_change => Some(Woke::State(new_state)),
-            event = supervisor.next() => match event {
-                Event::Exited(code) => {
-                    notify(&[NotifyState::Stopping]);
-                    registrar.deregister("the command exited").await;
-                    break code;
-                }
-                Event::Signal(signal) => break pass_on(&mut registrar, &mut supervisor, signal).await,
-                // Ctrl-Z stops the command with us and SIGCONT resumes
-                // both: a registration is not exclusive, so nothing is
-                // lost by a stop.
-                Event::Suspend => {
-                    supervisor.suspend(None);
-                    None
-                }
+            event = supervisor.next() => match on_event(&mut registrar, &mut supervisor, event).await {
+                Some(code) => break Ok(code),
+                None => None,
             },
             // --timeout bounds the first registration only.
             timeout = give_up.reached(), if !registrar.ever_registered => {
-                notify(&[NotifyState::Stopping]);
-                registrar.close().await;
-                supervisor.stop(STOP_KILL_AFTER).await;
-                return Err(Failure::not_acquired(format!("{} not registered within {timeout}", registrar.node)).into());
+                break Err(Failure::not_acquired(format!("{} not registered within {timeout}", registrar.node)).into());
             }
         };
         // The top of the loop feeds it.
         round_due = !matches!(woke, Some(Woke::Watchdog));
         registrar.woke(woke, state).await;
     };
+    // One teardown: the session closed (our node gone with it); on a
+    // failure of ours, the command stopped too.
+    if end.is_err() {
+        notify(&[NotifyState::Stopping]);
+    }
     registrar.close().await;
-    Ok(code)
+    if end.is_err() {
+        supervisor.stop(STOP_KILL_AFTER).await;
+    }
+    end
+}
+
+/// What the command or a signal means for the registration: `Some(status)`
+/// when zk-health ends.
+async fn on_event(
+    registrar: &mut Registrar<'_>,
+    supervisor: &mut Supervisor,
+    event: Event,
+) -> Option<u8> {
+    match event {
+        Event::Exited(code) => {
+            notify(&[NotifyState::Stopping]);
+            registrar.deregister("the command exited").await;
+            Some(code)
+        }
+        Event::Signal(signal) => Some(pass_on(registrar, supervisor, signal).await),
+        // Ctrl-Z stops the command with us and SIGCONT resumes both: a
+        // registration is not exclusive, so nothing is lost by a stop.
+        Event::Suspend => {
+            supervisor.suspend(None);
+            None
+        }
+    }
 }
 
 enum Woke {

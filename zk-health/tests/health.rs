@@ -415,6 +415,30 @@ fn a_missing_or_unexecutable_command_fails_before_connecting() {
     }
 }
 
+/// A stop signal is obeyed while ZooKeeper does not answer, not after
+/// --connect-timeout: zk-health rides out outages, so otherwise every
+/// connect attempt would hold the signal until it timed out.
+#[test]
+fn a_stop_signal_while_connecting_exits_at_once() {
+    require_zookeeper!();
+    let (_connect, proxy, through_proxy) = shared().chroot_via_proxy("health-signal-connecting");
+    proxy.blackhole();
+    let mut process =
+        health()
+            .zk(&through_proxy)
+            .spawn(&["--connect-timeout", "120s", "/s", "--id", "a"]);
+    wait_until("zk-health is connecting", T, || {
+        proxy.open_connections() > 0
+    });
+    process.signal(Signal::SIGTERM);
+    assert_eq!(
+        process.wait(T).code(),
+        Some(143),
+        "{}",
+        process.stderr_so_far()
+    );
+}
+
 /// zk-health rides through a ZooKeeper outage (it never exits 69: the
 /// service it supervises keeps running and registers once ZooKeeper is
 /// back); --timeout is how to give up, with 75.
