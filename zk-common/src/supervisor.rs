@@ -234,10 +234,41 @@ impl Supervised {
         }
     }
 
-    /// Waits for the command to exit; returns the status a shell would
-    /// report (its code, or 128+N for signal N).
+    /// Waits for the command to exit, and then for the rest of its process
+    /// group: a job it left running (`sleep 60 & exit 0`) still works
+    /// under what we own, as under flock(1), until it ends. Returns the
+    /// status a shell would report for the command (its code, or 128+N for
+    /// signal N).
+    ///
+    /// # Cancellation safety
+    /// Cancel-safe: the child keeps its status once reaped, and the group
+    /// is looked at afresh each time.
     pub async fn wait(&mut self) -> u8 {
-        status_code(self.child.wait().await)
+        let status = status_code(self.child.wait().await);
+        self.drain_group(None).await;
+        status
+    }
+
+    /// Returns once no live process is left in the group (zombies do not
+    /// count: whoever inherited them may reap them late). With `kill`,
+    /// sends it to the group on every look, for a process forked just as
+    /// the group was killed.
+    async fn drain_group(&self, kill: Option<Signal>) {
+        let mut said = false;
+        while group_alive(self.group) {
+            if let Some(signal) = kill {
+                self.signal(signal);
+            }
+            if !said {
+                tracing::info!(
+                    "{} exited; waiting for the rest of its process group {}",
+                    self.name,
+                    self.group
+                );
+                said = true;
+            }
+            tokio::time::sleep(GROUP_POLL).await;
+        }
     }
 
     /// Stops the command for good: SIGTERM to the group, SIGKILL to the
@@ -255,10 +286,12 @@ impl Supervised {
             Err(_) => None,
         };
         self.signal(Signal::SIGKILL);
-        match status {
+        let status = match status {
             Some(status) => status,
-            None => self.wait().await,
-        }
+            None => status_code(self.child.wait().await),
+        };
+        self.drain_group(Some(Signal::SIGKILL)).await;
+        status
     }
 }
 
@@ -410,6 +443,55 @@ impl Supervisor {
     }
 }
 
+/// How often a group whose leader exited is looked at again.
+const GROUP_POLL: Duration = Duration::from_millis(20);
+
+/// Whether a live (not zombie) process is in process group `group`.
+fn group_alive(group: Pid) -> bool {
+    match killpg(group, None) {
+        Err(nix::errno::Errno::ESRCH) => false,
+        // Something is there: it may only be a zombie nobody reaped yet.
+        Ok(()) | Err(nix::errno::Errno::EPERM) => live_member(group),
+        Err(err) => {
+            tracing::debug!("looking at process group {group}: {err}");
+            false
+        }
+    }
+}
+
+/// Scans /proc for a process of `group` that is not a zombie. Without
+/// /proc, assumes one is there (the caller keeps waiting, and killpg
+/// still tells when the group is really empty).
+fn live_member(group: Pid) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    entries.flatten().any(|entry| {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            return false;
+        };
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|stat| stat_state_and_group(&stat))
+            .is_some_and(|(state, pgrp)| pgrp == group.as_raw() && !matches!(state, 'Z' | 'X'))
+    })
+}
+
+/// The state and process group from a /proc/PID/stat line: the fields
+/// after the command name, which may itself hold spaces and parentheses.
+fn stat_state_and_group(stat: &str) -> Option<(char, i32)> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let _ppid = fields.next()?;
+    let pgrp = fields.next()?.parse().ok()?;
+    Some((state, pgrp))
+}
+
 /// The exit status of a finished child as a shell reports it.
 pub fn status_code(status: std::io::Result<ExitStatus>) -> u8 {
     use std::os::unix::process::ExitStatusExt;
@@ -436,6 +518,28 @@ mod tests {
 
     fn code(spec: CommandSpec) -> Option<u8> {
         spec.resolve().err().map(|failure| failure.code)
+    }
+
+    #[test]
+    fn stat_lines_give_state_and_group_whatever_the_name() {
+        assert_eq!(
+            stat_state_and_group("42 (sleep) S 1 40 40 0 -1"),
+            Some(('S', 40))
+        );
+        assert_eq!(
+            stat_state_and_group("42 (a) b) (c) Z 1 7 7 0"),
+            Some(('Z', 7))
+        );
+        assert_eq!(stat_state_and_group("garbage"), None);
+    }
+
+    #[tokio::test]
+    async fn wait_returns_once_the_whole_group_is_gone() {
+        let spec = CommandSpec::Shell("sleep 0.3 & exit 3".into());
+        let mut command = spawn(&spec, &[]).unwrap();
+        let group = command.group;
+        assert_eq!(command.wait().await, 3);
+        assert!(!group_alive(group), "the background job still ran");
     }
 
     #[test]

@@ -23,6 +23,8 @@ from one holder to the next) and ZK_SESSION_ID in its environment. If the
 lock is lost while it runs (session expired, node deleted, or ZooKeeper's
 leader has not confirmed the session within the safe window), the command's
 process group gets SIGTERM, SIGKILL after --kill-after, and zk-lock exits 79.
+As with flock(1), the lock is held until the command's whole process group
+is gone: a job it left running (`cmd & exit 0`) keeps the lock.
 Ctrl-Z stops the command with zk-lock; on resume it runs on only if the lock
 survived the stop. --watchdog adds a guard process that kills the command
 even if zk-lock itself is frozen (kill -STOP) or killed.";

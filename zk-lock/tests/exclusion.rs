@@ -10,7 +10,10 @@ use std::time::Duration;
 mod common;
 
 use common::{lock, wait_for_queue};
-use zk_testkit::{require_zookeeper, shared, wait_child, JavaClient, LineReader};
+use zk_testkit::{
+    assert_handed_over, heartbeat_command, heartbeats, require_zookeeper, shared, wait_child,
+    wait_until, JavaClient, LineReader,
+};
 
 /// The critical section: an existing MARK means someone else is inside.
 fn critical_section(mark: &Path, log: &Path) -> String {
@@ -385,4 +388,38 @@ fn max_holders_one_is_the_plain_exclusive_lock() {
     assert!(only["data"].get("max_holders").is_none(), "{holders}");
     holder.close_stdin();
     assert_eq!(holder.wait(t).code(), Some(0));
+}
+
+/// A command that leaves a job running in its process group (`cmd &
+/// exit 0`) still holds the lock, as under flock(1), until the job ends:
+/// the next holder's command must not start beside it.
+#[test]
+fn a_job_the_command_left_running_keeps_the_lock_until_it_ends() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-background-job");
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let script = |name: &str, file: &Path| {
+        let script = dir.path().join(name);
+        std::fs::write(&script, heartbeat_command(file)).unwrap();
+        script.display().to_string()
+    };
+    let (beat_a, beat_b) = (script("beat-a.sh", &a), script("beat-b.sh", &b));
+    // The job beats for 2 s after the command itself has exited 0.
+    let mut first = lock().zk(&connect).spawn(&[
+        "/l",
+        "-c",
+        &format!("(sh {beat_a} & beating=$!; sleep 2; kill $beating) & exit 0"),
+    ]);
+    wait_until("a's background job beats", Duration::from_secs(30), || {
+        !heartbeats(&a).is_empty()
+    });
+    let mut second = lock().zk(&connect).spawn(&[
+        "/l",
+        "-c",
+        &format!("sh {beat_b} & beating=$!; sleep 0.5; kill $beating"),
+    ]);
+    assert_eq!(first.wait(Duration::from_secs(30)).code(), Some(0));
+    assert_eq!(second.wait(Duration::from_secs(30)).code(), Some(0));
+    assert_handed_over(&a, &b, &first.stderr_so_far());
 }
