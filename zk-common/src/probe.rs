@@ -249,23 +249,45 @@ impl Prober {
 async fn run_check(command: &str, timeout: Duration) -> Result<(), String> {
     let mut cmd = tokio::process::Command::new("sh");
     crate::supervisor::scrub_inherited(cmd.as_std_mut());
+    crate::unix::die_with_parent(&mut cmd);
     let child = cmd
         .arg("-c")
         .arg(command)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
+        // A group of its own, so a check cut short takes `a | b` and its
+        // other children with it, not only the shell.
+        .process_group(0)
         .kill_on_drop(true)
         .spawn()
         .map_err(|err| format!("cannot run: {err}"))?;
-    match tokio::time::timeout(timeout, child.wait_with_output()).await {
-        Err(_) => Err(format!(
+    let mut cut_short = KillGroupOnDrop(child.id());
+    let Ok(finished) = tokio::time::timeout(timeout, child.wait_with_output()).await else {
+        return Err(format!(
             "timed out after {}",
             humantime::format_duration(timeout)
-        )),
-        Ok(Err(err)) => Err(err.to_string()),
-        Ok(Ok(output)) if output.status.success() => Ok(()),
-        Ok(Ok(output)) => Err(format!("exited with {}", output.status)),
+        ));
+    };
+    // It ran to its end; its group id may be anyone's from now on.
+    cut_short.0 = None;
+    match finished {
+        Err(err) => Err(err.to_string()),
+        Ok(output) if output.status.success() => Ok(()),
+        Ok(output) => Err(format!("exited with {}", output.status)),
+    }
+}
+
+/// SIGKILLs a check's process group when the check is cut short: timed
+/// out, or its round dropped because the tool is stopping.
+struct KillGroupOnDrop(Option<u32>);
+
+impl Drop for KillGroupOnDrop {
+    fn drop(&mut self) {
+        if let Some(group) = self.0 {
+            let group = nix::unistd::Pid::from_raw(group as i32);
+            let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+        }
     }
 }
 
@@ -539,6 +561,31 @@ mod tests {
 
     /// A real HTTP server on ::1: the probe connects to an IPv6 literal and
     /// names it, with its port, in Host.
+    /// A check cut short takes its whole process group with it: `sleep |
+    /// cat` used to leave the sleep running, a new orphan every round.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_timed_out_check_leaves_no_process_behind() {
+        let marker = format!("77.{}", std::process::id());
+        let outcome = run_check(&format!("sleep {marker} | cat"), Duration::from_millis(300)).await;
+        assert!(outcome.is_err_and(|reason| reason.starts_with("timed out")));
+        let alive = || {
+            std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+                let dir = entry.path();
+                let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
+                let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
+                let zombie = stat
+                    .rsplit_once(')')
+                    .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
+                !zombie && String::from_utf8_lossy(&cmdline).contains(&marker)
+            })
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while alive() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!alive(), "the check's sleep {marker} outlived it");
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn probes_an_ipv6_literal_and_sends_the_port_in_host() {
         let listener = match tokio::net::TcpListener::bind("[::1]:0").await {
