@@ -147,7 +147,7 @@ pub struct LeaderArgs {
     pub timeout: Option<Duration>,
 
     /// Exit 0 only if the leader's id is ID (1 otherwise).
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", value_parser = parse_leader_id)]
     pub is: Option<String>,
 }
 
@@ -167,6 +167,15 @@ fn parse_signal(s: &str) -> Result<nix::sys::signal::Signal, String> {
     };
     name.parse()
         .map_err(|_| format!("unknown signal {s:?} (e.g. USR1, HUP, TERM)"))
+}
+
+/// `--is ""` would match a leader whose id could not be read, so that
+/// `--is "$(hostname)"` passed when `hostname` failed.
+fn parse_leader_id(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Err("an empty ID names no candidate (did a command substitution fail?)".into());
+    }
+    Ok(s.to_string())
 }
 
 #[cfg(test)]

@@ -372,6 +372,7 @@ fn command_status_signals_and_bad_input() {
         (&["--http", "https://x/", "/e"][..], "curl"),
         (&["--tcp", "nohost", "/e"][..], "HOST:PORT"),
         (&["--rise", "0", "/e"][..], "--rise"),
+        (&["leader", "/e", "--is", ""][..], "empty ID"),
     ] {
         let ran = elect().zk(&connect).run(args);
         assert_eq!(ran.code(), 2, "{args:?}: {}", ran.stderr());
