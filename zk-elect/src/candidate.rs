@@ -270,13 +270,22 @@ impl Candidate<'_> {
         env: &[(&str, String)],
     ) -> Option<Outcome> {
         if let Some(fence) = &self.args.fence {
-            if let Err(reason) = self.fence(client, fence).await {
-                self.event_with_reason("fence_failed", &reason);
-                eprintln!(
-                    "zk-elect: resigning from {}: fencing the previous leader failed: {reason}",
-                    self.path
-                );
-                return Some(Outcome::Exit(exit::CONDITION_FALSE));
+            match self.fence(client, fence).await {
+                Ok(()) => {}
+                Err(Fence::Failed(reason)) => {
+                    self.event_with_reason("fence_failed", &reason);
+                    eprintln!(
+                        "zk-elect: resigning from {}: fencing the previous leader failed: {reason}",
+                        self.path
+                    );
+                    return Some(Outcome::Exit(exit::CONDITION_FALSE));
+                }
+                // Not ours to overwrite, nor to fence anyone by.
+                Err(Fence::Foreign(reason)) => {
+                    self.event_with_reason("fence_failed", &reason);
+                    eprintln!("zk-elect: resigning from {}: {reason}", self.path);
+                    return Some(Outcome::Exit(exit::USAGE));
+                }
             }
             // The breadcrumb only serves fencing; without --fence it would
             // cost two writes on every handover for nobody to read.
@@ -418,12 +427,26 @@ impl Candidate<'_> {
         format!("{}.leader-breadcrumb", self.path.trim_end_matches('/'))
     }
 
-    async fn fence(&self, client: &Client, fence: &str) -> Result<(), String> {
+    async fn fence(&self, client: &Client, fence: &str) -> Result<(), Fence> {
         let previous = match client.get_data(&self.breadcrumb()).await {
             Ok((data, _)) => serde_json::from_slice::<Value>(&data).unwrap_or(Value::Null),
             Err(ZkError::NoNode) => return Ok(()),
-            Err(err) => return Err(format!("reading {}: {err}", self.breadcrumb())),
+            Err(err) => {
+                return Err(Fence::Failed(format!(
+                    "reading {}: {err}",
+                    self.breadcrumb()
+                )))
+            }
         };
+        // What we write names the leader's node; anything else is some
+        // other program's node that happens to have the name.
+        if !previous["node"].is_string() {
+            return Err(Fence::Foreign(format!(
+                "{} is not a breadcrumb zk-elect wrote (no \"node\" in its JSON); \
+                 remove it or choose another election path",
+                self.breadcrumb()
+            )));
+        }
         let text = |key: &str| match &previous[key] {
             Value::String(s) => s.clone(),
             Value::Null => String::new(),
@@ -445,11 +468,11 @@ impl Candidate<'_> {
             .stdin(std::process::Stdio::null())
             .status()
             .await
-            .map_err(|err| format!("cannot run --fence: {err}"))?;
+            .map_err(|err| Fence::Failed(format!("cannot run --fence: {err}")))?;
         if status.success() {
             Ok(())
         } else {
-            Err(format!("--fence exited with {status}"))
+            Err(Fence::Failed(format!("--fence exited with {status}")))
         }
     }
 
@@ -500,6 +523,14 @@ async fn while_waiting(supervisor: &mut Supervisor, event: Event) -> Option<u8> 
             None
         }
     }
+}
+
+/// Why the previous leader could not be fenced.
+enum Fence {
+    /// The fence command failed or the breadcrumb could not be read.
+    Failed(String),
+    /// The node at the breadcrumb's name is not one we wrote.
+    Foreign(String),
 }
 
 enum Leadership {

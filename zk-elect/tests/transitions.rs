@@ -528,3 +528,40 @@ fn a_hook_running_when_leadership_is_lost_is_killed_with_its_group() {
         matches!(process_state(sleeper), None | Some('Z'))
     });
 }
+
+/// Some other program's node at the breadcrumb's name is neither fenced
+/// by (the fence would run with empty ZK_PREV_LEADER_*) nor overwritten
+/// and later deleted: a usage error, the node left as it was.
+#[test]
+fn a_foreign_node_at_the_breadcrumb_is_refused_and_left_alone() {
+    require_zookeeper!();
+    let connect = shared().chroot("elect-foreign-breadcrumb");
+    let dir = tempfile::tempdir().unwrap();
+    let fenced = dir.path().join("fenced");
+    let zk = zk_testkit::Zk::connect(&connect).unwrap();
+    zk.create(
+        "/e.leader-breadcrumb",
+        b"{\"config\": 1}",
+        zookeeper_client::CreateMode::Persistent,
+    )
+    .unwrap();
+    let ran = elect().zk(&connect).run(&[
+        "--fence",
+        &format!("touch {}", fenced.display()),
+        "/e",
+        "--",
+        "true",
+    ]);
+    assert_eq!(ran.code(), 2, "{}", ran.stderr());
+    assert!(
+        ran.stderr().contains("not a breadcrumb"),
+        "{}",
+        ran.stderr()
+    );
+    assert_eq!(ran.stderr().lines().count(), 1, "{}", ran.stderr());
+    assert!(!fenced.exists(), "the fence ran on a foreign node");
+    assert_eq!(
+        zk.get("/e.leader-breadcrumb").unwrap().0,
+        b"{\"config\": 1}"
+    );
+}
