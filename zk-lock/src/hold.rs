@@ -18,6 +18,11 @@ use zk_common::{connect, Failure};
 
 use crate::cli::{Layout, LockArgs};
 
+/// The most data our lock node may hold. A request over the server's
+/// jute.maxbuffer (1 MiB by default) is not refused with an error: the
+/// server drops the connection, and the client resends it forever.
+const MAX_NODE_DATA: usize = 1024 * 1024 - 4096;
+
 /// One run of zk-lock, resolved from the arguments before anything
 /// connects: what to own, the command, the wait, the window, the outputs.
 struct Plan<'a> {
@@ -42,10 +47,19 @@ impl<'a> Plan<'a> {
             .clone()
             .ok_or_else(|| Failure::usage("the lock's PATH is required"))?;
         let command = args.wrap.resolved_spec()?;
+        let data = node_data(args, command.as_ref());
+        if data.len() > MAX_NODE_DATA {
+            return Err(Failure::usage(format!(
+                "the lock node's data would be {} bytes (it records the command line); \
+                 ZooKeeper refuses requests over about 1 MiB (jute.maxbuffer)",
+                data.len()
+            ))
+            .into());
+        }
         Ok(Plan {
             common,
             queue: queue(&path, args),
-            data: node_data(args, command.as_ref()),
+            data,
             events: args.wrap.event_sink()?,
             path,
             command,

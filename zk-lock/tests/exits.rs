@@ -387,6 +387,24 @@ fn bad_input_is_a_one_line_error_and_leaves_no_node() {
             .zk("127.0.0.1:1")
             .run(&["--connect-timeout", "1s", "/locks/x", "--", "true"]);
     assert_eq!(unreachable.code(), 69);
+
+    // A command line the lock node cannot hold (it records it) is refused
+    // before connecting, not resent to ZooKeeper forever.
+    let word = "x".repeat(127);
+    let mut huge = vec!["--connect-timeout", "30s", "/locks/x", "--", "true"];
+    huge.extend(std::iter::repeat(word.as_str()).take(9000));
+    let refused = lock().zk(&connect).run(&huge);
+    assert_eq!(refused.code(), 2, "{}", refused.stderr());
+    assert!(
+        refused.stderr().contains("jute.maxbuffer"),
+        "{}",
+        refused.stderr()
+    );
+    assert_eq!(refused.stderr().lines().count(), 1, "{}", refused.stderr());
+    assert!(
+        !zk.exists("/locks/x").unwrap() || zk.children("/locks/x").unwrap().is_empty(),
+        "a stray node"
+    );
 }
 
 #[test]
