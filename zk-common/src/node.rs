@@ -33,8 +33,9 @@ pub fn insert_data(record: &mut Map<String, Value>, bytes: &[u8]) {
     }
 }
 
-/// Deserializes any JSON and fails on an object that names a key twice.
-struct NoDuplicateKeys;
+/// Deserializes any JSON and fails on an object that names a key twice
+/// (the error names the key).
+pub(crate) struct NoDuplicateKeys;
 
 impl<'de> serde::Deserialize<'de> for NoDuplicateKeys {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -76,8 +77,10 @@ impl<'de> serde::de::Visitor<'de> for NoDuplicateKeys {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
         let mut seen = std::collections::HashSet::new();
         while let Some(key) = map.next_key::<String>()? {
-            if !seen.insert(key) {
-                return Err(serde::de::Error::custom("duplicate key"));
+            if !seen.insert(key.clone()) {
+                return Err(serde::de::Error::custom(format!(
+                    "the key {key:?} is given twice"
+                )));
             }
             map.next_value::<NoDuplicateKeys>()?;
         }

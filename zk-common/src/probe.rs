@@ -246,6 +246,8 @@ impl Prober {
     }
 }
 
+use crate::supervisor::KillGroupOnDrop;
+
 async fn run_check(command: &str, timeout: Duration) -> Result<(), String> {
     let mut cmd = tokio::process::Command::new("sh");
     crate::supervisor::scrub_inherited(cmd.as_std_mut());
@@ -262,6 +264,8 @@ async fn run_check(command: &str, timeout: Duration) -> Result<(), String> {
         .kill_on_drop(true)
         .spawn()
         .map_err(|err| format!("cannot run: {err}"))?;
+    // Cut short (timed out, or the round dropped because the tool is
+    // stopping), the check's whole group goes.
     let mut cut_short = KillGroupOnDrop(child.id());
     let Ok(finished) = tokio::time::timeout(timeout, child.wait_with_output()).await else {
         return Err(format!(
@@ -269,25 +273,11 @@ async fn run_check(command: &str, timeout: Duration) -> Result<(), String> {
             humantime::format_duration(timeout)
         ));
     };
-    // It ran to its end; its group id may be anyone's from now on.
-    cut_short.0 = None;
+    cut_short.disarm();
     match finished {
         Err(err) => Err(err.to_string()),
         Ok(output) if output.status.success() => Ok(()),
         Ok(output) => Err(format!("exited with {}", output.status)),
-    }
-}
-
-/// SIGKILLs a check's process group when the check is cut short: timed
-/// out, or its round dropped because the tool is stopping.
-struct KillGroupOnDrop(Option<u32>);
-
-impl Drop for KillGroupOnDrop {
-    fn drop(&mut self) {
-        if let Some(group) = self.0 {
-            let group = nix::unistd::Pid::from_raw(group as i32);
-            let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
-        }
     }
 }
 

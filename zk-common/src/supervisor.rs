@@ -443,6 +443,27 @@ impl Supervisor {
     }
 }
 
+/// SIGKILLs a process group when dropped: a hook or a check abandoned
+/// mid-run takes `a | b` and its other children with it, not only its
+/// shell. Built from `Child::id()` of a child started in a group of its
+/// own.
+pub struct KillGroupOnDrop(pub Option<u32>);
+
+impl KillGroupOnDrop {
+    /// It ran to its end: its group id may be anyone's from now on.
+    pub fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for KillGroupOnDrop {
+    fn drop(&mut self) {
+        if let Some(group) = self.0 {
+            let _ = killpg(Pid::from_raw(group as i32), Signal::SIGKILL);
+        }
+    }
+}
+
 /// How often a group whose leader exited is looked at again.
 const GROUP_POLL: Duration = Duration::from_millis(20);
 

@@ -17,7 +17,7 @@ use zk_common::owner::command_env;
 use zk_common::probe::Prober;
 use zk_common::progress::Waiting;
 use zk_common::queue::{Queue, Rule, Ticket, LATCH};
-use zk_common::supervisor::{CommandSpec, Event, Supervisor};
+use zk_common::supervisor::{CommandSpec, Event, KillGroupOnDrop, Supervisor};
 use zk_common::{connect, exit, node, Failure};
 
 use crate::cli::CandidateArgs;
@@ -572,24 +572,12 @@ async fn run_hook(flag: &str, hook: &str, env: &[(&str, String)]) {
         Ok(child) => child,
         Err(err) => return tracing::warn!("cannot run {flag} hook: {err}"),
     };
-    // Dropped when leadership is lost mid-hook: the hook's whole group goes.
+    // Dropped when leadership is lost mid-hook, or when done: the hook's
+    // whole group goes (empty by then, unless the hook left something).
     let _group = KillGroupOnDrop(child.id());
     match child.wait().await {
         Ok(status) if status.success() => {}
         Ok(status) => tracing::warn!("{flag} hook exited with {status}"),
         Err(err) => tracing::warn!("waiting for the {flag} hook: {err}"),
-    }
-}
-
-/// SIGKILL to a hook's process group when its run is abandoned (or done:
-/// the group is then empty, unless the hook left something behind).
-struct KillGroupOnDrop(Option<u32>);
-
-impl Drop for KillGroupOnDrop {
-    fn drop(&mut self) {
-        if let Some(pid) = self.0 {
-            let group = nix::unistd::Pid::from_raw(pid as i32);
-            let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
-        }
     }
 }
