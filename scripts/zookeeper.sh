@@ -51,7 +51,8 @@ four_letter() {
 mode() { four_letter "$((base + $1 - 1))" srvr | sed -n 's/^Mode: //p'; }
 
 # What tests/examples.rs checks the example files with: systemd-analyze
-# (Debian's systemd), PyYAML and kubernetes-validate (PyPI).
+# (Debian's systemd), PyYAML and kubernetes-validate (PyPI); and kazoo
+# (PyPI), the Python client the interop tests contend with.
 install_example_checkers() {
   local sudo="" apt=()
   [ "$(id -u)" -eq 0 ] || sudo=sudo
@@ -62,10 +63,11 @@ install_example_checkers() {
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${apt[@]}" >/dev/null
   fi
-  if ! python3 -c 'import yaml' 2>/dev/null || ! command -v kubernetes-validate >/dev/null; then
+  local wheels=(PyYAML 'kubernetes-validate>=1.30' 'kazoo==2.11.0')
+  if ! python3 -c 'import yaml, kazoo' 2>/dev/null || ! command -v kubernetes-validate >/dev/null; then
     # Debian's own python3 refuses a plain pip install (PEP 668).
-    python3 -m pip install --quiet --disable-pip-version-check PyYAML 'kubernetes-validate>=1.30' \
-      || $sudo python3 -m pip install --quiet --break-system-packages PyYAML 'kubernetes-validate>=1.30'
+    python3 -m pip install --quiet --disable-pip-version-check "${wheels[@]}" \
+      || $sudo python3 -m pip install --quiet --break-system-packages "${wheels[@]}"
   fi
 }
 

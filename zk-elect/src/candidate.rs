@@ -16,11 +16,11 @@ use zk_common::output::{event, EventSink};
 use zk_common::owner::command_env;
 use zk_common::probe::Prober;
 use zk_common::progress::Waiting;
-use zk_common::queue::{Queue, Rule, Ticket, LATCH};
+use zk_common::queue::{Dialect, Queue, RejoinAsKazoo, Ticket};
 use zk_common::supervisor::{CommandSpec, Event, KillGroupOnDrop, Supervisor};
 use zk_common::{connect, exit, node, Failure};
 
-use crate::cli::CandidateArgs;
+use crate::cli::{CandidateArgs, Layout};
 
 /// How one candidacy ended.
 enum Outcome {
@@ -167,17 +167,34 @@ impl Candidate<'_> {
     async fn stand(&mut self, client: &Client) -> Result<Outcome> {
         let window = SafeWindow::new(client.session_timeout(), self.args.kill_after)?;
         lease::watch_stalls(&window);
-        let queue = Queue::new(&self.path, LATCH, Rule::First);
-        let ticket = queue
-            .join(client, self.id.as_bytes(), self.common.connect.acls())
-            .await?;
-        let mut joined = event("candidate");
-        joined.insert("node".into(), ticket.node.clone().into());
-        self.emit(joined);
-
-        if let Some(outcome) = self.await_election(client, &queue, &ticket).await? {
-            return Ok(outcome);
-        }
+        let mut queue = match self.args.layout {
+            Some(Layout::Kazoo) => Queue::election(&self.path, Dialect::Kazoo),
+            Some(Layout::Latch) => Queue::election(&self.path, Dialect::Curator),
+            None => Queue::election(&self.path, Dialect::Curator).detecting(),
+        };
+        let ticket = loop {
+            let ticket = queue
+                .join(client, self.id.as_bytes(), self.common.connect.acls())
+                .await?;
+            let mut joined = event("candidate");
+            joined.insert("node".into(), ticket.node.clone().into());
+            self.emit(joined);
+            match self.await_election(client, &queue, &ticket).await {
+                // Left to detection, kazoo's candidates make us stand again
+                // in their layout: neither layout sees the other's nodes.
+                Err(err) if err.is::<RejoinAsKazoo>() => {
+                    tracing::info!(
+                        "{} holds kazoo's candidates: standing in kazoo's layout",
+                        self.path
+                    );
+                    queue.leave(client, &ticket).await?;
+                    queue = queue.in_kazoo_layout();
+                }
+                Err(err) => return Err(err),
+                Ok(Some(outcome)) => return Ok(outcome),
+                Ok(None) => break ticket,
+            }
+        };
 
         let session_id = node::session_hex(client.session_id().0);
         let env = command_env(&self.common.connect.connect, &ticket, &session_id);

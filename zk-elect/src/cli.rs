@@ -71,6 +71,12 @@ pub enum Command {
     Candidates(PathArg),
 }
 
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    Latch,
+    Kazoo,
+}
+
 #[derive(Args, Debug)]
 pub struct CandidateArgs {
     /// The election node, e.g. /election/scheduler.
@@ -80,6 +86,12 @@ pub struct CandidateArgs {
     /// This candidate's identity, stored as its node's data (JSON is shown parsed) [default: HOST:PID].
     #[arg(long, value_name = "ID")]
     pub id: Option<String>,
+
+    /// Node layout, to share the election with other clients: `latch` as Curator's
+    /// LeaderLatch, `kazoo` as kazoo's Election (where Python services stand)
+    /// [default: latch, or kazoo where kazoo's candidates already stand].
+    #[arg(long, value_enum)]
+    pub layout: Option<Layout>,
 
     /// After losing leadership, queue again instead of exiting 79.
     #[arg(long)]

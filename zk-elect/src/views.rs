@@ -8,20 +8,21 @@ use serde_json::{Map, Value};
 
 use zk_common::cli::CommonArgs;
 use zk_common::follow::Follow;
-use zk_common::queue::{sorted_entries, LATCH};
+use zk_common::queue::{sorted_entries, Family};
 use zk_common::{connect, exit, output, Failure};
 
 use crate::cli::{LeaderArgs, PathArg};
 
 /// The candidates in queue order, as view records, from a listing of the
-/// group at `dir`. Only latch nodes take part (Curator's layout); the first
-/// leads. Anything else is ignored, with a warning.
+/// group at `dir`. Latch nodes (Curator's `LeaderLatch`) and kazoo's
+/// `Election` nodes take part; the first leads. Anything else is ignored,
+/// with a warning.
 pub fn candidates_of(dir: &str, members: &[Value]) -> Vec<Value> {
     let names = members
         .iter()
         .filter_map(|m| m["id"].as_str())
         .map(String::from);
-    sorted_entries(dir, names, LATCH)
+    sorted_entries(dir, names, Family::Election)
         .into_iter()
         .filter_map(|entry| members.iter().find(|m| m["id"] == entry.name.as_str()))
         .enumerate()

@@ -2,14 +2,15 @@
 //! moment while leaders are killed, Curator interop, and the views.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use serde_json::Value;
 use zk_testkit::{
-    assert_no_overlap, exclusion_prefix, require_zookeeper, shared, wait_child, wait_until,
-    JavaClient, LineReader, Running, Tool,
+    assert_no_overlap, exclusion_prefix, kazoo_worker, require_zookeeper, shared,
+    spawn_tied_to_test_process, wait_child, wait_until, JavaClient, LineReader, Running, Tool,
 };
 
 fn elect() -> Tool {
@@ -479,4 +480,101 @@ fn the_default_id_is_host_and_pid() {
     );
     a.close_stdin();
     assert_eq!(a.wait(T).code(), Some(0));
+}
+
+/// kazoo's `Election` and zk-elect share one election: each lists the
+/// other as a candidate, a zk-elect left to detect the layout stands in
+/// kazoo's, one told `--layout latch` refuses, and leadership passes from
+/// kazoo's leader to ours only after kazoo's command stopped, as both
+/// commands recorded.
+#[test]
+fn kazoo_election_and_zk_elect_share_one_election() {
+    require_zookeeper!();
+    let connect = shared().chroot("elect-kazoo");
+    let dir = tempfile::tempdir().unwrap();
+    let (release, theirs, ours_log) = (
+        dir.path().join("release"),
+        dir.path().join("kazoo.beats"),
+        dir.path().join("zk.beats"),
+    );
+    let prefix = exclusion_prefix(&dir.path().join("flock"), &dir.path().join("OVERLAP"));
+    // It also ends once the test's directory is gone, so a failed test
+    // leaves no loop behind.
+    let kazoo_command = format!(
+        "{prefix}while [ ! -e '{}' ] && [ -d '{}' ]; do date +%s%N >> '{}'; sleep 0.02; done",
+        release.display(),
+        dir.path().display(),
+        theirs.display()
+    );
+    let mut kazoo = spawn_tied_to_test_process({
+        let mut cmd = kazoo_worker(&[&connect, "/e", "election", "1", "kazoo-1", &kazoo_command]);
+        cmd.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped());
+        cmd
+    })
+    .unwrap();
+    let kazoo_out = LineReader::new(kazoo.stdout.take().unwrap());
+    assert_eq!(kazoo_out.next_line(Duration::from_secs(60)).trim(), "ready");
+    writeln!(kazoo.stdin.as_mut().unwrap(), "go").unwrap();
+    assert_eq!(wait_for_leader(&connect, "/e", None), "kazoo-1");
+    let is = elect()
+        .zk(&connect)
+        .run(&["leader", "--is", "kazoo-1", "/e"]);
+    assert_eq!(is.code(), 0, "{}", is.stderr());
+
+    let refused = elect()
+        .zk(&connect)
+        .run(&["--layout", "latch", "--id", "zk-2", "/e", "--", "true"]);
+    assert_eq!(refused.code(), 2, "{}", refused.stderr());
+    assert!(
+        refused.stderr().contains("give --layout kazoo"),
+        "{}",
+        refused.stderr()
+    );
+
+    let ours_command = format!(
+        "{prefix}while :; do date +%s%N >> '{}'; sleep 0.02; done",
+        ours_log.display()
+    );
+    let mut ours = elect()
+        .zk(&connect)
+        .spawn(&["--id", "zk-1", "/e", "-c", &ours_command]);
+    wait_until("zk-elect standing beside kazoo", T, || {
+        elect()
+            .zk(&connect)
+            .run(&["candidates", "/e"])
+            .json()
+            .as_array()
+            .map(Vec::len)
+            == Some(2)
+    });
+    let candidates = elect().zk(&connect).run(&["candidates", "/e"]).json();
+    let shown: Vec<(&str, bool)> = candidates
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap(), c["leader"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(shown, [("kazoo-1", true), ("zk-1", false)]);
+    let node = candidates[1]["node"].as_str().unwrap();
+    assert!(
+        node.contains("__lock__"),
+        "zk-elect stood in kazoo's layout: {node}"
+    );
+    let seen = kazoo_worker(&[&connect, "/e", "election", "0", "viewer", "true"])
+        .output()
+        .unwrap();
+    let seen = String::from_utf8_lossy(&seen.stdout).to_string();
+    assert!(
+        seen.contains("kazoo-1") && seen.contains("zk-1"),
+        "kazoo saw {seen}"
+    );
+
+    std::fs::write(&release, "").unwrap();
+    assert!(wait_child(&mut kazoo, T).success());
+    assert_eq!(wait_for_leader(&connect, "/e", Some("kazoo-1")), "zk-1");
+    zk_testkit::wait_for_file(&ours_log, T);
+    ours.signal(Signal::SIGTERM);
+    ours.wait(T);
+    zk_testkit::assert_handed_over(&theirs, &ours_log, &ours.stderr_so_far());
 }

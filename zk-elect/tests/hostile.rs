@@ -1,5 +1,6 @@
 //! Foreign and hostile nodes in the election directory: nobody panics, junk
-//! is ignored with one warning, and the election still elects.
+//! is ignored with one warning, and the election still elects; another
+//! recipe's contender is refused, never ignored.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
@@ -14,14 +15,12 @@ fn elect() -> Tool {
 const T: Duration = Duration::from_secs(20);
 
 /// Not candidates: multi-byte characters where a naive parser's byte
-/// arithmetic lands mid-character, digits that are not the sequence, junk,
-/// and a lock node (another recipe's).
-const JUNK: [&str; 6] = [
+/// arithmetic lands mid-character, digits that are not the sequence, junk.
+const JUNK: [&str; 5] = [
     "latch-é123456789",
     "_c_x-latch-é123456789",
     "latch-12345678901",
     "_c_x-latch-000000001a",
-    "_c_x-lock-0000000000",
     "junk",
 ];
 
@@ -108,4 +107,28 @@ fn acl_creator_protects_the_candidate_and_the_parents_it_creates() {
     }
     leader.close_stdin();
     assert_eq!(leader.wait(T).code(), Some(0));
+}
+
+/// A lock's contender (Curator's `InterProcessMutex` or `LeaderSelector`
+/// node) in the election directory would lead beside us by its own rules:
+/// zk-elect refuses with 2, names it, and leaves no candidate behind.
+#[test]
+fn another_recipes_contender_in_the_election_directory_is_refused() {
+    require_zookeeper!();
+    let connect = shared().chroot("elect-stranger");
+    let zk = Zk::connect(&connect).unwrap();
+    zk.create_all("/e").unwrap();
+    let stranger = "_c_x-lock-0000000000";
+    zk.create(&format!("/e/{stranger}"), b"x", CreateMode::Persistent)
+        .unwrap();
+    let refused = elect()
+        .zk(&connect)
+        .run(&["--id", "a", "--timeout", "10s", "/e", "--", "true"]);
+    assert_eq!(refused.code(), 2, "{}", refused.stderr());
+    assert!(
+        refused.stderr().contains(stranger) && refused.stderr().contains("LeaderSelector"),
+        "{}",
+        refused.stderr()
+    );
+    assert_eq!(zk.children("/e").unwrap(), [stranger]);
 }

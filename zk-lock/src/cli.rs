@@ -86,11 +86,13 @@ pub struct LockArgs {
     #[arg(long, conflicts_with = "max_holders")]
     pub shared: bool,
 
-    /// Node layout of an exclusive lock, for Curator interop: `mutex` as
-    /// InterProcessMutex, `rw` as the write half of InterProcessReadWriteLock
-    /// (use it where Java services take Curator read-write locks).
-    #[arg(long, value_enum, default_value = "mutex")]
-    pub layout: Layout,
+    /// Node layout, to share the lock with other clients: `mutex` as Curator's
+    /// InterProcessMutex, `rw` as the write half of its InterProcessReadWriteLock
+    /// (where Java services take Curator read-write locks), `kazoo` as kazoo's
+    /// Lock/WriteLock, or ReadLock with --shared (where Python services lock)
+    /// [default: mutex, or kazoo where kazoo's contenders already queue].
+    #[arg(long, value_enum)]
+    pub layout: Option<Layout>,
 
     /// A semaphore: at most N holders at once. `--max-holders 1` is the plain
     /// exclusive lock, Curator's InterProcessMutex.
@@ -124,6 +126,7 @@ pub enum Layout {
     Mutex,
     #[value(name = "rw")]
     ReadWrite,
+    Kazoo,
 }
 
 #[derive(Args, Debug)]

@@ -12,7 +12,7 @@ use zk_common::lease::{self, Lost, SafeWindow};
 use zk_common::output::{event, EventSink};
 use zk_common::owner;
 use zk_common::progress::Waiting;
-use zk_common::queue::{Queue, Rule, Ticket, Turn, MUTEX, READ, WRITE};
+use zk_common::queue::{Kind, Queue, RejoinAsKazoo, Ticket, Turn};
 use zk_common::supervisor::CommandSpec;
 use zk_common::{connect, Failure};
 
@@ -58,7 +58,7 @@ impl<'a> Plan<'a> {
         }
         Ok(Plan {
             common,
-            queue: queue(&path, args),
+            queue: queue(&path, args)?,
             data,
             events: args.wrap.event_sink()?,
             path,
@@ -180,15 +180,33 @@ fn lost_before_start(path: &str, ticket: &Ticket, lost: &Lost) -> (u8, Option<Ma
 }
 
 /// Joins the queue and waits for our turn (or, with --nonblock, checks it
-/// once).
+/// once). With the layout left to detection, kazoo's contenders found in
+/// the queue make us leave it and join again in their layout.
 async fn acquire(plan: &Plan<'_>, client: &Client) -> Result<Ticket> {
-    let (path, queue) = (&plan.path, &plan.queue);
-    let ticket = queue
-        .join(client, &plan.data, plan.common.connect.acls())
-        .await?;
-    tracing::debug!("queued as {}", ticket.node);
+    let mut queue = plan.queue.clone();
+    loop {
+        let ticket = queue
+            .join(client, &plan.data, plan.common.connect.acls())
+            .await?;
+        tracing::debug!("queued as {}", ticket.node);
+        match take_turn(plan, &queue, client, &ticket).await {
+            Err(err) if err.is::<RejoinAsKazoo>() => {
+                tracing::info!(
+                    "{} queues kazoo's contenders: joining in kazoo's layout",
+                    plan.path
+                );
+                queue.leave(client, &ticket).await?;
+                queue = queue.in_kazoo_layout();
+            }
+            taken => return taken.map(|()| ticket),
+        }
+    }
+}
+
+async fn take_turn(plan: &Plan<'_>, queue: &Queue, client: &Client, ticket: &Ticket) -> Result<()> {
+    let path = &plan.path;
     if plan.nonblock {
-        if let Turn::After { holder, .. } = queue.turn(client, &ticket).await? {
+        if let Turn::After { holder, .. } = queue.turn(client, ticket).await? {
             // Escaped: a foreign holder's name is anyone's input.
             let held_by = holder.rsplit('/').next().unwrap_or_default().escape_debug();
             return Err(
@@ -200,24 +218,37 @@ async fn acquire(plan: &Plan<'_>, client: &Client) -> Result<Ticket> {
             format!("waiting for the lock {path}"),
             plan.common.log.quiet,
         );
-        queue.wait_turn(client, &ticket).await?;
+        queue.wait_turn(client, ticket).await?;
     }
-    Ok(ticket)
+    Ok(())
 }
 
-/// The node name says which Curator recipe we look like: `lock-` for
-/// `InterProcessMutex`, `__READ__`/`__WRIT__` for the two halves of
-/// `InterProcessReadWriteLock`. Among zk-locks all three form one queue.
-fn queue(path: &str, args: &LockArgs) -> Queue {
-    if args.shared {
-        Queue::new(path, READ, Rule::Reader)
-    } else if let Some(n) = args.max_holders.filter(|&n| n > 1) {
-        Queue::new(path, MUTEX, Rule::FirstN(n as usize))
-    } else if args.layout == Layout::ReadWrite {
-        Queue::new(path, WRITE, Rule::First)
-    } else {
-        Queue::new(path, MUTEX, Rule::First)
-    }
+/// The node name says which recipe we look like: `lock-` for Curator's
+/// `InterProcessMutex`, `__READ__`/`__WRIT__` for the two halves of its
+/// `InterProcessReadWriteLock`, `__lock__`/`__rlock__` for kazoo's locks.
+/// Among zk-locks of one layout all of them form one queue.
+fn queue(path: &str, args: &LockArgs) -> Result<Queue> {
+    let semaphore = args.max_holders.filter(|&n| n > 1);
+    let kind = match (args.shared, semaphore, args.layout) {
+        (_, Some(_), Some(Layout::Kazoo)) => {
+            return Err(Failure::usage(
+                "--max-holders has no kazoo layout (kazoo's Semaphore keeps its leases \
+                 elsewhere); leave out --layout kazoo",
+            )
+            .into())
+        }
+        (true, _, _) => Kind::Read,
+        (false, Some(n), _) => Kind::Semaphore(n as usize),
+        (false, None, Some(Layout::ReadWrite)) => Kind::Write,
+        (false, None, _) => Kind::Mutex,
+    };
+    let queue = Queue::lock(path, kind);
+    Ok(match args.layout {
+        Some(Layout::Kazoo) => queue.in_kazoo_layout(),
+        // A semaphore has no kazoo layout to move to: it refuses.
+        None if semaphore.is_none() => queue.detecting(),
+        _ => queue,
+    })
 }
 
 fn describe(e: &mut Map<String, Value>, path: &str, ticket: &Ticket) {

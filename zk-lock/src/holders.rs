@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 use zookeeper_client::{Error as ZkError, Stat};
 
 use zk_common::cli::CommonArgs;
-use zk_common::queue::{sorted_entries, Entry, Kind, MUTEX};
+use zk_common::queue::{sorted_entries, Dialect, Entry, Family, Kind};
 use zk_common::{connect, exit, node, output};
 
 use crate::cli::HoldersArgs;
@@ -21,7 +21,7 @@ pub async fn run(common: &CommonArgs, args: &HoldersArgs) -> Result<u8> {
         Err(err) => return Err(err).with_context(|| format!("listing {}", args.path)),
     };
     // Participants only: junk in the directory holds nothing.
-    let entries = sorted_entries(&args.path, children, MUTEX);
+    let entries = sorted_entries(&args.path, children, Family::Lock);
     let paths: Vec<String> = entries
         .iter()
         .map(|e| zk_common::path::join(&args.path, &e.name))
@@ -44,7 +44,7 @@ pub async fn run(common: &CommonArgs, args: &HoldersArgs) -> Result<u8> {
     let mut writer_seen = false;
     for (position, (entry, path, data, stat)) in found.into_iter().enumerate() {
         let holding = match entry.kind {
-            Kind::Read => !writer_seen,
+            Kind::Read | Kind::KazooRead => !writer_seen,
             Kind::Semaphore(n) => position < args.max_holders.map_or(n, |n| n as usize),
             _ => position < max_holders,
         };
@@ -85,6 +85,11 @@ fn record(
         if holding { "holding" } else { "waiting" }.into(),
     );
     record.insert("kind".into(), kind(entry).into());
+    let layout = match entry.kind.dialect() {
+        Dialect::Curator => "curator",
+        Dialect::Kazoo => "kazoo",
+    };
+    record.insert("layout".into(), layout.into());
     record.insert("node".into(), path.into());
     record.insert("token".into(), stat.czxid.into());
     record.insert(
@@ -102,9 +107,9 @@ fn record(
 
 fn kind(entry: &Entry) -> &'static str {
     match entry.kind {
-        Kind::Read => "read",
+        Kind::Read | Kind::KazooRead => "read",
         Kind::Write => "write",
         Kind::Semaphore(_) => "semaphore",
-        Kind::Mutex | Kind::Latch => "exclusive",
+        Kind::Mutex | Kind::Latch | Kind::KazooLock => "exclusive",
     }
 }

@@ -9,10 +9,11 @@ use std::time::Duration;
 
 mod common;
 
-use common::{lock, wait_for_queue};
+use common::{lock, wait_for_queue, wait_for_queue_to_shrink};
 use zk_testkit::{
-    assert_handed_over, heartbeat_command, heartbeats, require_zookeeper, shared, wait_child,
-    wait_until, JavaClient, LineReader,
+    assert_handed_over, assert_no_overlap, heartbeat_command, heartbeats, kazoo_worker,
+    overlaps_beside, require_zookeeper, shared, spawn_tied_to_test_process, wait_child, wait_until,
+    JavaClient, LineReader, Zk,
 };
 
 /// The critical section: an existing MARK means someone else is inside.
@@ -422,4 +423,216 @@ fn a_job_the_command_left_running_keeps_the_lock_until_it_ends() {
     assert_eq!(first.wait(Duration::from_secs(30)).code(), Some(0));
     assert_eq!(second.wait(Duration::from_secs(30)).code(), Some(0));
     assert_handed_over(&a, &b, &first.stderr_so_far());
+}
+
+/// A critical section for kazoo interop: a flock beside LOG, shared for
+/// readers, exclusive for writers, and OVERLAP recorded (by the command
+/// itself) when it cannot be had; then SIDE appended to LOG.
+fn flocked_section(dir: &Path, side: &str, shared: bool) -> String {
+    let flock = if shared {
+        "flock -s -n 9"
+    } else {
+        "flock -n 9"
+    };
+    format!(
+        "exec 9>>'{lock}'; {flock} || echo OVERLAP {side} $$ >> '{overlaps}'; \
+         echo {side} >> '{log}'; sleep 0.02",
+        lock = dir.join("section.flock").display(),
+        overlaps = overlaps_beside(&dir.join("log")).display(),
+        log = dir.join("log").display(),
+    )
+}
+
+/// kazoo workers, connected and told to go.
+fn kazoo_workers(args: &[&[&str]]) -> Vec<std::process::Child> {
+    let mut workers: Vec<_> = args
+        .iter()
+        .map(|args| {
+            spawn_tied_to_test_process({
+                let mut cmd = kazoo_worker(args);
+                cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
+                cmd
+            })
+            .unwrap()
+        })
+        .collect();
+    let mut readers = Vec::new();
+    for worker in &mut workers {
+        let out = LineReader::new(worker.stdout.take().unwrap());
+        assert_eq!(out.next_line(Duration::from_secs(60)).trim(), "ready");
+        readers.push(out);
+    }
+    for worker in &mut workers {
+        writeln!(worker.stdin.as_mut().unwrap(), "go").unwrap();
+    }
+    // What each worker printed (the contenders kazoo saw) is drained by
+    // the readers; keep them alive with the children.
+    std::mem::forget(readers);
+    workers
+}
+
+/// zk-lock threads running SECTION ITERATIONS times each with ARGS.
+fn zk_lock_threads(
+    connect: &str,
+    args: &[&[&str]],
+    iterations: usize,
+) -> Vec<std::thread::JoinHandle<()>> {
+    args.iter()
+        .map(|args| {
+            let connect = connect.to_string();
+            let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            std::thread::spawn(move || {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                for _ in 0..iterations {
+                    let ran = lock().zk(&connect).run(&args);
+                    assert_eq!(ran.code(), 0, "{}", ran.stderr());
+                }
+            })
+        })
+        .collect()
+}
+
+fn count(log: &str, side: &str) -> usize {
+    log.lines().filter(|l| *l == side).count()
+}
+
+#[test]
+fn kazoo_locks_and_zk_lock_in_kazoo_layout_exclude_each_other() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-kazoo");
+    let dir = tempfile::tempdir().unwrap();
+    let kazoo = flocked_section(dir.path(), "kazoo", false);
+    let ours = flocked_section(dir.path(), "zk", false);
+    let python = kazoo_workers(&[
+        &[&connect, "/locks/k", "lock", "15", "kazoo-1", &kazoo],
+        &[&connect, "/locks/k", "write", "15", "kazoo-2", &kazoo],
+    ]);
+    let zk_args: &[&str] = &["--layout", "kazoo", "--id", "zk", "/locks/k", "-c", &ours];
+    for thread in zk_lock_threads(&connect, &[zk_args, zk_args], 15) {
+        thread.join().unwrap();
+    }
+    for mut worker in python {
+        assert!(wait_child(&mut worker, Duration::from_secs(120)).success());
+    }
+    let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    assert_no_overlap(dir.path(), &log);
+    assert_eq!((count(&log, "kazoo"), count(&log, "zk")), (30, 30), "{log}");
+    let sides: Vec<&str> = log.lines().collect();
+    let handovers = sides.windows(2).filter(|w| w[0] != w[1]).count();
+    assert!(handovers >= 2, "kazoo and zk-lock never contended:\n{log}");
+}
+
+#[test]
+fn kazoo_read_write_locks_and_zk_lock_readers_and_writers_exclude_correctly() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-kazoo-rw");
+    let dir = tempfile::tempdir().unwrap();
+    let (kazoo_w, kazoo_r) = (
+        flocked_section(dir.path(), "kazoo-w", false),
+        flocked_section(dir.path(), "kazoo-r", true),
+    );
+    let (zk_w, zk_r) = (
+        flocked_section(dir.path(), "zk-w", false),
+        flocked_section(dir.path(), "zk-r", true),
+    );
+    let python = kazoo_workers(&[
+        &[&connect, "/locks/rw", "write", "10", "kazoo-w", &kazoo_w],
+        &[&connect, "/locks/rw", "read", "10", "kazoo-r", &kazoo_r],
+    ]);
+    let writer: &[&str] = &["--layout", "kazoo", "/locks/rw", "-c", &zk_w];
+    let reader: &[&str] = &["--layout", "kazoo", "--shared", "/locks/rw", "-c", &zk_r];
+    for thread in zk_lock_threads(&connect, &[writer, reader, reader], 10) {
+        thread.join().unwrap();
+    }
+    for mut worker in python {
+        assert!(wait_child(&mut worker, Duration::from_secs(120)).success());
+    }
+    let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    assert_no_overlap(dir.path(), &log);
+    let counts = ["kazoo-w", "kazoo-r", "zk-w", "zk-r"].map(|side| count(&log, side));
+    assert_eq!(counts, [10, 10, 10, 20], "{log}");
+}
+
+/// While a kazoo Lock holds: a zk-lock left to detect its layout queues in
+/// kazoo's and finds the lock busy; one told `--layout mutex` refuses (2)
+/// and says which flag to use; `holders` shows the kazoo holder and kazoo
+/// sees ours; no node of ours is left behind.
+#[test]
+fn a_kazoo_holder_is_detected_shown_and_never_ignored() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-kazoo-detect");
+    let dir = tempfile::tempdir().unwrap();
+    let release = dir.path().join("release");
+    let hold = format!(
+        "while [ ! -e '{}' ]; do sleep 0.05; done",
+        release.display()
+    );
+    let mut python = kazoo_workers(&[&[&connect, "/locks/d", "lock", "1", "kazoo-1", &hold]]);
+    let holders = wait_for_queue(&connect, "/locks/d", 1);
+    let holder = &holders[0];
+    assert_eq!(
+        (&holder["id"], &holder["state"], &holder["layout"]),
+        (&"kazoo-1".into(), &"holding".into(), &"kazoo".into()),
+        "{holders}"
+    );
+    let kazoo_node = holder["node"].as_str().unwrap().to_string();
+    assert!(kazoo_node.contains("__lock__"), "{kazoo_node}");
+
+    let busy = lock().zk(&connect).run(&["-n", "/locks/d", "--", "true"]);
+    assert_eq!(busy.code(), 75, "{}", busy.stderr());
+    assert!(busy.stderr().contains("__lock__"), "{}", busy.stderr());
+    let refused = lock()
+        .zk(&connect)
+        .run(&["--layout", "mutex", "-n", "/locks/d", "--", "true"]);
+    assert_eq!(refused.code(), 2, "{}", refused.stderr());
+    assert!(
+        refused.stderr().contains("give --layout kazoo"),
+        "{}",
+        refused.stderr()
+    );
+    assert_eq!(refused.stderr().lines().count(), 1, "{}", refused.stderr());
+
+    // A waiter in kazoo's layout is a contender kazoo itself lists.
+    let mut waiter = lock()
+        .zk(&connect)
+        .spawn(&["--id", "zk-waiter", "/locks/d", "--", "true"]);
+    wait_for_queue(&connect, "/locks/d", 2);
+    let seen = kazoo_worker(&[&connect, "/locks/d", "lock", "0", "viewer", "true"])
+        .output()
+        .unwrap();
+    let seen = String::from_utf8_lossy(&seen.stdout).to_string();
+    assert!(
+        seen.contains("kazoo-1") && seen.contains("zk-waiter"),
+        "kazoo saw {seen}"
+    );
+
+    std::fs::write(&release, "").unwrap();
+    assert_eq!(waiter.wait(Duration::from_secs(30)).code(), Some(0));
+    assert!(wait_child(&mut python[0], Duration::from_secs(30)).success());
+    wait_for_queue_to_shrink(&connect, "/locks/d", 0);
+}
+
+/// A node of a recipe we know but cannot queue beside (ZooKeeper's own
+/// WriteLock here) makes zk-lock refuse, not ignore it, and leave nothing.
+#[test]
+fn another_recipes_contender_is_refused_not_ignored() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-stranger");
+    let zk = Zk::connect(&connect).unwrap();
+    zk.create_all("/locks/s").unwrap();
+    let stranger = "x-72057594037927936-0000000000";
+    zk.create(
+        &format!("/locks/s/{stranger}"),
+        b"",
+        zookeeper_client::CreateMode::Persistent,
+    )
+    .unwrap();
+    let refused = lock().zk(&connect).run(&["-n", "/locks/s", "--", "true"]);
+    assert_eq!(refused.code(), 2, "{}", refused.stderr());
+    assert!(
+        refused.stderr().contains("ZooKeeper's WriteLock") && refused.stderr().contains(stranger),
+        "{}",
+        refused.stderr()
+    );
+    assert_eq!(zk.children("/locks/s").unwrap(), [stranger]);
 }

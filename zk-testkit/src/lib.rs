@@ -20,7 +20,8 @@
 //!   once closed.
 //! - [`NotifySocket`] receives what a tool tells systemd (`NOTIFY_SOCKET`).
 //! - [`Kdc`] is a Kerberos KDC on loopback for SASL GSSAPI tests.
-//! - [`JavaClient`] compiles and runs small Curator programs for interop.
+//! - [`JavaClient`] compiles and runs small Curator programs for interop;
+//!   [`kazoo_worker`] runs the real kazoo (Python) the same way.
 //! - [`docs`] reads `--help` headings and checks generated man pages.
 //! - [`nemesis`] checks the histories `zk-nemesis` records under faults.
 
@@ -37,6 +38,7 @@ pub mod nemesis;
 mod notify;
 mod process;
 mod proxy;
+mod python;
 mod tcp_target;
 mod zk;
 
@@ -52,6 +54,7 @@ pub use process::{
     spawn_tied_to_test_process, wait_child, wait_for_file, wait_until, LineReader, Running, Tool,
 };
 pub use proxy::Proxy;
+pub use python::kazoo_worker;
 pub use tcp_target::TcpTarget;
 pub use zk::Zk;
 
