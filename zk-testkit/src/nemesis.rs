@@ -176,7 +176,8 @@ fn overstayer<'a>(a: &'a Ownership, b: &'a Ownership) -> Option<&'a Ownership> {
 /// worker whose JVM is frozen, whose link is cut, or whose server (or the
 /// leader behind it) is paused or isolated keeps running its critical
 /// section after the leader expired its session and handed the lock on.
-/// That is Curator's known limitation, not ours, so such an overlap is
+/// kazoo's recipes have the same gap. That is Curator's (and kazoo's)
+/// known limitation, not ours, so such an overlap is
 /// listed apart rather than failing the run. But only when a fault on
 /// Curator's side explains it: a fault recorded against that very worker
 /// that began before the overlap and was still on when the worker's
@@ -188,7 +189,8 @@ pub fn curator_excuse<'a>(
     overlap_start: u64,
     faults: &'a [Fault],
 ) -> Option<&'a Fault> {
-    if !stale.kind.starts_with("curator") {
+    // kazoo's recipes have no lease either: the same gap.
+    if !stale.kind.starts_with("curator") && !stale.kind.starts_with("kazoo") {
         return None;
     }
     faults.iter().find(|f| {

@@ -44,7 +44,14 @@ use zk_testkit::{spawn_tied_to_test_process, Ensemble, JavaClient, Proxy, Zk};
 
 const SESSION: &str = "4s";
 const ROOT: &str = "/n";
-const DIRS: &[&str] = &["/n/lock", "/n/rw", "/n/sem", "/n/elect"];
+const DIRS: &[&str] = &[
+    "/n/lock",
+    "/n/rw",
+    "/n/sem",
+    "/n/elect",
+    "/n/kazoo-lock",
+    "/n/kazoo-elect",
+];
 /// Foreign nodes a careless operator or another tool might leave: the
 /// contenders must neither count them nor trip over them.
 const JUNK: &[&str] = &["junk", "lock-é123456789", "x-lock-abc"];
@@ -139,6 +146,8 @@ enum Launch {
     Tool(&'static str, Vec<&'static str>),
     /// NemesisWorker.java in `mutex` or `latch` mode.
     Java(&'static str),
+    /// python/nemesis_worker.py (kazoo) in `lock` or `election` mode.
+    Python(&'static str),
     /// Runs heartbeats with no lock at all.
     Bogus,
 }
@@ -265,6 +274,39 @@ fn roster(bogus: bool) -> Vec<Spec> {
             "/n/elect",
             Exclusive,
             Java("latch"),
+        ),
+        // kazoo's Lock and Election beside zk-lock and zk-elect in kazoo's
+        // layout: each must see the other's nodes.
+        spec(
+            "kazoo-lock-zk",
+            "zk-lock-kazoo",
+            "/n/kazoo-lock",
+            Exclusive,
+            Tool("zk-lock", vec!["--layout", "kazoo"]),
+        ),
+        spec(
+            "kazoo-lock-py",
+            "kazoo-lock",
+            "/n/kazoo-lock",
+            Exclusive,
+            Python("lock"),
+        ),
+        spec(
+            "kazoo-elect-zk",
+            "zk-elect-kazoo",
+            "/n/kazoo-elect",
+            Exclusive,
+            Tool(
+                "zk-elect",
+                vec!["--layout", "kazoo", "--id", "kazoo-elect-zk"],
+            ),
+        ),
+        spec(
+            "kazoo-elect-py",
+            "kazoo-election",
+            "/n/kazoo-elect",
+            Exclusive,
+            Python("election"),
         ),
     ];
     if bogus {
@@ -421,15 +463,27 @@ fn run(opts: &Opts) -> bool {
             .join(",");
         let (spec, slot, stop) = (spec.clone(), slots[i].clone(), env.stop.clone());
         let (work, nemesis, bin_dir) = (env.work.clone(), env.nemesis.clone(), env.bin_dir.clone());
-        let java_cmd = match spec.launch {
-            Launch::Java(mode) => Some(java.command(&[
-                &connect,
-                spec.path,
-                mode,
-                &spec.name,
-                work.join("hb").to_str().unwrap(),
-                work.join("STOP").to_str().unwrap(),
-            ])),
+        let (hb, stop_file) = (work.join("hb"), work.join("STOP"));
+        let worker_args = [
+            connect.as_str(),
+            spec.path,
+            "",
+            &spec.name,
+            hb.to_str().unwrap(),
+            stop_file.to_str().unwrap(),
+        ];
+        let with_mode = |mode| {
+            let mut args = worker_args;
+            args[2] = mode;
+            args
+        };
+        let worker = match spec.launch {
+            Launch::Java(mode) => Some(java.command(&with_mode(mode))),
+            Launch::Python(mode) => {
+                let mut cmd = Command::new("python3");
+                cmd.arg(python_worker()).args(with_mode(mode));
+                Some(cmd)
+            }
             _ => None,
         };
         let rng = Rng::new(seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9));
@@ -440,7 +494,7 @@ fn run(opts: &Opts) -> bool {
                 bin_dir,
                 stop,
             };
-            contend(&env, &spec, &connect, &slot, rng, java_cmd)
+            contend(&env, &spec, &connect, &slot, rng, worker)
         }));
     }
 
@@ -676,25 +730,30 @@ fn ownerships(work: &Path, specs: &[Spec]) -> Vec<Ownership> {
 }
 
 /// One contender's life: run, and after each exit run again, until stop.
+/// The kazoo worker's script, beside this crate's sources.
+fn python_worker() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/nemesis_worker.py")
+}
+
 fn contend(
     env: &Env,
     spec: &Spec,
     connect: &str,
     slot: &Slot,
     mut rng: Rng,
-    java: Option<Command>,
+    worker: Option<Command>,
 ) {
     let logfile = env.work.join("logs").join(format!("{}.log", spec.name));
     let mut runs = 0u64;
-    // The JVM is one long-lived process that loops on its own.
-    if let Some(mut cmd) = java {
+    // A JVM or kazoo worker is one long-lived process that loops on its own.
+    if let Some(mut cmd) = worker {
         let out = std::fs::File::create(&logfile).unwrap();
         cmd.stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out);
         // Tied to this process: a crashed nemesis must not leave JVMs and
         // tools contending on ports a later run may reuse.
-        let child = spawn_tied_to_test_process(cmd).expect("spawn java");
+        let child = spawn_tied_to_test_process(cmd).expect("spawn a Curator or kazoo worker");
         // It sees STOP and closes its client itself; signals only if not.
         supervise(env, &spec.name, slot, child, Duration::from_secs(10));
         return;
@@ -734,7 +793,7 @@ fn contend(
                 cmd.args(["heartbeat", hb.to_str().unwrap(), &hold]);
                 cmd
             }
-            Launch::Java(_) => unreachable!(),
+            Launch::Java(_) | Launch::Python(_) => unreachable!(),
         };
         for var in ["ZK_CONNECT", "ZK_AUTH", "ZK_SESSION_TIMEOUT", "ZK_LOG"] {
             cmd.env_remove(var);
