@@ -92,6 +92,14 @@ where
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) if exit::is_broken_pipe(&err) => ExitCode::SUCCESS,
+        // Silenced on purpose (see `Failure::silenced`): the status says it.
+        Err(err)
+            if err
+                .downcast_ref::<exit::Failure>()
+                .is_some_and(|f| f.message.is_empty()) =>
+        {
+            ExitCode::from(exit::code_for(&err))
+        }
         Err(err) => {
             eprintln!("{name}: {err:#}");
             ExitCode::from(exit::code_for(&err))

@@ -88,6 +88,12 @@ impl Failure {
     pub fn permission(message: impl Into<String>) -> Self {
         Self::new(PERMISSION, message)
     }
+
+    /// The same exit status with nothing said: what `-q` asks of an
+    /// expected outcome (a busy lock, as `flock -n` is silent).
+    pub fn silenced(self) -> Self {
+        Self::new(self.code, String::new())
+    }
 }
 
 impl fmt::Display for Failure {

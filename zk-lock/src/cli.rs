@@ -82,6 +82,11 @@ pub struct LockArgs {
     #[arg(short = 'n', long, conflicts_with = "timeout")]
     pub nonblock: bool,
 
+    /// Exit N instead of 75 when the lock is busy (-n) or --timeout passes, as
+    /// `flock -E`: tells "busy" from a command's own 75.
+    #[arg(short = 'E', long, value_name = "N", value_parser = clap::value_parser!(u8))]
+    pub conflict_exit_code: Option<u8>,
+
     /// Take a shared (read) lock; readers share, writers (the default) exclude.
     #[arg(long, conflicts_with = "max_holders")]
     pub shared: bool,

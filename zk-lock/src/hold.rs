@@ -34,6 +34,8 @@ struct Plan<'a> {
     command: Option<CommandSpec>,
     events: EventSink,
     nonblock: bool,
+    /// `-E`: the exit status of a busy lock or a timed-out wait.
+    conflict: Option<u8>,
     timeout: Option<Duration>,
     kill_after: Duration,
     watchdog: bool,
@@ -64,6 +66,7 @@ impl<'a> Plan<'a> {
             path,
             command,
             nonblock: args.nonblock,
+            conflict: args.conflict_exit_code,
             timeout: args.timeout,
             kill_after: args.kill_after,
             watchdog: args.watchdog,
@@ -78,11 +81,33 @@ pub async fn run(common: &CommonArgs, args: &LockArgs) -> Result<u8> {
     // Closing the session deletes our node in the same step: the release,
     // and the clean-up after a timeout, a signal or an error.
     connect::close(client).await;
-    let (code, last) = result?;
+    let (code, last) =
+        result.map_err(|err| not_acquired_as_asked(err, plan.conflict, plan.common))?;
     if let Some(last) = last {
         plan.events.emit(last);
     }
     Ok(code)
+}
+
+/// A busy lock or a timed-out wait exits `-E N` if given, and says nothing
+/// under `-q` (as `flock -n` says nothing); every other error is left as it is.
+fn not_acquired_as_asked(
+    err: anyhow::Error,
+    conflict: Option<u8>,
+    common: &CommonArgs,
+) -> anyhow::Error {
+    match err.downcast::<Failure>() {
+        Ok(failure) if failure.code == zk_common::exit::NOT_ACQUIRED => {
+            let failure = Failure::new(conflict.unwrap_or(failure.code), failure.message);
+            if common.log.quiet {
+                failure.silenced().into()
+            } else {
+                failure.into()
+            }
+        }
+        Ok(failure) => failure.into(),
+        Err(err) => err,
+    }
 }
 
 /// Everything between connecting and closing. Returns the exit status and
@@ -207,11 +232,8 @@ async fn take_turn(plan: &Plan<'_>, queue: &Queue, client: &Client, ticket: &Tic
     let path = &plan.path;
     if plan.nonblock {
         if let Turn::After { holder, .. } = queue.turn(client, ticket).await? {
-            // Escaped: a foreign holder's name is anyone's input.
-            let held_by = holder.rsplit('/').next().unwrap_or_default().escape_debug();
-            return Err(
-                Failure::not_acquired(format!("{path} is busy (held by {held_by})")).into(),
-            );
+            let held_by = describe_holder(client, &holder).await;
+            return Err(Failure::not_acquired(format!("{path} is busy: held by {held_by}")).into());
         }
     } else {
         let _spinner = Waiting::start(
@@ -221,6 +243,52 @@ async fn take_turn(plan: &Plan<'_>, queue: &Queue, client: &Client, ticket: &Tic
         queue.wait_turn(client, ticket).await?;
     }
     Ok(())
+}
+
+/// Who holds the lock, for an operator told it is busy: the id, host and
+/// pid a zk-lock stores (or the text Curator and kazoo store), since when,
+/// and the fencing token; the node's name if it is gone or unreadable.
+/// Escaped throughout: a holder's node is anyone's input.
+async fn describe_holder(client: &Client, holder: &str) -> String {
+    let name = holder.rsplit('/').next().unwrap_or_default();
+    let Ok((data, stat)) = client.get_data(holder).await else {
+        return format!("\"{}\"", name.escape_debug());
+    };
+    // Cut short: a node may hold a megabyte, and this is one line.
+    let text = |value: &Value| {
+        let text = match value {
+            Value::String(s) => s.escape_debug().to_string(),
+            other => other.to_string().escape_debug().to_string(),
+        };
+        match text.char_indices().nth(120) {
+            Some((cut, _)) => format!("{}…", &text[..cut]),
+            None => text,
+        }
+    };
+    let mut who = match serde_json::from_slice::<Value>(&data) {
+        Ok(Value::Object(fields)) => {
+            let mut who = fields
+                .get("id")
+                .map(text)
+                .unwrap_or_else(|| format!("\"{}\"", name.escape_debug()));
+            let place: Vec<String> = ["host", "pid"]
+                .iter()
+                .filter_map(|key| fields.get(*key).map(|v| format!("{key} {}", text(v))))
+                .collect();
+            if !place.is_empty() {
+                who.push_str(&format!(" ({})", place.join(", ")));
+            }
+            who
+        }
+        _ if !data.is_empty() => text(&Value::String(String::from_utf8_lossy(&data).into())),
+        _ => format!("\"{}\"", name.escape_debug()),
+    };
+    who.push_str(&format!(
+        " since {}, token {}",
+        zk_common::output::millis_rfc3339(stat.ctime),
+        stat.czxid
+    ));
+    who
 }
 
 /// The node name says which recipe we look like: `lock-` for Curator's

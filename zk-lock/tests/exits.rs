@@ -120,6 +120,57 @@ fn timeout_and_nonblock_exit_75_and_leave_no_node() {
     assert_eq!(queue[0]["state"], "holding");
 }
 
+/// `-E N` (flock's flag) tells busy and timed out from a command's own 75;
+/// "busy" names the holder from its node (id, host, pid, since, token),
+/// escaped, and `-q` says nothing.
+#[test]
+fn conflict_exit_code_and_a_named_holder() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-conflict");
+    let forged = "db1\nzk-lock: info: forged";
+    let holder = lock().zk(&connect).spawn(&["--id", forged, "/l"]);
+    let acquired = holder.next_json(T);
+    assert_eq!(acquired["event"], "acquired");
+    let token = acquired["token"].as_i64().unwrap();
+
+    let busy = lock()
+        .zk(&connect)
+        .run(&["-E", "3", "-n", "/l", "--", "true"]);
+    assert_eq!(busy.code(), 3, "{}", busy.stderr());
+    let said = busy.stderr();
+    assert_eq!(
+        said.lines().count(),
+        1,
+        "one line, the holder's newline escaped: {said}"
+    );
+    assert!(
+        said.contains(r"held by db1\nzk-lock: info: forged (host ")
+            && said.contains(&format!(", token {token}")),
+        "{said}"
+    );
+    let timed_out = lock().zk(&connect).run(&[
+        "--conflict-exit-code",
+        "0",
+        "--timeout",
+        "200ms",
+        "/l",
+        "--",
+        "true",
+    ]);
+    assert_eq!(timed_out.code(), 0, "{}", timed_out.stderr());
+    let quiet = lock().zk(&connect).run(&["-q", "-n", "/l", "--", "true"]);
+    assert_eq!((quiet.code(), quiet.stderr().as_str()), (75, ""));
+    // The command's own 75 stays 75; -E only renames "busy".
+    let free = lock()
+        .zk(&connect)
+        .run(&["-E", "3", "/other", "--", "sh", "-c", "exit 75"]);
+    assert_eq!(free.code(), 75, "{}", free.stderr());
+    let refused = lock()
+        .zk(&connect)
+        .run(&["-E", "256", "-n", "/l", "--", "true"]);
+    assert_eq!(refused.code(), 2, "{}", refused.stderr());
+}
+
 #[test]
 fn sigint_while_waiting_exits_130_and_removes_the_queued_node() {
     require_zookeeper!();
