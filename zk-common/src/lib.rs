@@ -10,7 +10,7 @@
 //! | concern | modules |
 //! |---|---|
 //! | application and CLI | [`app`] (the entry point), [`cli`] (shared flags), [`exit`] (codes, and errors to codes), [`log`] |
-//! | output | [`output`] (stdout JSON, events), [`atomic_file`] (`--output`), [`node`] (a znode as JSON), [`progress`] (the spinner) |
+//! | output | [`output`] (stdout JSON, events), [`atomic_file`] (`--output`, `--ready-file`), [`node`] (a znode as JSON), [`progress`] (the spinner), [`sdnotify`] (systemd's notify protocol) |
 //! | ZooKeeper session and diagnosis | [`connect`], [`path`] (path syntax), [`tls_refusal`] (why TLS failed) |
 //! | recipes and the lease | [`queue`] (locks and elections), [`lease`] (ownership and the safe window), [`owner`] (run or hold while owning), [`group`] and [`follow`] (membership) |
 //! | running a command | [`supervisor`] (the command, its signals, Ctrl-Z and stop), [`signals`] (stop signals while waiting), [`timeout`] (`--timeout`), [`watchdog`] (the dead-man's switch) |
@@ -32,6 +32,7 @@ pub mod path;
 pub mod probe;
 pub mod progress;
 pub mod queue;
+pub mod sdnotify;
 pub mod signals;
 pub mod supervisor;
 pub mod timeout;

@@ -17,10 +17,12 @@ use zk_common::owner::command_env;
 use zk_common::probe::Prober;
 use zk_common::progress::Waiting;
 use zk_common::queue::{Dialect, Queue, RejoinAsKazoo, Ticket};
+use zk_common::sdnotify::{notify, NotifyState};
 use zk_common::supervisor::{CommandSpec, Event, KillGroupOnDrop, Supervisor};
 use zk_common::{connect, exit, node, Failure};
 
 use crate::cli::{CandidateArgs, Layout};
+use crate::ready::{self, ReadyFile};
 
 /// How one candidacy ended.
 enum Outcome {
@@ -45,6 +47,9 @@ struct Candidate<'a> {
 
 pub async fn run(common: &CommonArgs, args: &CandidateArgs) -> Result<u8> {
     let spec = args.wrap.resolved_spec()?;
+    if let Some(file) = &args.ready_file {
+        ready::clear_stale(file)?;
+    }
     let events = args.wrap.event_sink()?;
     let id = args.id.clone().unwrap_or_else(default_id);
     let mut candidate = Candidate {
@@ -98,6 +103,26 @@ pub async fn run(common: &CommonArgs, args: &CandidateArgs) -> Result<u8> {
     }
 }
 
+/// What `systemctl status` shows (STATUS=), and READY=1 once we stand, for
+/// a `Type=notify` unit; nothing without `$NOTIFY_SOCKET`.
+fn tell_systemd(path: &str, e: &Map<String, Value>) {
+    let reason = e.get("reason").and_then(Value::as_str).unwrap_or_default();
+    let status = match e.get("event").and_then(Value::as_str) {
+        Some("candidate") => format!("standby: waiting to lead {path}"),
+        Some("elected") => format!("leader of {path} (token {})", e["token"]),
+        Some("lost") => format!("standby: lost leadership of {path}: {reason}"),
+        Some("unhealthy") => format!("standby: unhealthy, not standing at {path}: {reason}"),
+        Some("resigned") => format!("resigned from {path}"),
+        _ => return,
+    };
+    // One line: a reason may quote anyone's text.
+    let status: String = status
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
+}
+
 fn default_id() -> String {
     let host = nix::unistd::gethostname()
         .map(|h| h.to_string_lossy().into_owned())
@@ -109,6 +134,7 @@ impl Candidate<'_> {
     fn emit(&mut self, mut e: Map<String, Value>) {
         e.insert("path".into(), self.path.clone().into());
         e.insert("id".into(), self.id.clone().into());
+        tell_systemd(&self.path, &e);
         self.events.emit(e);
     }
 
@@ -223,7 +249,14 @@ impl Candidate<'_> {
             Ok(Some(outcome)) => return Ok(outcome),
             Ok(None) => {}
         }
-        let end = self.lead(lost, &clock, &env).await?;
+        let record = json!({
+            "path": self.path,
+            "id": self.id,
+            "node": ticket.node,
+            "token": ticket.token,
+            "session_id": session_id,
+        });
+        let end = self.lead(lost, &clock, &env, &record).await?;
         match end {
             Leadership::Resigned(code) => {
                 if self.args.fence.is_some() {
@@ -372,6 +405,7 @@ impl Candidate<'_> {
         lost: Pin<&mut impl Future<Output = Lost>>,
         clock: &LeaseClock,
         env: &[(&str, String)],
+        record: &Value,
     ) -> Result<Leadership> {
         // Fencing, the breadcrumb and the hook ran under the lease, but its
         // watch may not have been polled since: a lapsed lease starts nothing.
@@ -385,7 +419,7 @@ impl Candidate<'_> {
         if self.args.watchdog {
             self.supervisor.guard(clock)?;
         }
-        let led = self.lead_until_done(lost, clock).await;
+        let led = self.lead_until_done(lost, clock, record).await;
         clock.disarm();
         led
     }
@@ -394,8 +428,21 @@ impl Candidate<'_> {
         &mut self,
         mut lost: Pin<&mut impl Future<Output = Lost>>,
         clock: &LeaseClock,
+        record: &Value,
     ) -> Result<Leadership> {
         let holds_stdin = self.spec.is_none();
+        // Present while we lead: dropped (removed) before the command is
+        // stopped, and while job control has us stopped.
+        let ready_file = |at: &str| {
+            let mut record = record.clone();
+            record["since"] = at.into();
+            self.args
+                .ready_file
+                .as_deref()
+                .and_then(|file| ReadyFile::create(file, &record))
+        };
+        let elected_at = zk_common::output::now_rfc3339();
+        let mut ready = ready_file(&elected_at);
         let reason = {
             let unhealthy = next_unhealthy(&mut self.prober);
             tokio::pin!(unhealthy);
@@ -420,10 +467,14 @@ impl Candidate<'_> {
                             tracing::info!("forwarded {signal} to the command");
                         }
                         Event::Suspend => {
+                            let was_ready = ready.take().is_some();
                             if let Some(stalled) = self.supervisor.suspend(Some(clock)) {
                                 // Killed while stopped; only reaped here.
                                 self.supervisor.wait().await;
                                 return Ok(Leadership::Lost(stalled.reason()));
+                            }
+                            if was_ready {
+                                ready = ready_file(&elected_at);
                             }
                         }
                     },
@@ -432,6 +483,7 @@ impl Candidate<'_> {
                 }
             }
         };
+        drop(ready);
         self.stop_command(clock.kill_after()).await;
         Ok(Leadership::Lost(reason))
     }

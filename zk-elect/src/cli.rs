@@ -93,6 +93,12 @@ pub struct CandidateArgs {
     #[arg(long, value_enum)]
     pub layout: Option<Layout>,
 
+    /// Keep FILE (JSON: who leads, since when, the token) present exactly while
+    /// this candidate leads and its lease holds: a readiness probe becomes
+    /// `test -f FILE`, with no ZooKeeper session per probe.
+    #[arg(long, value_name = "FILE")]
+    pub ready_file: Option<std::path::PathBuf>,
+
     /// After losing leadership, queue again instead of exiting 79.
     #[arg(long)]
     pub rejoin: bool,

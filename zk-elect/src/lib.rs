@@ -5,6 +5,7 @@
 
 mod candidate;
 mod cli;
+mod ready;
 mod views;
 
 pub use cli::Cli;

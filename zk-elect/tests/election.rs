@@ -578,3 +578,76 @@ fn kazoo_election_and_zk_elect_share_one_election() {
     ours.wait(T);
     zk_testkit::assert_handed_over(&theirs, &ours_log, &ours.stderr_so_far());
 }
+
+/// `--ready-file` is present exactly while its candidate leads: a stale one
+/// is cleared at start, a standby has none, it goes on resignation and on
+/// loss (before the exit), and a bad one is refused before connecting.
+/// systemd hears the same through STATUS= lines.
+#[test]
+fn the_ready_file_and_systemd_status_follow_leadership() {
+    require_zookeeper!();
+    let connect = shared().chroot("elect-ready");
+    let dir = tempfile::tempdir().unwrap();
+    let (a_ready, b_ready) = (dir.path().join("a.ready"), dir.path().join("b.ready"));
+    let mut notify = zk_testkit::NotifySocket::bind();
+    let notify_path = notify.path().to_str().unwrap().to_string();
+    let candidate = |id: &str, file: &Path| {
+        elect()
+            .zk(&connect)
+            .env("NOTIFY_SOCKET", &notify_path)
+            .spawn(&["--id", id, "--ready-file", file.to_str().unwrap(), "/e"])
+    };
+    let mut a = candidate("a", &a_ready);
+    assert_eq!(a.next_json(T)["event"], "candidate");
+    let elected = a.next_json(T);
+    assert_eq!(elected["event"], "elected");
+    let record: Value = serde_json::from_str(&zk_testkit::wait_for_file(&a_ready, T)).unwrap();
+    assert_eq!(
+        (&record["id"], &record["token"]),
+        (&"a".into(), &elected["token"])
+    );
+    notify.wait_for(
+        &format!("STATUS=leader of /e (token {})", elected["token"]),
+        T,
+    );
+
+    std::fs::write(&b_ready, "stale, from a crashed run").unwrap();
+    let mut b = candidate("b", &b_ready);
+    assert_eq!(b.next_json(T)["event"], "candidate");
+    assert!(
+        !b_ready.exists(),
+        "a standby's stale ready file must be gone"
+    );
+    notify.wait_for("STATUS=standby: waiting to lead /e", T);
+
+    a.close_stdin();
+    assert_eq!(a.next_json(T)["event"], "resigned");
+    assert_eq!(a.wait(T).code(), Some(0));
+    assert!(!a_ready.exists(), "resigned, yet ready");
+    let elected = b.next_json(T);
+    assert_eq!(elected["event"], "elected");
+    zk_testkit::wait_for_file(&b_ready, T);
+
+    // Someone deletes b's node: b loses leadership and its file.
+    let zk = zk_testkit::Zk::connect(&connect).unwrap();
+    zk.delete(elected["node"].as_str().unwrap()).unwrap();
+    assert_eq!(b.next_json(T)["event"], "lost");
+    assert_eq!(b.wait(T).code(), Some(79));
+    assert!(!b_ready.exists(), "lost, yet ready");
+
+    for bad in [dir.path().join("missing/x.ready"), dir.path().to_path_buf()] {
+        let refused = elect().zk("127.0.0.1:1").run(&[
+            "--ready-file",
+            bad.to_str().unwrap(),
+            "/e",
+            "--",
+            "true",
+        ]);
+        assert_eq!(refused.code(), 2, "{}", refused.stderr());
+        assert!(
+            refused.stderr().contains("--ready-file"),
+            "{}",
+            refused.stderr()
+        );
+    }
+}

@@ -3,7 +3,6 @@
 
 mod cli;
 mod registration;
-mod sdnotify;
 
 pub use cli::Cli;
 

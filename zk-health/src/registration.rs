@@ -19,8 +19,8 @@ use zk_common::supervisor::{Event, Supervisor};
 use zk_common::{connect, exit, node, Failure};
 
 use crate::cli::{Cli, Format};
-use crate::sdnotify::{notify, Watchdog};
-use sd_notify::NotifyState;
+
+use zk_common::sdnotify::{notify, NotifyState, Watchdog};
 
 type NodeEvent = Pin<Box<dyn Future<Output = WatchedEvent> + Send>>;
 

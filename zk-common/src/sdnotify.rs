@@ -11,7 +11,7 @@
 use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
 
-use sd_notify::NotifyState;
+pub use sd_notify::NotifyState;
 use tokio::time::Instant;
 
 /// Sends `states` when systemd asked for notifications; does nothing
