@@ -159,9 +159,16 @@ impl EventSink {
         }
     }
 
-    /// Whether some event could not be written.
-    pub fn failed(&self) -> bool {
-        self.failed
+    /// The exit status once the run is over: a run that went well but
+    /// could not write its own output (no command: the events are what it
+    /// prints, to stdout) exits 74, as the README's table says. With a
+    /// command the events are a report beside the command's work, whose
+    /// status stands.
+    pub fn status(&self, code: u8) -> u8 {
+        match self.target {
+            Target::Stdout if self.failed && code == crate::exit::OK => crate::exit::IO_ERROR,
+            _ => code,
+        }
     }
 }
 

@@ -138,10 +138,11 @@ impl Candidate<'_> {
         self.events.emit(e);
     }
 
-    /// Stops a warm command still running.
+    /// Stops a warm command still running; the exit status, 74 if our own
+    /// output was lost.
     async fn finish(&mut self, code: u8) -> u8 {
         self.supervisor.stop(self.args.kill_after).await;
-        code
+        self.events.status(code)
     }
 
     /// Connects; `Err(status)` when told to stop (or the warm command

@@ -651,3 +651,24 @@ fn the_ready_file_and_systemd_status_follow_leadership() {
         );
     }
 }
+
+/// With no command the events are zk-elect's output: lost to `/dev/full`,
+/// the run exits 74, not 0.
+#[test]
+fn lost_output_without_a_command_exits_74() {
+    require_zookeeper!();
+    let connect = shared().chroot("elect-dev-full");
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = elect()
+        .zk(&connect)
+        .command(&["/e"])
+        .stdin(std::process::Stdio::null())
+        .stdout(full)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(74), "{stderr}");
+}

@@ -86,7 +86,7 @@ pub async fn run(common: &CommonArgs, args: &LockArgs) -> Result<u8> {
     if let Some(last) = last {
         plan.events.emit(last);
     }
-    Ok(code)
+    Ok(plan.events.status(code))
 }
 
 /// A busy lock or a timed-out wait exits `-E N` if given, and says nothing

@@ -120,6 +120,30 @@ fn timeout_and_nonblock_exit_75_and_leave_no_node() {
     assert_eq!(queue[0]["state"], "holding");
 }
 
+/// With no command the events are zk-lock's output: when stdout cannot
+/// take them (`> /dev/full`), the run exits 74, as the README's table says,
+/// not 0 after a warning; the lock is still released.
+#[test]
+fn lost_output_without_a_command_exits_74() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-dev-full");
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = lock()
+        .zk(&connect)
+        .command(&["/l"])
+        .stdin(std::process::Stdio::null())
+        .stdout(full)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(74), "{stderr}");
+    assert!(stderr.contains("events are being lost"), "{stderr}");
+    wait_for_queue_to_shrink(&connect, "/l", 0);
+}
+
 /// `-E N` (flock's flag) tells busy and timed out from a command's own 75;
 /// "busy" names the holder from its node (id, host, pid, since, token),
 /// escaped, and `-q` says nothing.
