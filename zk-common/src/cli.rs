@@ -385,6 +385,26 @@ pub fn parse_writable_path(s: &str) -> Result<String, String> {
     Ok(path)
 }
 
+/// Refuses a writable PATH that the chroot in `connect` puts inside
+/// ZooKeeper's own tree (`--zk H/zookeeper` with `/l` is `/zookeeper/l`):
+/// [`parse_writable_path`] sees only the path, the server sees both.
+pub fn refuse_zookeeper_tree(connect: &str, path: &str) -> Result<(), crate::Failure> {
+    let Ok((_, Some(chroot))) = crate::connect::split_connect_string(connect) else {
+        return Ok(());
+    };
+    let full = match path {
+        "/" => chroot.clone(),
+        _ => format!("{}{path}", chroot.trim_end_matches('/')),
+    };
+    if full == "/zookeeper" || full.starts_with("/zookeeper/") {
+        return Err(crate::Failure::usage(format!(
+            "{path} under the chroot {chroot} is {full}, in ZooKeeper's own tree; \
+             choose another path or chroot"
+        )));
+    }
+    Ok(())
+}
+
 /// The help heading of the connection flags.
 pub const CONNECTION: &str = "Connection";
 /// The help heading of `-q` and `-v`.
@@ -415,6 +435,29 @@ pub struct CommonArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chroot_cannot_smuggle_a_path_into_zookeepers_tree() {
+        for (connect, path) in [
+            ("h:1/zookeeper", "/l"),
+            ("h:1/zookeeper/quota", "/x"),
+            ("h:1/zookeeper/config", "/x"),
+            ("h:1/zookeeper", "/"),
+        ] {
+            let refused = refuse_zookeeper_tree(connect, path).map_err(|f| f.code);
+            assert_eq!(refused, Err(crate::exit::USAGE), "{connect} {path}");
+        }
+        for (connect, path) in [
+            ("h:1", "/l"),
+            ("h:1/zookeeperish", "/l"),
+            ("h:1/app", "/zookeeper"),
+        ] {
+            assert!(
+                refuse_zookeeper_tree(connect, path).is_ok(),
+                "{connect} {path}"
+            );
+        }
+    }
 
     #[test]
     fn json_with_a_key_given_twice_is_refused_at_any_depth() {

@@ -477,11 +477,13 @@ impl Queue {
     fn turn_among(&self, listing: &Listing, ticket: &Ticket) -> Result<Turn> {
         let entries = &listing.entries;
         let ours = ticket.node.rsplit('/').next().unwrap_or_default();
+        // Someone deleted our place (a session that ended is handled by
+        // the caller before it gets here): we never owned, nothing ran.
         let Some(index) = entries.iter().position(|e| e.name == ours) else {
-            anyhow::bail!(Failure::new(
-                crate::exit::OWNERSHIP_LOST,
-                format!("our queue node {} vanished while waiting", ticket.node)
-            ));
+            anyhow::bail!(Failure::not_acquired(format!(
+                "our place in the queue at {} ({}) was deleted while we waited; nothing ran",
+                self.dir, ticket.node
+            )));
         };
         self.refuse_strangers(listing, index)?;
         self.refuse_mixed(&entries[..index])?;

@@ -50,6 +50,9 @@ pub async fn run(common: &CommonArgs, args: &CandidateArgs) -> Result<u8> {
     if let Some(file) = &args.ready_file {
         ready::clear_stale(file)?;
     }
+    if let Some(path) = &args.path {
+        zk_common::cli::refuse_zookeeper_tree(&common.connect.connect, path)?;
+    }
     let events = args.wrap.event_sink()?;
     let id = args.id.clone().unwrap_or_else(default_id);
     let mut candidate = Candidate {

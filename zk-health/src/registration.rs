@@ -43,6 +43,7 @@ struct Registrar<'a> {
 
 pub async fn run(cli: &Cli) -> Result<u8> {
     let node = node_path(cli)?;
+    zk_common::cli::refuse_zookeeper_tree(&cli.common.connect.connect, &node)?;
     let spec = cli.wrap.resolved_spec()?;
     let events = cli.wrap.event_sink()?;
     let mut supervisor = Supervisor::install()?;

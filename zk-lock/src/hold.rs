@@ -48,6 +48,7 @@ impl<'a> Plan<'a> {
             .path
             .clone()
             .ok_or_else(|| Failure::usage("the lock's PATH is required"))?;
+        zk_common::cli::refuse_zookeeper_tree(&common.connect.connect, &path)?;
         let command = args.wrap.resolved_spec()?;
         let data = node_data(args, command.as_ref());
         if data.len() > MAX_NODE_DATA {

@@ -580,7 +580,11 @@ fn a_kazoo_holder_is_detected_shown_and_never_ignored() {
 
     let busy = lock().zk(&connect).run(&["-n", "/locks/d", "--", "true"]);
     assert_eq!(busy.code(), 75, "{}", busy.stderr());
-    assert!(busy.stderr().contains("__lock__"), "{}", busy.stderr());
+    assert!(
+        busy.stderr().contains("held by kazoo-1 since"),
+        "{}",
+        busy.stderr()
+    );
     let refused = lock()
         .zk(&connect)
         .run(&["--layout", "mutex", "-n", "/locks/d", "--", "true"]);

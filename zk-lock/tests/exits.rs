@@ -120,6 +120,39 @@ fn timeout_and_nonblock_exit_75_and_leave_no_node() {
     assert_eq!(queue[0]["state"], "holding");
 }
 
+/// A waiter whose queue node someone deletes never owned and ran nothing:
+/// 75 (not acquired) with a message saying so, not 79 ("lost while the
+/// command ran").
+#[test]
+fn a_waiter_whose_node_is_deleted_exits_75_and_runs_nothing() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-waiter-deleted");
+    let holder = lock().zk(&connect).spawn(&["/l"]);
+    assert_eq!(holder.next_json(T)["event"], "acquired");
+    let dir = tempfile::tempdir().unwrap();
+    let ran = dir.path().join("ran");
+    let mut waiter = lock()
+        .zk(&connect)
+        .spawn(&["/l", "--", "touch", ran.to_str().unwrap()]);
+    let queue = wait_for_queue(&connect, "/l", 2);
+    let waiting = queue[1]["node"].as_str().unwrap();
+    zk_testkit::Zk::connect(&connect)
+        .unwrap()
+        .delete(waiting)
+        .unwrap();
+    // A waiter watches only the node before it (no herd), so it learns of
+    // its own node's loss when that one goes.
+    let mut holder = holder;
+    holder.close_stdin();
+    assert_eq!(waiter.wait(T).code(), Some(75));
+    let said = waiter.stderr_so_far();
+    assert!(
+        said.contains("was deleted while we waited; nothing ran"),
+        "{said}"
+    );
+    assert!(!ran.exists());
+}
+
 /// With no command the events are zk-lock's output: when stdout cannot
 /// take them (`> /dev/full`), the run exits 74, as the README's table says,
 /// not 0 after a warning; the lock is still released.
