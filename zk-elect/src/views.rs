@@ -35,6 +35,9 @@ pub fn candidates_of(dir: &str, members: &[Value]) -> Vec<Value> {
 fn view(member: &Value, leads: bool) -> Map<String, Value> {
     let mut record = Map::new();
     let id = match &member["data"] {
+        // Unreadable (its ACL): no id, and the error says why, so
+        // `leader --is` can never match an id we could not read.
+        _ if member.get("error").is_some() => Value::Null,
         Value::String(s) => Value::String(s.clone()),
         Value::Null => Value::String(String::new()),
         // The id parsed as JSON: keep objects and arrays, but an id such as
@@ -47,17 +50,21 @@ fn view(member: &Value, leads: bool) -> Map<String, Value> {
     record.insert("token".into(), member["czxid"].clone());
     record.insert("since".into(), member["created"].clone());
     record.insert("session_id".into(), member["ephemeral_owner"].clone());
-    if let Some(binary) = member.get("data_base64") {
-        record.insert("data_base64".into(), binary.clone());
+    for key in ["data_base64", "error"] {
+        if let Some(value) = member.get(key) {
+            record.insert(key.into(), value.clone());
+        }
     }
     record.insert("leader".into(), leads.into());
     record
 }
 
-fn id_text(record: &Value) -> String {
+/// The id as `--is` compares it; none for an id we could not read.
+fn id_text(record: &Value) -> Option<String> {
     match &record["id"] {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
     }
 }
 
@@ -107,7 +114,7 @@ pub async fn leader(common: &CommonArgs, args: &LeaderArgs) -> Result<u8> {
     };
     output::document(&leader)?;
     match &args.is {
-        Some(id) if id_text(&leader) != *id => Ok(exit::CONDITION_FALSE),
+        Some(id) if id_text(&leader).as_ref() != Some(id) => Ok(exit::CONDITION_FALSE),
         _ => Ok(exit::OK),
     }
 }

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use serde_json::Value;
 use zk_testkit::{require_zookeeper, shared, Tool, Zk};
 use zookeeper_client::CreateMode;
 
@@ -131,4 +132,41 @@ fn another_recipes_contender_in_the_election_directory_is_refused() {
         refused.stderr()
     );
     assert_eq!(zk.children("/e").unwrap(), [stranger]);
+}
+
+/// A candidate whose node we may not read is listed with `"id": null` and
+/// its error, not as `""`; `leader --is` never matches it.
+#[test]
+fn an_unreadable_candidate_carries_its_error() {
+    require_zookeeper!();
+    let connect = shared().chroot("elect-unreadable");
+    let zk = Zk::connect(&connect).unwrap();
+    zk.create_all("/e").unwrap();
+    let admin_only = [zookeeper_client::Acl::new(
+        zookeeper_client::Permission::ADMIN,
+        zookeeper_client::AuthId::new("world", "anyone"),
+    )];
+    zk.create_with(
+        "/e/_c_x-latch-0000000000",
+        b"secret-id",
+        &CreateMode::Persistent.with_acls(zookeeper_client::Acls::new(&admin_only)),
+    )
+    .unwrap();
+    let listed = elect().zk(&connect).run(&["candidates", "/e"]);
+    assert_eq!(listed.code(), 0, "{}", listed.stderr());
+    let first = &listed.json()[0];
+    assert_eq!(
+        (&first["id"], &first["error"]),
+        (&Value::Null, &"not authorized".into()),
+        "{first}"
+    );
+    assert!(
+        listed.stderr().contains("not authorized"),
+        "{}",
+        listed.stderr()
+    );
+    for is in ["secret-id", "null"] {
+        let ran = elect().zk(&connect).run(&["leader", "--is", is, "/e"]);
+        assert_eq!(ran.code(), 1, "--is {is}: {}", ran.stderr());
+    }
 }

@@ -28,12 +28,31 @@ pub async fn run(common: &CommonArgs, args: &HoldersArgs) -> Result<u8> {
         .collect();
     let replies: Vec<_> = paths.iter().map(|p| client.get_data(p)).collect();
     let mut found = Vec::new();
+    let mut refused = Vec::new();
     for ((entry, path), reply) in entries.iter().zip(&paths).zip(replies) {
         match reply.await {
-            Ok((data, stat)) => found.push((entry, path, data, stat)),
+            Ok((data, stat)) => found.push((entry, path, Some(data), stat)),
             Err(ZkError::NoNode) => continue, // released while we looked
+            // Its ACL hides its data, not its place in the queue: the stat
+            // needs no permission, so it is listed with the error.
+            Err(ZkError::NoAuth) => match client.check_stat(path).await {
+                Ok(Some(stat)) => {
+                    refused.push(entry.name.escape_debug().to_string());
+                    found.push((entry, path, None, stat));
+                }
+                Ok(None) => continue,
+                Err(err) => return Err(err).with_context(|| format!("checking {path}")),
+            },
             Err(err) => return Err(err).with_context(|| format!("reading {path}")),
         }
+    }
+    if !refused.is_empty() {
+        tracing::warn!(
+            "{}: not authorized to read {} holder(s): {}; listed with \"error\"",
+            args.path,
+            refused.len(),
+            refused.join(", ")
+        );
     }
     // Who holds follows from the node names alone, as every contender works
     // it out: a semaphore's node names its size (`-sem<N>-`). A node's data
@@ -49,7 +68,13 @@ pub async fn run(common: &CommonArgs, args: &HoldersArgs) -> Result<u8> {
             _ => position < max_holders,
         };
         writer_seen |= entry.is_writer();
-        records.push(Value::Object(record(entry, path, &data, &stat, holding)));
+        records.push(Value::Object(record(
+            entry,
+            path,
+            data.as_deref(),
+            &stat,
+            holding,
+        )));
     }
     connect::close(client).await;
     output::document(&Value::Array(records))?;
@@ -60,12 +85,12 @@ pub async fn run(common: &CommonArgs, args: &HoldersArgs) -> Result<u8> {
 fn record(
     entry: &Entry,
     path: &str,
-    data: &[u8],
+    data: Option<&[u8]>,
     stat: &Stat,
     holding: bool,
 ) -> Map<String, Value> {
     let mut record = Map::new();
-    let parsed = node::record(path, &entry.name, data, stat);
+    let parsed = node::record(path, &entry.name, data.unwrap_or_default(), stat);
     let id = parsed
         .get("data")
         .and_then(|d| d.get("id"))
@@ -79,7 +104,13 @@ fn record(
                 .map(str::to_string)
         })
         .unwrap_or_else(|| entry.name.clone());
-    record.insert("id".into(), id.into());
+    // No id for a holder we may not read: the error says why.
+    let id = if data.is_some() {
+        Value::from(id)
+    } else {
+        Value::Null
+    };
+    record.insert("id".into(), id);
     record.insert(
         "state".into(),
         if holding { "holding" } else { "waiting" }.into(),
@@ -97,9 +128,16 @@ fn record(
         node::session_hex(stat.ephemeral_owner).into(),
     );
     record.insert("since".into(), output::millis_rfc3339(stat.ctime).into());
-    for key in ["data", "data_base64"] {
-        if let Some(value) = parsed.get(key) {
-            record.insert(key.into(), value.clone());
+    match data {
+        Some(_) => {
+            for key in ["data", "data_base64"] {
+                if let Some(value) = parsed.get(key) {
+                    record.insert(key.into(), value.clone());
+                }
+            }
+        }
+        None => {
+            record.insert("error".into(), "not authorized".into());
         }
     }
     record

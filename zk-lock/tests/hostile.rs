@@ -8,6 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::{lock, wait_for_queue};
+use serde_json::Value;
 use zk_testkit::{require_zookeeper, shared, Zk};
 use zookeeper_client::CreateMode;
 
@@ -106,23 +107,21 @@ fn a_foreign_participant_first_in_line_holds_the_lock() {
 fn nonblock_names_the_holder_not_the_waiter_ahead_of_us() {
     require_zookeeper!();
     let connect = shared().chroot("lock-nonblock-holder");
-    let holder = lock().zk(&connect).spawn(&["/l"]);
-    let held = holder.next_json(T)["node"].as_str().unwrap().to_string();
-    let _waiter = lock().zk(&connect).spawn(&["/l"]);
-    let queue = wait_for_queue(&connect, "/l", 2);
-    let waiting = queue[1]["node"].as_str().unwrap().to_string();
+    let holder = lock().zk(&connect).spawn(&["--id", "the-holder", "/l"]);
+    assert_eq!(holder.next_json(T)["event"], "acquired");
+    let _waiter = lock().zk(&connect).spawn(&["--id", "the-waiter", "/l"]);
+    wait_for_queue(&connect, "/l", 2);
 
     let busy = lock().zk(&connect).run(&["-n", "/l", "--", "true"]);
     assert_eq!(busy.code(), 75, "{}", busy.stderr());
-    let name = |node: &str| node.rsplit('/').next().unwrap().to_string();
     assert!(
-        busy.stderr().contains(&name(&held)),
-        "names the holder {held}: {}",
+        busy.stderr().contains("held by the-holder (host "),
+        "names the holder: {}",
         busy.stderr()
     );
     assert!(
-        !busy.stderr().contains(&name(&waiting)),
-        "not the waiter {waiting}: {}",
+        !busy.stderr().contains("the-waiter"),
+        "not the waiter: {}",
         busy.stderr()
     );
 }
@@ -249,4 +248,41 @@ fn holders_does_not_trust_max_holders_in_node_data() {
 
     holder.close_stdin();
     assert_eq!(holder.wait(T).code(), Some(0));
+}
+
+/// A holder whose node we may not read is listed with `"id": null` and its
+/// error; the rest of the queue is still shown (it used to fail whole, 77).
+#[test]
+fn holders_lists_an_unreadable_holder_with_its_error() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-unreadable-holder");
+    let zk = Zk::connect(&connect).unwrap();
+    zk.create_all("/l").unwrap();
+    let admin_only = [zookeeper_client::Acl::new(
+        zookeeper_client::Permission::ADMIN,
+        zookeeper_client::AuthId::new("world", "anyone"),
+    )];
+    zk.create_with(
+        "/l/_c_x-lock-0000000000",
+        b"{\"id\":\"hidden\"}",
+        &CreateMode::Persistent.with_acls(zookeeper_client::Acls::new(&admin_only)),
+    )
+    .unwrap();
+    let waiter = lock().zk(&connect).spawn(&["--id", "w", "/l"]);
+    let queue = wait_for_queue(&connect, "/l", 2);
+    let shown: Vec<_> = queue
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["id"].clone(), h["state"].clone(), h.get("error").cloned()))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            (Value::Null, "holding".into(), Some("not authorized".into())),
+            ("w".into(), "waiting".into(), None)
+        ],
+        "{queue}"
+    );
+    drop(waiter);
 }
