@@ -28,7 +28,7 @@ admin_base=${ZK_ADMIN_BASE_PORT:-$((base + 5900))}  # 8081
 tick=500
 jar=/usr/share/java/zookeeper.jar
 classpath="$jar:/usr/share/java/servlet-api.jar:/usr/share/java/slf4j-simple.jar:/usr/share/java/netty-codec.jar:/usr/share/java/netty-resolver.jar:/usr/share/java/netty-transport-native-unix-common.jar"
-packages=(zookeeper default-jre-headless libservlet-api-java libslf4j-java libnetty-java openssl
+packages=(zookeeper default-jre-headless libservlet-api-java libslf4j-java libnetty-java openssl faketime
           libcurator-client-java libcurator-framework-java libcurator-recipes-java libcurator-discovery-java)
 
 die() { echo "zookeeper.sh: $*" >&2; exit 1; }

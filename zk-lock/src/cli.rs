@@ -14,6 +14,9 @@ Examples:
   zk-lock --max-holders 3 /locks/encoders -- ffmpeg ...   # at most 3 at once
   zk-lock holders /locks/backup | jq '.[] | {state, id, since}'
 
+  # cron on every host; the report runs once an hour, whichever host fires first
+  0 * * * *  zk-lock -n -E 0 --once-per 55m /locks/report -- ./report.sh
+
   # hold a lock across several shell steps
   coproc LOCK { zk-lock /locks/deploy; }
   read -r acquired <&\"${LOCK[0]}\"; step1; step2; exec {LOCK[1]}>&-
@@ -104,6 +107,18 @@ pub struct LockArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_holders: Option<u32>,
 
+    /// Run at most once per DUR across every host: skip (exit 0, a `skipped`
+    /// event) when another run of this lock started less than DUR ago, by
+    /// ZooKeeper's clock, never this host's. Set it a little under the
+    /// schedule's period (55m for an hourly timer). Runs are recorded in
+    /// PATH.runs; a run that failed or died counts from its start.
+    #[arg(long, value_name = "DUR", value_parser = parse_period)]
+    pub once_per: Option<Duration>,
+
+    /// Exit N instead of 0 when --once-per skips the run.
+    #[arg(long, value_name = "N", requires = "once_per", value_parser = clap::value_parser!(u8))]
+    pub skip_exit_code: Option<u8>,
+
     /// Who holds the lock, as `holders` shows it [default: HOST:PID].
     #[arg(long, value_name = "ID")]
     pub id: Option<String>,
@@ -124,6 +139,16 @@ pub struct LockArgs {
 
     #[command(flatten)]
     pub wrap: WrapArgs,
+}
+
+/// A `--once-per` period: at least a millisecond, the resolution of
+/// ZooKeeper's clock.
+fn parse_period(s: &str) -> Result<Duration, String> {
+    let period = parse_duration(s)?;
+    if period < Duration::from_millis(1) {
+        return Err("the period must be at least 1ms".into());
+    }
+    Ok(period)
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,6 +17,7 @@ use zk_common::supervisor::CommandSpec;
 use zk_common::{connect, Failure};
 
 use crate::cli::{Layout, LockArgs};
+use crate::once::{self, Decision, OncePer};
 
 /// The most data our lock node may hold. A request over the server's
 /// jute.maxbuffer (1 MiB by default) is not refused with an error: the
@@ -39,6 +40,9 @@ struct Plan<'a> {
     timeout: Option<Duration>,
     kill_after: Duration,
     watchdog: bool,
+    /// `--once-per`: skip when another run started less than DUR ago.
+    once: Option<OncePer>,
+    skip_code: u8,
 }
 
 impl<'a> Plan<'a> {
@@ -59,9 +63,17 @@ impl<'a> Plan<'a> {
             ))
             .into());
         }
+        if args.once_per.is_some() && (args.shared || args.max_holders.is_some_and(|n| n > 1)) {
+            return Err(Failure::usage(
+                "--once-per needs an exclusive lock: several holders at once could all decide to run",
+            )
+            .into());
+        }
         Ok(Plan {
             common,
             queue: queue(&path, args)?,
+            once: args.once_per.map(|period| OncePer::new(&path, period)),
+            skip_code: args.skip_exit_code.unwrap_or(zk_common::exit::OK),
             data,
             events: args.wrap.event_sink()?,
             path,
@@ -156,6 +168,24 @@ async fn locked(
         Ok(ownership) => ownership,
         Err(lost) => return Ok(lost_before_start(path, &ticket, &lost)),
     };
+    let run = match &plan.once {
+        None => None,
+        Some(once) => {
+            let who = once::who(&plan.data);
+            match once
+                .decide(client, &who, plan.common.connect.acls())
+                .await?
+            {
+                Decision::Run(run) => Some(run),
+                Decision::Skip(skipped) => {
+                    if !plan.common.log.quiet {
+                        eprintln!("zk-lock: {}", once::skip_message(&skipped));
+                    }
+                    return Ok((plan.skip_code, Some(skipped)));
+                }
+            }
+        }
+    };
     tracing::info!(
         "acquired {path} as {} (fencing token {})",
         ticket.node,
@@ -173,6 +203,9 @@ async fn locked(
         }
         None => owner::hold(ownership).await,
     };
+    if let (Some(once), Some(run)) = (&plan.once, run) {
+        once.finish(client, run, code, lost.is_some()).await;
+    }
     Ok((code, Some(final_event(path, &ticket, lost.as_ref()))))
 }
 

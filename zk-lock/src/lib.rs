@@ -6,6 +6,7 @@
 mod cli;
 mod hold;
 mod holders;
+mod once;
 
 pub use cli::Cli;
 

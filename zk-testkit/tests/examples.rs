@@ -742,6 +742,16 @@ fn systemd_timer_service_runs_the_job_on_one_of_two_hosts() {
             "exit {code} would fail the unit"
         );
     }
+    // A third host fires late (its clock behind), after the job finished:
+    // --once-per skips it, a success, and the job does not run again.
+    let spec = Specifiers::new("zk-cleanup.service", "", "host-c");
+    let overrides = [
+        ("ZK_CONNECT", connect.clone()),
+        ("JOB_COMMAND", job.display().to_string()),
+    ];
+    let mut late = unit.start(&sandbox, &spec, &overrides, None);
+    assert_eq!(exit_code(late.wait(T)), 0);
+    assert_eq!(sandbox.lines("ran").len(), 1);
 }
 
 // ------------------------------------------------------------------- cron
@@ -824,6 +834,10 @@ fn cron_lock_line_run_on_two_hosts_at_once_runs_the_job_once() {
     codes.sort();
     assert_eq!(sandbox.lines("ran"), ["ran"], "exit codes {codes:?}");
     assert_eq!(codes, [0, 75]);
+    // A host whose clock is late fires after the job finished: it skips.
+    let mut late = Proc::start(cron_job(&sandbox, &connect, line), sandbox.path("late.log"));
+    assert_eq!(exit_code(late.wait(T)), 0);
+    assert_eq!(sandbox.lines("ran"), ["ran"]);
 }
 
 #[test]
