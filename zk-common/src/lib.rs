@@ -35,6 +35,7 @@ pub mod queue;
 pub mod sdnotify;
 pub mod signals;
 pub mod supervisor;
+pub mod terminal;
 pub mod timeout;
 pub mod tls_refusal;
 mod unix;

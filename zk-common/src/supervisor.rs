@@ -3,6 +3,7 @@
 
 use std::ffi::OsString;
 use std::process::ExitStatus;
+use std::sync::Arc;
 use std::time::Duration;
 
 use nix::sys::signal::{killpg, Signal};
@@ -11,6 +12,7 @@ use nix::unistd::Pid;
 use crate::exit::{self, Failure};
 use crate::lease::{LeaseClock, Lost};
 use crate::signals::{stop_self, Forwarded, JobControl};
+use crate::terminal::Terminal;
 
 /// The flags of a tool that wraps a command (zk-lock, zk-elect, zk-health):
 /// `-c STRING` or `-- CMD ARGS...` after PATH, and `--events`.
@@ -182,14 +184,22 @@ pub struct Supervised {
     child: tokio::process::Child,
     group: Pid,
     name: String,
+    /// The terminal it was given, to take back when it ends.
+    terminal: Option<Arc<Terminal>>,
 }
 
 /// Starts `spec` with `env` added, in a new process group (so a signal to
 /// the group reaches `a | b` and every grandchild), with SIGKILL as its
 /// parent-death signal (so it never runs on unprotected if we are
 /// SIGKILLed; grandchildren are not covered by this, only by the group
-/// kill on an orderly stop). stdin, stdout and stderr are inherited.
-pub fn spawn(spec: &CommandSpec, env: &[(&str, String)]) -> Result<Supervised, Failure> {
+/// kill on an orderly stop). stdin, stdout and stderr are inherited. Given
+/// a terminal whose foreground we hold, the command gets it (see
+/// [`crate::terminal`]).
+pub fn spawn(
+    spec: &CommandSpec,
+    env: &[(&str, String)],
+    terminal: Option<&Arc<Terminal>>,
+) -> Result<Supervised, Failure> {
     let (program, args): (OsString, Vec<OsString>) = match spec {
         CommandSpec::Shell(script) => ("sh".into(), vec!["-c".into(), script.into()]),
         CommandSpec::Exec(argv) => (argv[0].clone(), argv[1..].to_vec()),
@@ -200,6 +210,11 @@ pub fn spawn(spec: &CommandSpec, env: &[(&str, String)]) -> Result<Supervised, F
     scrub_inherited(cmd.as_std_mut());
     for (key, value) in env {
         cmd.env(key, value);
+    }
+    let terminal = terminal.filter(|tty| tty.is_ours()).cloned();
+    if let Some(tty) = &terminal {
+        // Before die_with_parent, which gives the child the default SIGTTOU.
+        crate::unix::take_terminal(&mut cmd, tty.raw_fd());
     }
     crate::unix::die_with_parent(&mut cmd);
     // `resolve` found the program executable, so these are mostly a script's
@@ -219,7 +234,12 @@ pub fn spawn(spec: &CommandSpec, env: &[(&str, String)]) -> Result<Supervised, F
         ),
     })?;
     let group = Pid::from_raw(child.id().map(|id| id as i32).unwrap_or(0));
-    Ok(Supervised { child, group, name })
+    Ok(Supervised {
+        child,
+        group,
+        name,
+        terminal,
+    })
 }
 
 impl Supervised {
@@ -246,7 +266,14 @@ impl Supervised {
     pub async fn wait(&mut self) -> u8 {
         let status = status_code(self.child.wait().await);
         self.drain_group(None).await;
+        self.return_terminal();
         status
+    }
+
+    fn return_terminal(&self) {
+        if let Some(tty) = &self.terminal {
+            tty.take_back_from(self.group);
+        }
     }
 
     /// Returns once no live process is left in the group (zombies do not
@@ -291,17 +318,56 @@ impl Supervised {
             None => status_code(self.child.wait().await),
         };
         self.drain_group(Some(Signal::SIGKILL)).await;
+        self.return_terminal();
         status
     }
 }
 
-/// Waits for the command if there is one; never resolves without one, so
-/// it can sit in a `select!` either way.
-async fn wait_if_any(child: &mut Option<Supervised>) -> u8 {
-    match child.as_mut() {
-        Some(child) => child.wait().await,
-        None => std::future::pending().await,
+enum Change {
+    Exited(u8),
+    /// Stopped by job control: see [`stopped_by_job_control`].
+    Stopped,
+}
+
+/// The command's next exit, or its stop by job control; never resolves
+/// without a command, so it can sit in a `select!` either way.
+///
+/// # Cancellation safety
+/// Cancel-safe: see [`Supervised::wait`]; a SIGCHLD not yet looked at stays
+/// with the signal stream, and a stop stays reported until waitid takes it.
+async fn next_change(
+    command: &mut Option<Supervised>,
+    children: &mut tokio::signal::unix::Signal,
+) -> Change {
+    let Some(command) = command.as_mut() else {
+        return std::future::pending().await;
+    };
+    let group = command.group;
+    tokio::select! {
+        biased;
+        code = command.wait() => Change::Exited(code),
+        () = async {
+            while !stopped_by_job_control(group) {
+                children.recv().await;
+            }
+        } => Change::Stopped,
     }
+}
+
+/// Whether the command (its leader, our child) was stopped by job control
+/// (Ctrl-Z, or reading or writing a terminal it does not hold) since last
+/// asked. A SIGSTOP from elsewhere (a debugger, a test freezing it) is not
+/// job control and is left alone.
+fn stopped_by_job_control(leader: Pid) -> bool {
+    use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
+    let flags = WaitPidFlag::WSTOPPED | WaitPidFlag::WNOHANG;
+    matches!(
+        waitid(Id::Pid(leader), flags),
+        Ok(WaitStatus::Stopped(
+            _,
+            Signal::SIGTSTP | Signal::SIGTTIN | Signal::SIGTTOU
+        ))
+    )
 }
 
 /// What the running command, or a signal sent to us, asks of the tool. The
@@ -325,6 +391,10 @@ pub struct Supervisor {
     signals: Forwarded,
     job_control: JobControl,
     command: Option<Supervised>,
+    terminal: Option<Arc<Terminal>>,
+    /// SIGCHLD, to notice the command stopped by Ctrl-Z while it holds the
+    /// terminal (the terminal's SIGTSTP then reaches its group, not ours).
+    children: tokio::signal::unix::Signal,
 }
 
 impl Supervisor {
@@ -334,13 +404,16 @@ impl Supervisor {
             signals: Forwarded::install()?,
             job_control: JobControl::install()?,
             command: None,
+            terminal: Terminal::open().map(Arc::new),
+            children: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())?,
         })
     }
 
     /// Starts `spec` (see [`spawn`]); a command still running is a bug of
     /// the caller's, stopped rather than left unsupervised.
     pub fn start(&mut self, spec: &CommandSpec, env: &[(&str, String)]) -> Result<(), Failure> {
-        if let Some(orphan) = self.command.replace(spawn(spec, env)?) {
+        let command = spawn(spec, env, self.terminal.as_ref())?;
+        if let Some(orphan) = self.command.replace(command) {
             tracing::error!("a command was started while another ran; killing the first");
             orphan.signal(Signal::SIGKILL);
         }
@@ -362,10 +435,13 @@ impl Supervisor {
     pub async fn next(&mut self) -> Event {
         tokio::select! {
             biased;
-            code = wait_if_any(&mut self.command) => {
-                self.command = None;
-                Event::Exited(code)
-            }
+            change = next_change(&mut self.command, &mut self.children) => match change {
+                Change::Exited(code) => {
+                    self.command = None;
+                    Event::Exited(code)
+                }
+                Change::Stopped => Event::Suspend,
+            },
             signal = self.signals.recv() => Event::Signal(signal),
             () = self.job_control.stop_requested() => Event::Suspend,
         }
@@ -426,6 +502,8 @@ impl Supervisor {
     pub fn suspend(&self, lease: Option<&LeaseClock>) -> Option<Lost> {
         self.forward(Signal::SIGSTOP);
         let stopped_at = tokio::time::Instant::now();
+        // With the terminal at the command's group, a shell waiting for us
+        // would not see the job stop: we stop too, and it takes the terminal.
         stop_self();
         let stopped_for = stopped_at.elapsed();
         if let Some(clock) = lease {
@@ -437,6 +515,13 @@ impl Supervisor {
                 "resumed after {}; the lease still holds",
                 humantime::format_duration(stopped_for)
             );
+        }
+        // `fg` gave the terminal to our group: hand it on before the
+        // command runs again, as it was given at the start.
+        if let (Some(command), Some(tty)) = (&self.command, &self.terminal) {
+            if tty.is_ours() {
+                tty.give(command.group);
+            }
         }
         self.forward(Signal::SIGCONT);
         None
@@ -557,7 +642,7 @@ mod tests {
     #[tokio::test]
     async fn wait_returns_once_the_whole_group_is_gone() {
         let spec = CommandSpec::Shell("sleep 0.3 & exit 3".into());
-        let mut command = spawn(&spec, &[]).unwrap();
+        let mut command = spawn(&spec, &[], None).unwrap();
         let group = command.group;
         assert_eq!(command.wait().await, 3);
         assert!(!group_alive(group), "the background job still ran");

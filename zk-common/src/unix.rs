@@ -14,6 +14,10 @@ pub fn die_with_parent(cmd: &mut tokio::process::Command) {
     // nothing and touches no lock.
     unsafe {
         cmd.pre_exec(move || {
+            // Every child starts with job control's default: we may ignore
+            // SIGTTOU (see `terminal::Terminal::open`), and exec keeps an
+            // ignored signal ignored.
+            nix::libc::signal(nix::libc::SIGTTOU, nix::libc::SIG_DFL);
             nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
             // We may have died before prctl took effect.
             if getppid() != parent {
@@ -23,6 +27,32 @@ pub fn die_with_parent(cmd: &mut tokio::process::Command) {
             }
             Ok(())
         });
+    }
+}
+
+/// Puts the child's process group (its own, from `process_group(0)`) in the
+/// terminal's foreground before it runs, as a shell does for a foreground
+/// job: had the parent done it after the spawn, a command reading the
+/// terminal at once would be stopped by SIGTTIN first. The child is in the
+/// background until then; SIGTTOU, ignored by the parent, is inherited
+/// ignored, so tcsetpgrp does not stop it. Failing leaves the command in
+/// the background, as before.
+pub fn take_terminal(cmd: &mut tokio::process::Command, tty: std::os::fd::RawFd) {
+    // SAFETY: the closure runs in the child between fork and exec and only
+    // makes async-signal-safe system calls (getpgrp, tcsetpgrp).
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::libc::tcsetpgrp(tty, nix::libc::getpgrp());
+            Ok(())
+        });
+    }
+}
+
+/// Ignores SIGTTOU in this process (see `terminal::Terminal::open`).
+pub fn ignore_sigttou() {
+    // SAFETY: SIG_IGN installs no handler; nothing of ours runs on it.
+    unsafe {
+        nix::libc::signal(nix::libc::SIGTTOU, nix::libc::SIG_IGN);
     }
 }
 

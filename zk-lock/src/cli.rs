@@ -28,6 +28,7 @@ leader has not confirmed the session within the safe window), the command's
 process group gets SIGTERM, SIGKILL after --kill-after, and zk-lock exits 79.
 As with flock(1), the lock is held until the command's whole process group
 is gone: a job it left running (`cmd & exit 0`) keeps the lock.
+Started from a terminal, the command holds it while it runs (it may read it).
 Ctrl-Z stops the command with zk-lock; on resume it runs on only if the lock
 survived the stop. --watchdog adds a guard process that kills the command
 even if zk-lock itself is frozen (kill -STOP) or killed.";

@@ -313,3 +313,72 @@ fn with_watchdog_a_tool_blocked_on_a_full_stderr_pipe_cannot_leave_its_command_r
     successor.signal(Signal::SIGTERM);
     successor.wait(T);
 }
+
+/// The parent of `pid`, from /proc.
+fn parent_of(pid: i32) -> i32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = stat.rsplit(')').next().unwrap();
+    after_name
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn an_interactive_command_gets_the_terminal_and_ctrl_z_stops_it_with_the_tool() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-terminal");
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("command.pid");
+    // `script` gives a shell a terminal, as an operator's login does. The
+    // command reads a line from it, as `read`, psql or a confirmation
+    // prompt does; then the shell reads the next, which needs the terminal
+    // back in the shell's group.
+    let inner = format!(
+        "{} --zk {connect} /l -- sh -c 'echo $$ > {}; read line; echo \"got $line\"'; \
+         read again; echo \"shell got $again\"",
+        env!("CARGO_BIN_EXE_zk-lock"),
+        pid_file.display()
+    );
+    let mut script = std::process::Command::new("script");
+    script
+        .args(["-qfec", &inner, "/dev/null"])
+        .env("SHELL", "/bin/sh")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut script = zk_testkit::spawn_tied_to_test_process(script).unwrap();
+    let mut keys = script.stdin.take().unwrap();
+    let screen = zk_testkit::LineReader::new(script.stdout.take().unwrap());
+    let mut type_keys = |text: &str| {
+        use std::io::Write;
+        keys.write_all(text.as_bytes()).unwrap();
+        keys.flush().unwrap();
+    };
+    let command: i32 = wait_for_file(&pid_file, T).trim().parse().unwrap();
+    let tool = parent_of(command);
+
+    // Ctrl-Z reaches the command's group, which holds the terminal; the
+    // tool sees it stop and stops too, as a shell's job would.
+    type_keys("\x1a");
+    wait_until("the command and the tool are stopped", T, || {
+        stopped(command) && stopped(tool)
+    });
+    // `fg`: continuing the tool continues the command.
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(tool), Signal::SIGCONT).unwrap();
+    wait_until("the command runs again", T, || !stopped(command));
+
+    type_keys("hello\n");
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.contains("got hello")) {
+        seen.push(screen.next_line(T));
+    }
+    type_keys("world\n");
+    while !seen.iter().any(|l: &String| l.contains("shell got world")) {
+        seen.push(screen.next_line(T));
+    }
+    let status = zk_testkit::wait_child(&mut script, T);
+    assert_eq!(status.code(), Some(0), "{seen:?}");
+}
