@@ -204,6 +204,9 @@ pub enum Lost {
     SessionEnded(SessionState),
     /// Someone deleted our node.
     NodeDeleted,
+    /// Someone asked us to let go: `__REVOKE__` written to our node, as
+    /// Curator's `Revoker` does (`zk-lock break`, `zk-elect resign`).
+    Revoked,
     /// The lease ran out while the client was disconnected: how long it had
     /// been disconnected, and how long since the last confirmation.
     Disconnected {
@@ -228,6 +231,7 @@ impl Lost {
         match self {
             Lost::SessionEnded(state) => format!("session ended ({state:?})"),
             Lost::NodeDeleted => "the owning node was deleted".into(),
+            Lost::Revoked => "revoked: asked to let go (__REVOKE__ written to our node)".into(),
             Lost::Unconfirmed(d) => format!(
                 "ZooKeeper's leader has not confirmed our session for {} (the safe window)",
                 human(d)
@@ -480,6 +484,15 @@ async fn confirm_round(client: Client, node: String, want_watch: bool) -> Round 
     };
     match (committed, stat) {
         (Ok(true), Ok((Some(stat), watcher))) if stat.ephemeral_owner == session => {
+            // Someone wrote our node, and as many bytes as `__REVOKE__`:
+            // read it (rarely, so a holder of a megabyte pays nothing).
+            if crate::revoke::may_be_revoked(&stat) {
+                if let Ok((data, _)) = client.get_data(&node).await {
+                    if crate::revoke::is_revoked(&data) {
+                        return Round::Lost(Lost::Revoked);
+                    }
+                }
+            }
             Round::Confirmed(sent, watcher)
         }
         (Ok(_), Ok(_)) => Round::Lost(Lost::NodeDeleted),

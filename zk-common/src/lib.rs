@@ -32,6 +32,7 @@ pub mod path;
 pub mod probe;
 pub mod progress;
 pub mod queue;
+pub mod revoke;
 pub mod sdnotify;
 pub mod signals;
 pub mod supervisor;

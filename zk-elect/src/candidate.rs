@@ -368,7 +368,8 @@ impl Candidate<'_> {
     /// Leadership is gone: say so, run the demotion hooks, rejoin or exit.
     async fn lost(&mut self, reason: &str, env: &[(&str, String)]) -> Outcome {
         eprintln!("zk-elect: lost leadership of {}: {reason}", self.path);
-        self.event_with_reason("lost", reason);
+        let revoked = reason == Lost::Revoked.reason();
+        self.event_with_reason(if revoked { "revoked" } else { "lost" }, reason);
         self.demoted(env).await;
         if self.args.rejoin {
             Outcome::Rejoin

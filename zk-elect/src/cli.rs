@@ -17,6 +17,7 @@ Examples:
   zk-elect --id \"$(hostname)\" /election/scheduler -- ./scheduler
   zk-elect leader --is \"$(hostname)\" /election/scheduler && run-cron-job
   zk-elect watch /election/scheduler | jq -c '{event, id}'
+  zk-elect resign --leader web-1 /election/scheduler     # ask web-1 to step down
 
 The leader's command gets ZK_CONNECT, ZK_NODE, ZK_FENCING_TOKEN (higher for
 each new leader) and ZK_SESSION_ID. When leadership is lost (session expired,
@@ -69,6 +70,44 @@ pub enum Command {
     /// Print every candidate in queue order as JSON; the first leads.
     #[command(after_help = "Example:\n  zk-elect candidates /election/scheduler | jq -r '.[].id'")]
     Candidates(PathArg),
+
+    /// Ask the leader at PATH to step down (Curator's Revoker: it stops its
+    /// command, then exits 79 or queues again with --rejoin); --force-after deletes its node.
+    #[command(after_help = RESIGN_EXAMPLES)]
+    Resign(ResignArgs),
+}
+
+const RESIGN_EXAMPLES: &str = "\
+Examples:
+  zk-elect resign /election/scheduler                        # ask, wait until it stepped down
+  zk-elect resign --leader web-1 /election/scheduler         # only if web-1 leads now
+  zk-elect resign --force-after 30s /election/scheduler      # delete its node if it still leads 30s later
+
+Prints {path, node, id, token, outcome, waited_ms}; outcome is `released`,
+`forced` or `gone`. The next candidate leads after it; a lone --rejoin
+candidate leads again. A forced resignation lets the next leader start at once,
+while the old command may run until its lease's window ends: downstream,
+check ZK_FENCING_TOKEN.";
+
+#[derive(Args, Debug)]
+pub struct ResignArgs {
+    /// The election node.
+    #[arg(value_parser = parse_path)]
+    pub path: String,
+
+    /// Only if the leader is ID (its id, or its node): exit 1 otherwise, so a
+    /// leader that changed meanwhile is left alone.
+    #[arg(long, value_name = "ID|NODE", value_parser = parse_leader_id)]
+    pub leader: Option<String>,
+
+    /// Delete the leader's node if it still leads DUR after being asked
+    /// (version-checked: never a node written since) [default: never].
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub force_after: Option<Duration>,
+
+    /// Give up waiting after DUR (exit 75) [default: wait until it steps down].
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

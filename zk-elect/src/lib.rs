@@ -16,6 +16,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(cli::Command::Leader(args)) => views::leader(&cli.common, args).await,
         Some(cli::Command::Watch(args)) => views::watch(&cli.common, args).await,
         Some(cli::Command::Candidates(args)) => views::candidates(&cli.common, args).await,
+        Some(cli::Command::Resign(args)) => views::resign(&cli.common, args).await,
         None => candidate::run(&cli.common, &cli.candidate).await,
     }
 }

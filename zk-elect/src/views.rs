@@ -11,7 +11,7 @@ use zk_common::follow::Follow;
 use zk_common::queue::{sorted_entries, Family};
 use zk_common::{connect, exit, output, Failure};
 
-use crate::cli::{LeaderArgs, PathArg};
+use crate::cli::{LeaderArgs, PathArg, ResignArgs};
 
 /// The candidates in queue order, as view records, from a listing of the
 /// group at `dir`. Latch nodes (Curator's `LeaderLatch`) and kazoo's
@@ -145,6 +145,71 @@ pub async fn watch(common: &CommonArgs, args: &PathArg) -> Result<u8> {
         result = follow_leader => result,
         code = zk_common::signals::stop_requested() => Ok(code),
     }
+}
+
+/// `resign`: asks the leader to step down (see [`zk_common::revoke`]).
+pub async fn resign(common: &CommonArgs, args: &ResignArgs) -> Result<u8> {
+    let client = connect::connect(&common.connect).await?;
+    let result = ask_leader_to_resign(&client, args, common.log.quiet).await;
+    connect::close(client).await;
+    match result? {
+        Some(report) => {
+            output::document(&report)?;
+            Ok(exit::OK)
+        }
+        None => Ok(exit::OK),
+    }
+}
+
+async fn ask_leader_to_resign(
+    client: &zookeeper_client::Client,
+    args: &ResignArgs,
+    quiet: bool,
+) -> Result<Option<Value>> {
+    let path = &args.path;
+    let members = zk_common::group::read_members(client, path, false)
+        .await?
+        .unwrap_or_default();
+    let Some(leader) = candidates_of(path, &members).into_iter().next() else {
+        if let Some(wanted) = &args.leader {
+            return Err(Failure::new(
+                exit::CONDITION_FALSE,
+                format!("nobody leads {path}, so not {wanted:?}"),
+            )
+            .into());
+        }
+        eprintln!("zk-elect: nobody leads {path}; nothing to resign");
+        return Ok(None);
+    };
+    let node = leader["node"].as_str().unwrap_or_default().to_owned();
+    if let Some(wanted) = &args.leader {
+        let by_node = node == *wanted || node.rsplit('/').next() == Some(wanted.as_str());
+        if !by_node && id_text(&leader).as_ref() != Some(wanted) {
+            return Err(Failure::new(
+                exit::CONDITION_FALSE,
+                format!(
+                    "the leader of {path} is {}, not {wanted:?}; left alone",
+                    id_text(&leader)
+                        .unwrap_or_else(|| node.clone())
+                        .escape_debug()
+                ),
+            )
+            .into());
+        }
+    }
+    let _spinner =
+        zk_common::progress::Waiting::start(format!("asking {node} to step down"), quiet);
+    let (outcome, waited) =
+        zk_common::revoke::revoke(client, &node, args.force_after, GiveUp::after(args.timeout))
+            .await?;
+    Ok(Some(serde_json::json!({
+        "path": path,
+        "node": node,
+        "id": leader["id"],
+        "token": leader["token"],
+        "outcome": outcome.name(),
+        "waited_ms": waited.as_millis() as u64,
+    })))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use zk_testkit::docs::{assert_generate, assert_headings, assert_man_pages, flags_of};
 
 const BIN: &str = env!("CARGO_BIN_EXE_zk-elect");
-const SUBCOMMANDS: [&str; 3] = ["leader", "watch", "candidates"];
+const SUBCOMMANDS: [&str; 4] = ["leader", "watch", "candidates", "resign"];
 
 /// The sections every command shares: connection flags and logging.
 fn shared() -> Vec<(&'static str, Vec<String>)> {

@@ -13,6 +13,7 @@ Examples:
   zk-lock --shared /locks/schema -- ./read-only-job      # readers share, writers exclude
   zk-lock --max-holders 3 /locks/encoders -- ffmpeg ...   # at most 3 at once
   zk-lock holders /locks/backup | jq '.[] | {state, id, since}'
+  zk-lock break --force-after 30s /locks/backup           # make a stuck holder let go
 
   # cron on every host; the report runs once an hour, whichever host fires first
   0 * * * *  zk-lock -n -E 0 --once-per 55m /locks/report -- ./report.sh
@@ -23,8 +24,9 @@ Examples:
 
 The command gets ZK_CONNECT, ZK_NODE, ZK_FENCING_TOKEN (strictly increasing
 from one holder to the next) and ZK_SESSION_ID in its environment. If the
-lock is lost while it runs (session expired, node deleted, or ZooKeeper's
-leader has not confirmed the session within the safe window), the command's
+lock is lost while it runs (session expired, node deleted, revoked by
+`zk-lock break`, or ZooKeeper's leader has not confirmed the session within
+the safe window), the command's
 process group gets SIGTERM, SIGKILL after --kill-after, and zk-lock exits 79.
 As with flock(1), the lock is held until the command's whole process group
 is gone: a job it left running (`cmd & exit 0`) keeps the lock.
@@ -70,6 +72,48 @@ pub enum Command {
         after_help = "Example:\n  zk-lock holders /locks/backup | jq -r '.[] | select(.state == \"holding\") | .id'"
     )]
     Holders(HoldersArgs),
+
+    /// Ask the holder of the lock at PATH to let go (Curator's Revoker: it stops
+    /// its command, exit 79, and releases); with --force-after, then delete its node.
+    #[command(after_help = BREAK_EXAMPLES)]
+    Break(BreakArgs),
+}
+
+const BREAK_EXAMPLES: &str = "\
+Examples:
+  zk-lock break /locks/backup                       # ask, and wait until it is released
+  zk-lock break --force-after 30s /locks/backup     # delete its node if still held 30s later
+  zk-lock break --holder db1:4242 /locks/encoders   # one holder of a semaphore
+
+Prints {path, node, id, token, outcome, waited_ms}; outcome is `released`,
+`forced` or `gone`. A zk-lock or zk-elect owner (and a Curator lock made
+revocable) lets go when asked. A forced break lets the next owner start at
+once, while the old command may run until its lease's window ends (a few
+seconds when its host is cut off): downstream, check ZK_FENCING_TOKEN.";
+
+#[derive(Args, Debug)]
+pub struct BreakArgs {
+    /// The lock node, e.g. /locks/backup.
+    #[arg(value_parser = parse_writable_path)]
+    pub path: String,
+
+    /// The holder to ask, by id (as `holders` shows it) or node; needed where
+    /// several hold (a semaphore, readers).
+    #[arg(long, value_name = "ID|NODE")]
+    pub holder: Option<String>,
+
+    /// Delete the holder's node if it still holds DUR after being asked
+    /// (version-checked: never a node written since) [default: never].
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub force_after: Option<Duration>,
+
+    /// Give up waiting after DUR (exit 75) [default: wait until released].
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+
+    /// The semaphore size, to tell holders from waiters, as for `holders`.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_holders: Option<u32>,
 }
 
 #[derive(Args, Debug)]

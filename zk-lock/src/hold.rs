@@ -215,7 +215,10 @@ fn final_event(path: &str, ticket: &Ticket, lost: Option<&Lost>) -> Map<String, 
     let mut last = match lost {
         Some(lost) => {
             eprintln!("zk-lock: lost the lock {path}: {}", lost.reason());
-            let mut e = event("lost");
+            let mut e = event(match lost {
+                Lost::Revoked => "revoked",
+                _ => "lost",
+            });
             e.insert("reason".into(), lost.reason().into());
             e
         }

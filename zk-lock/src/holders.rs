@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use serde_json::{Map, Value};
-use zookeeper_client::{Error as ZkError, Stat};
+use zookeeper_client::{Client, Error as ZkError, Stat};
 
 use zk_common::cli::CommonArgs;
 use zk_common::queue::{sorted_entries, Dialect, Entry, Family, Kind};
@@ -12,19 +12,28 @@ use crate::cli::HoldersArgs;
 
 pub async fn run(common: &CommonArgs, args: &HoldersArgs) -> Result<u8> {
     let client = connect::connect(&common.connect).await?;
-    let children = match client.list_children(&args.path).await {
+    let records = records(&client, &args.path, args.max_holders).await;
+    connect::close(client).await;
+    output::document(&Value::Array(records?))?;
+    Ok(exit::OK)
+}
+
+/// Every holder and waiter at `dir`, in queue order, as `holders` prints
+/// them.
+pub async fn records(client: &Client, dir: &str, max_holders: Option<u32>) -> Result<Vec<Value>> {
+    let children = match client.list_children(dir).await {
         Ok(children) => children,
         Err(ZkError::NoNode) => {
-            tracing::warn!("{} does not exist; nobody holds it", args.path);
+            tracing::warn!("{dir} does not exist; nobody holds it");
             Vec::new()
         }
-        Err(err) => return Err(err).with_context(|| format!("listing {}", args.path)),
+        Err(err) => return Err(err).with_context(|| format!("listing {dir}")),
     };
     // Participants only: junk in the directory holds nothing.
-    let entries = sorted_entries(&args.path, children, Family::Lock);
+    let entries = sorted_entries(dir, children, Family::Lock);
     let paths: Vec<String> = entries
         .iter()
-        .map(|e| zk_common::path::join(&args.path, &e.name))
+        .map(|e| zk_common::path::join(dir, &e.name))
         .collect();
     let replies: Vec<_> = paths.iter().map(|p| client.get_data(p)).collect();
     let mut found = Vec::new();
@@ -48,8 +57,7 @@ pub async fn run(common: &CommonArgs, args: &HoldersArgs) -> Result<u8> {
     }
     if !refused.is_empty() {
         tracing::warn!(
-            "{}: not authorized to read {} holder(s): {}; listed with \"error\"",
-            args.path,
+            "{dir}: not authorized to read {} holder(s): {}; listed with \"error\"",
             refused.len(),
             refused.join(", ")
         );
@@ -58,13 +66,14 @@ pub async fn run(common: &CommonArgs, args: &HoldersArgs) -> Result<u8> {
     // it out: a semaphore's node names its size (`-sem<N>-`). A node's data
     // is whatever its creator wrote, so a `max_holders` in it (older
     // zk-locks stored N there) could make any waiter look like a holder.
-    let max_holders = args.max_holders.map_or(1, |n| n as usize);
+    let fixed = max_holders;
+    let max_holders = fixed.map_or(1, |n| n as usize);
     let mut records = Vec::new();
     let mut writer_seen = false;
     for (position, (entry, path, data, stat)) in found.into_iter().enumerate() {
         let holding = match entry.kind {
             Kind::Read | Kind::KazooRead => !writer_seen,
-            Kind::Semaphore(n) => position < args.max_holders.map_or(n, |n| n as usize),
+            Kind::Semaphore(n) => position < fixed.map_or(n, |n| n as usize),
             _ => position < max_holders,
         };
         writer_seen |= entry.is_writer();
@@ -76,9 +85,7 @@ pub async fn run(common: &CommonArgs, args: &HoldersArgs) -> Result<u8> {
             holding,
         )));
     }
-    connect::close(client).await;
-    output::document(&Value::Array(records))?;
-    Ok(exit::OK)
+    Ok(records)
 }
 
 /// One holder or waiter as `holders` prints it.

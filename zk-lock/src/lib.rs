@@ -7,6 +7,7 @@ mod cli;
 mod hold;
 mod holders;
 mod once;
+mod revoke;
 
 pub use cli::Cli;
 
@@ -14,6 +15,7 @@ pub use cli::Cli;
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     match &cli.command {
         Some(cli::Command::Holders(args)) => holders::run(&cli.common, args).await,
+        Some(cli::Command::Break(args)) => revoke::run(&cli.common, args).await,
         None => hold::run(&cli.common, &cli.lock).await,
     }
 }

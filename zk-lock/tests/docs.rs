@@ -4,7 +4,7 @@
 use zk_testkit::docs::{assert_generate, assert_headings, assert_man_pages, flags_of};
 
 const BIN: &str = env!("CARGO_BIN_EXE_zk-lock");
-const SUBCOMMANDS: [&str; 1] = ["holders"];
+const SUBCOMMANDS: [&str; 2] = ["holders", "break"];
 
 /// The sections every command shares: connection flags and logging.
 fn shared() -> Vec<(&'static str, Vec<String>)> {
