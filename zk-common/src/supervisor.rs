@@ -131,6 +131,16 @@ impl CommandSpec {
         })
     }
 
+    /// The program alone (`sh -c` for a script): what a lock node records
+    /// by default, since its data is readable cluster-wide while arguments
+    /// may hold what only `ps` on this host should see.
+    pub fn program(&self) -> String {
+        match self {
+            CommandSpec::Shell(_) => "sh -c".into(),
+            CommandSpec::Exec(args) => args[0].to_string_lossy().into_owned(),
+        }
+    }
+
     /// For logs and node data: the command as a person would type it.
     pub fn display(&self) -> String {
         match self {

@@ -168,6 +168,12 @@ pub struct LockArgs {
     #[arg(long, value_name = "ID")]
     pub id: Option<String>,
 
+    /// Store the whole command line in the lock node for `holders` to show;
+    /// by default only the program is stored, since the node is readable
+    /// cluster-wide while arguments may hold secrets.
+    #[arg(long)]
+    pub record_command: bool,
+
     /// Extra JSON stored in the lock node for `holders` to show.
     #[arg(long, value_name = "JSON", value_parser = parse_json)]
     pub data: Option<Value>,

@@ -57,7 +57,7 @@ impl<'a> Plan<'a> {
         let data = node_data(args, command.as_ref());
         if data.len() > MAX_NODE_DATA {
             return Err(Failure::usage(format!(
-                "the lock node's data would be {} bytes (it records the command line); \
+                "the lock node's data would be {} bytes (--record-command, --id, --data); \
                  ZooKeeper refuses requests over about 1 MiB (jute.maxbuffer)",
                 data.len()
             ))
@@ -376,7 +376,7 @@ fn node_data(args: &LockArgs, spec: Option<&CommandSpec>) -> Vec<u8> {
         "host": host,
         "pid": pid,
         "user": user,
-        "command": spec.map(CommandSpec::display),
+        "command": spec.map(|spec| if args.record_command { spec.display() } else { spec.program() }),
     });
     if let Some(n) = args.max_holders.filter(|&n| n > 1) {
         data["max_holders"] = n.into();

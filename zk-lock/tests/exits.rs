@@ -366,7 +366,9 @@ fn a_node_taken_over_under_our_name_stops_the_command_and_exits_79() {
 }
 
 /// `holders` tells an operator who to blame: by default the node names the
-/// host, the pid, the user and the command as it was typed.
+/// host, the pid, the user and the program (never its arguments, which may
+/// hold a secret only `ps` here could see); the whole command line with
+/// --record-command.
 #[test]
 fn holders_shows_who_holds_and_what_it_runs() {
     require_zookeeper!();
@@ -376,8 +378,13 @@ fn holders_shows_who_holds_and_what_it_runs() {
         .to_string_lossy()
         .into_owned();
     for (args, shown) in [
-        (&["--", "sleep", "60"][..], "sleep 60"),
-        (&["-c", "sleep 60; true"][..], "sh -c \"sleep 60; true\""),
+        (&["--", "sh", "-c", "sleep 60", "hunter2"][..], "sh"),
+        (&["-c", "sleep 60; : hunter2"][..], "sh -c"),
+        (&["--record-command", "--", "sleep", "60"][..], "sleep 60"),
+        (
+            &["--record-command", "-c", "sleep 60; true"][..],
+            "sh -c \"sleep 60; true\"",
+        ),
     ] {
         let mut holder = lock()
             .zk(&connect)
@@ -386,6 +393,7 @@ fn holders_shows_who_holds_and_what_it_runs() {
         let holders = wait_for_queue(&connect, "/l", 1);
         let data = &holders[0]["data"];
         assert_eq!(data["command"], shown, "{holders}");
+        assert!(!holders.to_string().contains("hunter2"), "{holders}");
         assert_eq!(data["host"], host.as_str(), "{holders}");
         assert_eq!(data["pid"], holder.pid(), "{holders}");
         assert_eq!(data["user"], "backup-operator", "{holders}");
@@ -496,10 +504,17 @@ fn bad_input_is_a_one_line_error_and_leaves_no_node() {
             .run(&["--connect-timeout", "1s", "/locks/x", "--", "true"]);
     assert_eq!(unreachable.code(), 69);
 
-    // A command line the lock node cannot hold (it records it) is refused
-    // before connecting, not resent to ZooKeeper forever.
+    // A command line the lock node cannot hold (--record-command) is
+    // refused before connecting, not resent to ZooKeeper forever.
     let word = "x".repeat(127);
-    let mut huge = vec!["--connect-timeout", "30s", "/locks/x", "--", "true"];
+    let mut huge = vec![
+        "--connect-timeout",
+        "30s",
+        "--record-command",
+        "/locks/x",
+        "--",
+        "true",
+    ];
     huge.extend(std::iter::repeat(word.as_str()).take(9000));
     let refused = lock().zk(&connect).run(&huge);
     assert_eq!(refused.code(), 2, "{}", refused.stderr());

@@ -919,6 +919,7 @@ const FAULTS: &[&str] = &[
     "stop_holder",
     "kill_holder",
     "junk_nodes",
+    "revoke_owner",
     "slow_link",
     "stall_stderr",
     "freeze_leader_restart_followers",
@@ -1235,6 +1236,38 @@ fn inject(
             )
             .hitting(Hit::Contender(c))
         }
+        "revoke_owner" => {
+            // What `zk-lock break` and `zk-elect resign` do, unforced: the
+            // owner must stop its command before the next owner starts.
+            let owners: Vec<usize> = (0..specs.len())
+                .filter(|&i| matches!(specs[i].launch, Launch::Tool(..)) && slots[i].holding())
+                .collect();
+            if owners.is_empty() {
+                return heal("no tool owns anything".into(), |_, _| {});
+            }
+            let i = owners[(target % owners.len() as u64) as usize];
+            let Some(pid) = slots[i].pid() else {
+                return heal("no tool owns anything".into(), |_, _| {});
+            };
+            let id = match &specs[i].launch {
+                Launch::Tool(_, args) => args
+                    .iter()
+                    .position(|a| *a == "--id")
+                    .and_then(|k| args.get(k + 1))
+                    .map(|id| id.to_string()),
+                _ => None,
+            };
+            match revoke_node_of(
+                &ensemble.connect_string(),
+                specs[i].path,
+                pid,
+                id.as_deref(),
+            ) {
+                Some(node) => heal(format!("{} pid {pid}: {node}", specs[i].name), |_, _| {})
+                    .hitting(Hit::Contender(i)),
+                None => heal(format!("{}'s node not found", specs[i].name), |_, _| {}),
+            }
+        }
         "junk_nodes" => {
             let connect = ensemble.connect_string();
             let planted = plant_junk(&connect);
@@ -1244,6 +1277,29 @@ fn inject(
         }
         _ => unreachable!("unknown fault {kind}"),
     }
+}
+
+/// Writes Curator's `__REVOKE__` to the node in `dir` of the tool with
+/// process id `pid`, found by its data: `"pid":N` for zk-lock, its `--id`
+/// (else `HOST:PID`) for zk-elect. Returns the node.
+fn revoke_node_of(connect: &str, dir: &str, pid: u32, id: Option<&str>) -> Option<String> {
+    let zk = Zk::connect(connect).ok()?;
+    for name in zk.children(dir).ok()? {
+        let node = format!("{dir}/{name}");
+        let Ok((data, _)) = zk.get(&node) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&data);
+        let ours = text.contains(&format!("\"pid\":{pid}"))
+            || text.ends_with(&format!(":{pid}"))
+            || id.is_some_and(|id| text == id);
+        if ours {
+            zk.block_on(zk.client().set_data(&node, b"__REVOKE__", None))
+                .ok()?;
+            return Some(node);
+        }
+    }
+    None
 }
 
 fn plant_junk(connect: &str) -> usize {
