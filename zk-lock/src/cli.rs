@@ -122,7 +122,8 @@ pub struct LockArgs {
     #[arg(value_parser = parse_writable_path, required = true)]
     pub path: Option<String>,
 
-    /// Give up waiting after DUR (exit 75) [default: wait forever].
+    /// Give up after DUR in all, connecting included (exit 75); 0 tries once,
+    /// as `flock -w 0` [default: wait forever].
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
 

@@ -78,9 +78,10 @@ impl<'a> Plan<'a> {
             events: args.wrap.event_sink()?,
             path,
             command,
-            nonblock: args.nonblock,
+            // `--timeout 0` tries once, as `flock -w 0` does.
+            nonblock: args.nonblock || args.timeout == Some(Duration::ZERO),
             conflict: args.conflict_exit_code,
-            timeout: args.timeout,
+            timeout: args.timeout.filter(|t| !t.is_zero()),
             kill_after: args.kill_after,
             watchdog: args.watchdog,
         })
@@ -89,8 +90,20 @@ impl<'a> Plan<'a> {
 
 pub async fn run(common: &CommonArgs, args: &LockArgs) -> Result<u8> {
     let mut plan = Plan::new(common, args)?;
-    let mut client = connect::connect(&common.connect).await?;
-    let result = locked(&mut plan, &mut client).await;
+    // The whole wait, connecting included: a silent server is "not
+    // acquired within --timeout" (75), not unreachable 30 s later.
+    let give_up = GiveUp::after(plan.timeout);
+    let mut client = tokio::select! {
+        client = connect::connect(&common.connect) => client?,
+        timeout = give_up.reached() => {
+            let failure = Failure::not_acquired(format!(
+                "timed out after {timeout} connecting to ZooKeeper to take the lock {}",
+                plan.path
+            ));
+            return Err(not_acquired_as_asked(failure.into(), plan.conflict, plan.common));
+        }
+    };
+    let result = locked(&mut plan, &mut client, give_up).await;
     // Closing the session deletes our node in the same step: the release,
     // and the clean-up after a timeout, a signal or an error.
     connect::close(client).await;
@@ -129,12 +142,12 @@ fn not_acquired_as_asked(
 async fn locked(
     plan: &mut Plan<'_>,
     client: &mut Client,
+    give_up: GiveUp,
 ) -> Result<(u8, Option<Map<String, Value>>)> {
     let path = plan.path.as_str();
     // Refuse an impossible safe window before queueing at all.
     let mut window = SafeWindow::new(client.session_timeout(), plan.kill_after)?;
     lease::watch_stalls(&window);
-    let give_up = GiveUp::after(plan.timeout);
     let stop = zk_common::signals::stop_requested();
     tokio::pin!(stop);
     let ticket = loop {

@@ -811,3 +811,50 @@ fn a_script_whose_interpreter_cannot_run_is_named_and_lets_go() {
         "a node was left behind"
     );
 }
+
+/// `--timeout` is the whole wait, as flock's `-w`: 0 tries once (a free
+/// lock is taken, a busy one is 75 at once), and a server that accepts but
+/// never answers is "not acquired within DUR", not unreachable after the
+/// longer --connect-timeout.
+#[test]
+fn timeout_zero_tries_once_and_a_timeout_bounds_connecting() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-timeout-zero");
+    let free = lock()
+        .zk(&connect)
+        .run(&["--timeout", "0s", "/l", "--", "true"]);
+    assert_eq!(free.code(), 0, "{}", free.stderr());
+    let mut holder = lock().zk(&connect).spawn(&["/l", "--", "sleep", "60"]);
+    wait_for_queue(&connect, "/l", 1);
+    let busy = lock()
+        .zk(&connect)
+        .run(&["--timeout", "0", "/l", "--", "true"]);
+    assert_eq!(busy.code(), 75, "{}", busy.stderr());
+    assert!(busy.stderr().contains("busy"), "{}", busy.stderr());
+    holder.signal(Signal::SIGTERM);
+    holder.wait(T);
+
+    // Accepts connections (the kernel's backlog) and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = silent.local_addr().unwrap().to_string();
+    let ran = lock().zk(&address).run(&[
+        "--connect-timeout",
+        "30s",
+        "--timeout",
+        "1s",
+        "/l",
+        "--",
+        "true",
+    ]);
+    assert_eq!(ran.code(), 75, "{}", ran.stderr());
+    assert!(
+        ran.stderr().contains("timed out after 1s connecting"),
+        "{}",
+        ran.stderr()
+    );
+    assert_eq!(ran.stderr().lines().count(), 1, "{}", ran.stderr());
+    let told = lock()
+        .zk(&address)
+        .run(&["--timeout", "1s", "-E", "9", "-q", "/l", "--", "true"]);
+    assert_eq!(told.code(), 9, "{}", told.stderr());
+}
