@@ -109,9 +109,32 @@ where
         if *event.metadata().level() >= Level::DEBUG {
             write!(writer, "{}: ", event.metadata().target())?;
         }
-        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        // One event, one line: a control character in the message (text
+        // read from ZooKeeper is anyone's input) is written escaped, so no
+        // node's data can forge a line or a terminal sequence.
+        let mut message = String::new();
+        ctx.field_format()
+            .format_fields(Writer::new(&mut message), event)?;
+        writer.write_str(&escape_controls(&message))?;
         writeln!(writer)
     }
+}
+
+/// `text` with every control character escaped as Rust writes it (`\n`,
+/// `\u{1b}`); everything else, non-ASCII included, as it is.
+pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            escaped.extend(c.escape_default());
+        } else {
+            escaped.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(escaped)
 }
 
 #[cfg(test)]
@@ -193,5 +216,18 @@ mod tests {
         );
         let coloured = logged(true, || tracing::warn!("x"));
         assert_eq!(coloured, "zk-test: \x1b[1;33mwarning\x1b[0m: x\n");
+    }
+
+    #[test]
+    fn text_from_zookeeper_cannot_forge_a_line_or_a_terminal_sequence() {
+        let planted = "db1\nzk-test: info: all clear\x1b[2J";
+        let logged = logged(false, || {
+            tracing::warn!("the previous leader {planted} did not resign")
+        });
+        assert_eq!(
+            logged,
+            "zk-test: warning: the previous leader db1\\nzk-test: info: all clear\\x1b[2J did not resign\n"
+        );
+        assert_eq!(escape_controls("héllo\tx"), "héllo\\tx");
     }
 }

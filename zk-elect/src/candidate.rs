@@ -528,7 +528,7 @@ impl Candidate<'_> {
         };
         tracing::warn!(
             "the previous leader {} did not resign cleanly; fencing it",
-            text("id")
+            text("id").escape_debug()
         );
         let mut cmd = tokio::process::Command::new("sh");
         zk_common::supervisor::scrub_inherited(cmd.as_std_mut());

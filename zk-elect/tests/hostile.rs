@@ -170,3 +170,37 @@ fn an_unreadable_candidate_carries_its_error() {
         assert_eq!(ran.code(), 1, "--is {is}: {}", ran.stderr());
     }
 }
+
+/// Text read from ZooKeeper is anyone's input: a breadcrumb whose id holds
+/// a newline and a terminal sequence must not forge a line of ours.
+#[test]
+fn a_planted_breadcrumb_cannot_forge_a_log_line() {
+    require_zookeeper!();
+    let connect = shared().chroot("elect-forged-line");
+    let zk = Zk::connect(&connect).unwrap();
+    let planted = serde_json::json!({
+        "id": "old\nzk-elect: info: all clear\u{1b}[2J",
+        "node": "/e/_c_x-latch-0000000000",
+        "token": 1,
+        "session_id": "0x1",
+    });
+    zk.create(
+        "/e.leader-breadcrumb",
+        planted.to_string().as_bytes(),
+        CreateMode::Persistent,
+    )
+    .unwrap();
+    let ran = elect()
+        .zk(&connect)
+        .run(&["--fence", "true", "/e", "--", "true"]);
+    assert_eq!(ran.code(), 0, "{}", ran.stderr());
+    assert!(ran.stderr().contains("previous leader"), "{}", ran.stderr());
+    for line in ran.stderr().lines() {
+        assert!(
+            !line.starts_with("zk-elect: info: all clear"),
+            "{}",
+            ran.stderr()
+        );
+    }
+    assert!(!ran.stderr().contains('\u{1b}'), "{}", ran.stderr());
+}
