@@ -93,6 +93,11 @@ pub struct WatchArgs {
     #[arg(long, value_name = "CMD")]
     pub exec: Option<String>,
 
+    /// Kill an --exec handler (its whole process group) still running after
+    /// DUR, so a hung one cannot hold back every later change.
+    #[arg(long, value_name = "DUR", default_value = "5m", value_parser = parse_duration, requires = "exec")]
+    pub exec_timeout: Duration,
+
     /// Wait this long after a change for more before reporting, so a burst
     /// of joins becomes one line (or one --exec run).
     #[arg(long, value_name = "DUR", default_value = "100ms", value_parser = parse_duration)]

@@ -168,3 +168,63 @@ fn sigint_sighup_and_sigterm_end_a_watch_with_128_plus_n() {
         assert_eq!(watch.wait(T).code(), Some(code), "{signal}");
     }
 }
+
+/// A hung handler neither holds back the next lines nor outlives the watch,
+/// and `--exec-timeout` kills one so later changes get a handler again.
+#[test]
+fn a_hung_handler_holds_back_nothing_and_dies_with_the_watch() {
+    require_zookeeper!();
+    let connect = shared().chroot("members-exec-hung");
+    let zk = Zk::connect(&connect).unwrap();
+    zk.create("/g", b"", CreateMode::Persistent).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pids = dir.path().join("pids");
+    let handler = format!("echo $$ >> {}; exec sleep 600", pids.display());
+    let started = || -> Vec<i32> {
+        std::fs::read_to_string(&pids)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| l.trim().parse().unwrap())
+            .collect()
+    };
+    let alive = |pid: i32| zk_testkit::process_state(pid).is_some_and(|state| state != 'Z');
+
+    let mut watch =
+        members()
+            .zk(&connect)
+            .spawn(&["watch", "/g", "--exec", &handler, "--debounce", "0s"]);
+    assert_eq!(watch.next_json(T)["event"], "snapshot");
+    wait_until("the handler hangs", T, || started().len() == 1);
+    zk.create("/g/a", b"", CreateMode::Ephemeral).unwrap();
+    assert_eq!(watch.next_json(T)["joined"], serde_json::json!(["a"]));
+    let hung = started()[0];
+    watch.signal(Signal::SIGTERM);
+    assert_eq!(watch.wait(T).code(), Some(128 + 15));
+    wait_until("the hung handler is gone with the watch", T, || {
+        !alive(hung)
+    });
+
+    // With --exec-timeout the hung run is killed, and the next change runs
+    // the handler again.
+    let mut watch = members().zk(&connect).spawn(&[
+        "watch",
+        "/g",
+        "--exec",
+        &handler,
+        "--exec-timeout",
+        "1s",
+        "--debounce",
+        "0s",
+    ]);
+    assert_eq!(watch.next_json(T)["event"], "snapshot");
+    wait_until("a second hung run", T, || started().len() == 2);
+    let second = started()[1];
+    wait_until("the run is killed after 1s", T, || !alive(second));
+    watch.wait_stderr("--exec-timeout", T);
+    zk.create("/g/b", b"", CreateMode::Ephemeral).unwrap();
+    wait_until("a run for the next change", T, || started().len() == 3);
+    watch.signal(Signal::SIGTERM);
+    watch.wait(T);
+    let third = started()[2];
+    wait_until("and it dies with the watch", T, || !alive(third));
+}
