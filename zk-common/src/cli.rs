@@ -256,13 +256,28 @@ const MAX_SECRET_BYTES: u64 = 64 * 1024;
 /// than its owner may read or write, as ssh refuses such a private key:
 /// the secret may already have leaked, and the operator should know. The
 /// errors name the path and the mode, never the content.
+///
+/// Each path is read once per process, however often clap asks (it parses
+/// a global flag more than once): a pipe (`--auth-file <(pass show zk)`)
+/// can be read only once.
 pub fn read_secret_file(path: &std::path::Path) -> Result<Secret, String> {
-    use std::io::Read;
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    type Read = Result<Secret, String>;
+    static READ: OnceLock<Mutex<HashMap<std::path::PathBuf, Read>>> = OnceLock::new();
+    let mut read = READ
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    read.entry(path.to_path_buf())
+        .or_insert_with(|| read_secret_file_once(path))
+        .clone()
+}
+
+fn read_secret_file_once(path: &std::path::Path) -> Result<Secret, String> {
     use std::os::unix::fs::PermissionsExt;
     let shown = path.display();
-    let file = std::fs::File::open(path).map_err(|err| format!("{shown}: cannot read: {err}"))?;
-    let meta = file
-        .metadata()
+    let (bytes, meta) = read_capped(path, MAX_SECRET_BYTES)
         .map_err(|err| format!("{shown}: cannot read: {err}"))?;
     let mode = meta.permissions().mode() & 0o7777;
     if mode & 0o077 != 0 {
@@ -271,15 +286,11 @@ pub fn read_secret_file(path: &std::path::Path) -> Result<Secret, String> {
              run 'chmod 600 {shown}' (refused, as ssh refuses such a key)"
         ));
     }
-    let mut bytes = Vec::new();
-    file.take(MAX_SECRET_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|err| format!("{shown}: cannot read: {err}"))?;
-    if bytes.len() as u64 > MAX_SECRET_BYTES {
+    let Some(bytes) = bytes else {
         return Err(format!(
             "{shown}: larger than {MAX_SECRET_BYTES} bytes; not a secret file"
         ));
-    }
+    };
     let text = String::from_utf8(bytes).map_err(|_| format!("{shown}: not UTF-8"))?;
     // One trailing line break is what editors and `echo` leave; anything
     // else is part of the secret or a mistake.
@@ -294,6 +305,34 @@ pub fn read_secret_file(path: &std::path::Path) -> Result<Secret, String> {
         return Err(format!("{shown}: more than one line"));
     }
     Ok(Secret(line.to_string()))
+}
+
+/// Reads at most `max` bytes of `path` (`None` when it holds more: a
+/// certificate path given `/dev/zero` must not eat the memory), with its
+/// metadata. A FIFO nobody writes to is empty at once instead of a wait:
+/// it is opened without blocking, then read as usual (a read with no
+/// writer is end of file), so `<(...)` and a FIFO being written still work.
+pub fn read_capped(
+    path: &std::path::Path,
+    max: u64,
+) -> std::io::Result<(Option<Vec<u8>>, std::fs::Metadata)> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if meta.is_dir() {
+        return Err(std::io::Error::other("is a directory"));
+    }
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+    let flags = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFL)?;
+    let blocking = nix::fcntl::OFlag::from_bits_truncate(flags) - nix::fcntl::OFlag::O_NONBLOCK;
+    nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFL(blocking))?;
+    let mut bytes = Vec::new();
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    Ok(((bytes.len() as u64 <= max).then_some(bytes), meta))
 }
 
 /// A SASL mechanism and who to log in as.
@@ -564,7 +603,8 @@ mod tests {
             let path = dir.join("secret");
             std::fs::write(&path, content).unwrap();
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-            read_secret_file(&path)
+            // The reader itself: read_secret_file keeps its first answer.
+            read_secret_file_once(&path)
         };
         assert_eq!(write("pw\n", 0o600), Ok(Secret("pw".into())));
         assert_eq!(write("pw\r\n", 0o400), Ok(Secret("pw".into())));

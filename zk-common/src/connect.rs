@@ -220,13 +220,26 @@ fn connector(args: &ConnectArgs) -> Result<zookeeper_client::Connector> {
     Ok(connector)
 }
 
+/// The most a PEM file (CA, certificate, key) may hold: a bundle of every
+/// public CA is about 200 KiB.
+const MAX_PEM_BYTES: u64 = 4 * 1024 * 1024;
+
+/// A PEM file's text, read with a cap (`--tls-ca /dev/zero` must not eat
+/// the memory) and without hanging on a FIFO nobody writes.
+fn read_pem(path: &std::path::Path) -> Result<String, String> {
+    let shown = path.display();
+    let (bytes, _) = crate::cli::read_capped(path, MAX_PEM_BYTES)
+        .map_err(|err| format!("cannot read {shown}: {err}"))?;
+    let bytes = bytes
+        .ok_or_else(|| format!("{shown} is larger than {MAX_PEM_BYTES} bytes; not a PEM file"))?;
+    String::from_utf8(bytes).map_err(|_| format!("{shown} is not a PEM file (not UTF-8)"))
+}
+
 /// Whether the first server refused our TLS handshake over client
 /// certificates: that is a refused login (77), not an unreachable server.
 async fn tls_refusal(args: &ConnectArgs, servers: &str) -> Option<Failure> {
     let server = servers.split(',').next()?.to_string();
-    let read = |path: &Option<std::path::PathBuf>| {
-        path.as_ref().and_then(|p| std::fs::read_to_string(p).ok())
-    };
+    let read = |path: &Option<std::path::PathBuf>| read_pem(path.as_ref()?).ok();
     let ca = read(&args.tls_ca)?;
     let identity = read(&args.tls_cert).zip(read(&args.tls_key));
     let probe = server.clone();
@@ -309,10 +322,7 @@ fn tls_options(args: &ConnectArgs) -> Result<TlsOptions> {
         )
         .into());
     }
-    let read = |path: &std::path::Path| {
-        std::fs::read_to_string(path)
-            .map_err(|err| Failure::usage(format!("cannot read {}: {err}", path.display())))
-    };
+    let read = |path: &std::path::Path| read_pem(path).map_err(Failure::usage);
     let mut options = TlsOptions::new();
     if let Some(ca) = &args.tls_ca {
         options = options

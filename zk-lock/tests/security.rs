@@ -125,6 +125,56 @@ fn auth_file_is_read_and_refused_when_others_can_read_it() {
     );
 }
 
+/// Secrets from a pipe (`--auth-file <(pass show zk)`) are read once; a
+/// FIFO nobody writes to, and a CA path that never ends, are usage errors
+/// at once, not a hang or a memory blow-up.
+#[test]
+fn a_piped_secret_is_read_once_and_endless_or_silent_files_are_refused() {
+    require_zookeeper!();
+    let connect = shared().chroot("lock-auth-pipe");
+    let zk = Zk::connect(&connect).unwrap();
+    // bash's process substitution is a pipe at /dev/fd/N: readable once.
+    let script = format!(
+        "exec {} --zk {connect} --auth-file <(echo digest:carol:pipe) /l -- true",
+        env!("CARGO_BIN_EXE_zk-lock")
+    );
+    let ran = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&ran.stderr);
+    assert_eq!(ran.status.code(), Some(0), "{stderr}");
+    let acl = zk.acl("/l").unwrap();
+    assert!(
+        acl.iter()
+            .any(|(s, id, _)| s == "digest" && id.starts_with("carol:")),
+        "{acl:?}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let fifo = fifo.to_str().unwrap();
+    for args in [
+        &["--auth-file", fifo][..],
+        &["--sasl", "digest-md5:carol", "--sasl-password-file", fifo],
+        &["--tls-ca", fifo],
+        &["--tls-ca", "/dev/zero"],
+    ] {
+        let ran = lock()
+            .zk(&connect)
+            .run(&[args, &["/m", "--", "true"]].concat());
+        assert_eq!(ran.code(), 2, "{args:?}: {}", ran.stderr());
+        assert_eq!(
+            ran.stderr().lines().count(),
+            1,
+            "{args:?}: {}",
+            ran.stderr()
+        );
+    }
+    assert!(!zk.exists("/m").unwrap(), "a stray node");
+}
+
 #[test]
 fn sasl_digest_md5_logs_in_and_its_acl_refuses_another_identity() {
     require_zookeeper!();
