@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use zk_common::cli::{parse_duration, parse_interval, parse_path, CommonArgs};
+use zk_common::cli::{parse_duration, parse_interval, CommonArgs};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -274,7 +274,7 @@ pub struct ProbeArgs {
 
     /// Parent of the test nodes (created if missing, removed afterwards if
     /// this probe created it and it is empty).
-    #[arg(long, value_name = "PATH", default_value = "/zk-ensemble-probe", value_parser = parse_path)]
+    #[arg(long, value_name = "PATH", default_value = "/zk-ensemble-probe", value_parser = parse_probe_path)]
     pub path: String,
 
     /// Give up on a server that has not passed within DUR (each server, tested in parallel).
@@ -283,6 +283,16 @@ pub struct ProbeArgs {
 
     #[command(flatten)]
     pub survey: SurveyArgs,
+}
+
+/// The probe's parent: a node of its own, where it may write and delete,
+/// so neither `/` nor ZooKeeper's own tree.
+fn parse_probe_path(s: &str) -> Result<String, String> {
+    let path = zk_common::cli::parse_writable_path(s)?;
+    if path == "/" {
+        return Err("the probe writes below PATH and removes what it made: give it a node of its own, e.g. /zk-ensemble-probe".into());
+    }
+    Ok(path)
 }
 
 #[cfg(test)]

@@ -39,6 +39,7 @@ struct Passed {
 const OPERATIONS: [&str; 4] = ["create", "read", "update", "delete"];
 
 pub async fn run(connect: &ConnectArgs, args: &ProbeArgs) -> Result<u8> {
+    zk_common::cli::refuse_zookeeper_tree(&connect.connect, &args.path)?;
     let (_, chroot) = split_connect_string(&connect.connect)?;
     let chroot = chroot.unwrap_or_default();
     // The survey finds the members the connect string does not name.
@@ -101,6 +102,10 @@ pub async fn run(connect: &ConnectArgs, args: &ProbeArgs) -> Result<u8> {
         .and_then(Value::as_bool)
         .unwrap_or(false);
     let ok = passed == outcomes.len() && visible;
+    let outcomes_codes: Vec<u8> = outcomes
+        .iter()
+        .filter_map(|o| o.result.as_ref().err().map(|(_, code)| *code))
+        .collect();
 
     let mut created: Vec<String> = Vec::new();
     let mut clients = Vec::new();
@@ -155,8 +160,13 @@ pub async fn run(connect: &ConnectArgs, args: &ProbeArgs) -> Result<u8> {
         cause.push_str("a write was not visible through every server after sync");
     }
     eprintln!("zk-ensemble: probe failed: {cause}");
+    // A parent no server lets us write below (an ephemeral node) is the
+    // operator's PATH, not an outage.
+    let misused = outcomes_codes.iter().any(|code| *code == exit::USAGE);
     Ok(if refused {
         exit::PERMISSION
+    } else if misused {
+        exit::USAGE
     } else if passed == 0 {
         exit::UNAVAILABLE
     } else {

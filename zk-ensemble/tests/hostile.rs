@@ -9,6 +9,35 @@ use common::ensemble;
 use zk_testkit::{require_zookeeper, shared, Ensemble, Zk};
 use zookeeper_client::{Acls, CreateMode};
 
+/// A probe PATH no server can write below is the operator's input (2), not
+/// an outage (69): `/` itself, a path under an ephemeral node, ZooKeeper's
+/// own tree reached through a chroot.
+#[test]
+fn a_probe_path_nobody_can_write_below_is_a_usage_error() {
+    require_zookeeper!();
+    let connect = shared().chroot("ensemble-probe-paths");
+    let zk = Zk::connect(&connect).unwrap();
+    zk.create("/eph", b"", CreateMode::Ephemeral).unwrap();
+    let root = shared().connect_string().to_string();
+    for (connect, path) in [
+        (connect.as_str(), "/"),
+        (connect.as_str(), "/eph/probe"),
+        (connect.as_str(), "/zookeeper/probe"),
+        (&format!("{root}/zookeeper"), "/probe"),
+    ] {
+        let ran = ensemble()
+            .zk(connect)
+            .run(&["probe", "--path", path, "--count", "1"]);
+        assert_eq!(ran.code(), 2, "{connect} {path}: {}", ran.stderr());
+    }
+    assert!(zk.children("/eph").unwrap().is_empty());
+    let own = Zk::connect(&root).unwrap();
+    assert!(
+        !own.exists("/zookeeper/probe").unwrap(),
+        "written into /zookeeper"
+    );
+}
+
 #[test]
 fn a_probe_refused_by_an_acl_exits_77() {
     require_zookeeper!();
