@@ -162,7 +162,7 @@ pub async fn run(connect: &ConnectArgs, args: &ProbeArgs) -> Result<u8> {
     eprintln!("zk-ensemble: probe failed: {cause}");
     // A parent no server lets us write below (an ephemeral node) is the
     // operator's PATH, not an outage.
-    let misused = outcomes_codes.iter().any(|code| *code == exit::USAGE);
+    let misused = outcomes_codes.contains(&exit::USAGE);
     Ok(if refused {
         exit::PERMISSION
     } else if misused {
