@@ -36,14 +36,20 @@ def main():
     client.add_listener(listen)
     client.start(timeout=60)
     runs = 0
+    # One contender for the whole run, as kazoo's own Election.run keeps
+    # one: an acquire cut short by a lost connection may leave its node
+    # behind (kazoo's clean-up needs the connection it just lost), and only
+    # the same Lock finds that node again (by its prefix) and goes on with
+    # it. A new Lock per attempt would queue behind its own leaked node,
+    # whose session lives on, and stall everyone for good.
+    # kazoo's Election takes part through its Lock (its `lock`), as
+    # Election.run does; a timed acquire lets us see STOP.
+    if mode == "election":
+        lock = client.Election(path, name).lock
+    else:
+        lock = client.Lock(path, name)
     while not os.path.exists(stop):
         try:
-            # kazoo's Election takes part through its Lock (its `lock`), as
-            # Election.run does; a timed acquire lets us see STOP.
-            if mode == "election":
-                lock = client.Election(path, name).lock
-            else:
-                lock = client.Lock(path, name)
             if not acquire(lock):
                 continue
             try:
