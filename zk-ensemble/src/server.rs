@@ -619,7 +619,7 @@ fn from_srvr(report: &mut Report, map: &Map<String, Value>) {
                     &mut report.latency_avg,
                     s,
                     "latency_ms",
-                    avg.parse::<f64>().ok(),
+                    avg.parse::<f64>().ok().filter(|f| f.is_finite()),
                     "srvr",
                 );
             }

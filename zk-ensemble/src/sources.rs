@@ -138,15 +138,45 @@ pub fn parse_mntr(text: &str) -> Map<String, Value> {
         .collect()
 }
 
-/// `42` and `0.5` as numbers, anything else as a string.
+/// `42`, `0.5` and Java's `1.0E-4` as numbers; an integer too large for 64
+/// bits stays the exact text (as a float it would silently change);
+/// infinity and NaN, which JSON cannot hold, become null; anything else is
+/// a string.
 pub fn number_or_string(value: &str) -> Value {
     if let Ok(n) = value.parse::<i64>() {
         return n.into();
     }
-    match value.parse::<f64>() {
-        Ok(f) if f.is_finite() => f.into(),
-        _ => value.into(),
+    if let Ok(n) = value.parse::<u64>() {
+        return n.into();
     }
+    if is_decimal(value) {
+        if let Ok(f) = value.parse::<f64>() {
+            if f.is_finite() {
+                return f.into();
+            }
+        }
+    }
+    let word = value.trim_start_matches(['-', '+']).to_ascii_lowercase();
+    if matches!(word.as_str(), "inf" | "infinity" | "nan") {
+        return Value::Null;
+    }
+    value.into()
+}
+
+/// A decimal fraction or exponent form: `-0.5`, `12.`, `1.0E-4`, `3e5`.
+fn is_decimal(text: &str) -> bool {
+    let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
+    let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
+        Some((m, e)) => (m, Some(e.strip_prefix(['-', '+']).unwrap_or(e))),
+        None => (unsigned, None),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    (mantissa.contains('.') || exponent.is_some())
+        && !(whole.is_empty() && fraction.is_empty())
+        && digits(whole)
+        && digits(fraction)
+        && exponent.map_or(true, |e| !e.is_empty() && digits(e))
 }
 
 /// `Key: value` lines of `srvr` into (key, value) pairs.
@@ -160,6 +190,28 @@ pub fn parse_srvr(text: &str) -> Map<String, Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mntr_numbers_stay_exact_and_json_never_gets_infinity() {
+        use serde_json::json;
+        assert_eq!(number_or_string("42"), json!(42));
+        assert_eq!(number_or_string("-7"), json!(-7));
+        assert_eq!(number_or_string("18446744073709551615"), json!(u64::MAX));
+        // Beyond 64 bits: the exact text, not 1e+23.
+        assert_eq!(
+            number_or_string("100000000000000000000000"),
+            json!("100000000000000000000000")
+        );
+        assert_eq!(number_or_string("0.5"), json!(0.5));
+        assert_eq!(number_or_string("1.0E-4"), json!(0.0001));
+        for silly in ["inf", "-Infinity", "NaN", "+inf"] {
+            assert_eq!(number_or_string(silly), Value::Null, "{silly}");
+        }
+        assert_eq!(number_or_string("1e999"), json!("1e999"));
+        for text in ["leader", "3.8.4-abc", "1.2.3", ".", "e5", "1e", ""] {
+            assert_eq!(number_or_string(text), json!(text), "{text}");
+        }
+    }
 
     #[tokio::test]
     async fn a_connection_reset_before_a_word_is_silent_not_an_error() {
