@@ -31,6 +31,8 @@ pub fn command<T: Tool>() -> clap::Command {
             clap::Arg::new(GENERATE)
                 .long(GENERATE)
                 .value_names(["WHAT", "DIR"])
+                // A DIR need not be UTF-8.
+                .value_parser(clap::builder::OsStringValueParser::new())
                 .num_args(1..=2)
                 .global(true)
                 .hide(true),
@@ -136,21 +138,24 @@ fn usage_error(name: &str, err: clap::Error) -> ExitCode {
 /// The values of `--generate` when it was given, wherever it stands. The
 /// line is parsed leniently first, since the tool's own requirements (a
 /// PATH, a subcommand) do not apply when it only prints its documentation.
-fn generate_request(cmd: &clap::Command, args: &[std::ffi::OsString]) -> Option<Vec<String>> {
+fn generate_request(
+    cmd: &clap::Command,
+    args: &[std::ffi::OsString],
+) -> Option<Vec<std::ffi::OsString>> {
     let matches = cmd
         .clone()
         .ignore_errors(true)
         .try_get_matches_from(args)
         .ok()?;
     let values = matches.get_raw(GENERATE)?;
-    Some(values.map(|v| v.to_string_lossy().into_owned()).collect())
+    Some(values.map(std::ffi::OsStr::to_os_string).collect())
 }
 
 /// `TOOL --generate man [DIR] | bash | zsh | fish | elvish | powershell`
 /// writes a man page or a completion script to stdout, or every man page
 /// into DIR, straight from the clap definitions. A reader that leaves early
 /// (`| head`) ends the output, not in an error.
-fn generate(cmd: &mut clap::Command, what: &[String]) -> ExitCode {
+fn generate(cmd: &mut clap::Command, what: &[std::ffi::OsString]) -> ExitCode {
     let name = cmd.get_name().to_string();
     // A man page has no use for clap's `help` subcommand, and a page that
     // named it would point at a page nobody writes.
@@ -172,7 +177,7 @@ fn generate(cmd: &mut clap::Command, what: &[String]) -> ExitCode {
                 }
             };
         }
-        [shell] => match shell.parse::<clap_complete::Shell>() {
+        [shell] => match shell.to_string_lossy().parse::<clap_complete::Shell>() {
             Ok(shell) => {
                 // Rendered into memory first: clap_complete panics when its
                 // writer fails, and a closed pipe must not be a panic.
@@ -181,6 +186,8 @@ fn generate(cmd: &mut clap::Command, what: &[String]) -> ExitCode {
                 Ok(script)
             }
             Err(_) => {
+                let shell = shell.to_string_lossy();
+                let shell = crate::log::escape_controls(&shell);
                 eprintln!("{name}: --generate takes man [DIR], bash, zsh, fish, elvish or powershell, not '{shell}'");
                 return ExitCode::from(exit::USAGE);
             }
