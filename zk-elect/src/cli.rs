@@ -59,13 +59,19 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  zk-elect leader /election/scheduler | jq -r .id\n  \
                             zk-elect leader --wait --timeout 30s /election/scheduler\n  \
-                            zk-elect leader --is web-1 /election/scheduler && echo 'I lead'"
+                            zk-elect leader --is web-1 /election/scheduler && echo 'I lead'\n  \
+                            zk-elect leader --system kafka /kafka | jq '{broker_id, epoch, kraft}'\n  \
+                            zk-elect leader --system solr --is 10.0.0.5:8983_solr /solr\n  \
+                            zk-elect leader --system helix /MyCluster | jq -r .id"
     )]
     Leader(LeaderArgs),
 
     /// Stream the leader as JSON Lines: the current one, then one line per change (null when nobody leads).
-    #[command(after_help = "Example:\n  zk-elect watch /election/scheduler | jq -c '{event, id}'")]
-    Watch(PathArg),
+    #[command(
+        after_help = "Examples:\n  zk-elect watch /election/scheduler | jq -c '{event, id: .leader.id}'\n  \
+                      zk-elect watch --system kafka /kafka | jq -c .leader.broker_id"
+    )]
+    Watch(WatchArgs),
 
     /// Print every candidate in queue order as JSON; the first leads.
     #[command(after_help = "Example:\n  zk-elect candidates /election/scheduler | jq -r '.[].id'")]
@@ -190,9 +196,17 @@ pub struct CandidateArgs {
 
 #[derive(Args, Debug)]
 pub struct LeaderArgs {
-    /// The election node.
-    #[arg(value_parser = parse_path)]
-    pub path: String,
+    /// The election node, or the root of the SYSTEM read [default: / for
+    /// kafka and solr (a chroot such as /kafka if they use one); helix needs
+    /// /CLUSTER].
+    #[arg(value_parser = parse_path, required_unless_present = "system")]
+    pub path: Option<String>,
+
+    /// Read who leads another system's own election from the node it writes,
+    /// never taking part: Kafka's controller, Solr's overseer, a Helix
+    /// cluster's controller.
+    #[arg(long, value_enum, value_name = "SYSTEM")]
+    pub system: Option<crate::systems::System>,
 
     /// Block until somebody leads.
     #[arg(long)]
@@ -206,6 +220,17 @@ pub struct LeaderArgs {
     /// Exit 0 only if the leader's id is ID (1 otherwise).
     #[arg(long, value_name = "ID", value_parser = parse_leader_id)]
     pub is: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct WatchArgs {
+    /// The election node, or the root of the SYSTEM watched (as for `leader`).
+    #[arg(value_parser = parse_path, required_unless_present = "system")]
+    pub path: Option<String>,
+
+    /// Watch another system's leader (as for `leader --system`).
+    #[arg(long, value_enum, value_name = "SYSTEM")]
+    pub system: Option<crate::systems::System>,
 }
 
 #[derive(Args, Debug)]

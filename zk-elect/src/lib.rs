@@ -6,6 +6,7 @@
 mod candidate;
 mod cli;
 mod ready;
+mod systems;
 mod views;
 
 pub use cli::Cli;

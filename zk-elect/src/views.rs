@@ -3,7 +3,7 @@
 use std::time::Duration;
 use zk_common::timeout::GiveUp;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde_json::{Map, Value};
 
 use zk_common::cli::CommonArgs;
@@ -11,7 +11,8 @@ use zk_common::follow::Follow;
 use zk_common::queue::{sorted_entries, Family};
 use zk_common::{connect, exit, output, Failure};
 
-use crate::cli::{LeaderArgs, PathArg, ResignArgs};
+use crate::cli::{LeaderArgs, PathArg, ResignArgs, WatchArgs};
+use crate::systems::{self, System};
 
 /// The candidates in queue order, as view records, from a listing of the
 /// group at `dir`. Latch nodes (Curator's `LeaderLatch`) and kazoo's
@@ -78,18 +79,38 @@ pub async fn candidates(common: &CommonArgs, args: &PathArg) -> Result<u8> {
     Ok(exit::OK)
 }
 
+/// PATH, or with --system the system's root (its default when none).
+fn root_or_path(path: Option<&String>, system: Option<System>) -> Result<String> {
+    match (path, system) {
+        (Some(path), _) => Ok(path.clone()),
+        (None, Some(system)) => system.default_root().map(String::from).ok_or_else(|| {
+            Failure::usage(format!(
+                "--system {} needs the cluster's path, e.g. /MyCluster",
+                system.name()
+            ))
+            .into()
+        }),
+        // clap requires PATH without --system.
+        (None, None) => Err(Failure::usage("PATH is required").into()),
+    }
+}
+
 pub async fn leader(common: &CommonArgs, args: &LeaderArgs) -> Result<u8> {
-    let mut follow = Follow::new(&common.connect, &args.path, false, Duration::ZERO);
+    let path = root_or_path(args.path.as_ref(), args.system)?;
+    if let Some(system) = args.system {
+        return system_leader(common, args, system, &path).await;
+    }
+    let mut follow = Follow::new(&common.connect, &path, false, Duration::ZERO);
     let spinner = args.wait.then(|| {
         zk_common::progress::Waiting::start(
-            format!("waiting for a leader at {}", args.path),
+            format!("waiting for a leader at {path}"),
             common.log.quiet,
         )
     });
     let find = async {
         loop {
             let members = follow.next().await?.members.unwrap_or_default();
-            let leader = candidates_of(&args.path, &members).into_iter().next();
+            let leader = candidates_of(&path, &members).into_iter().next();
             if leader.is_some() || !args.wait {
                 return anyhow::Ok(leader);
             }
@@ -99,9 +120,9 @@ pub async fn leader(common: &CommonArgs, args: &LeaderArgs) -> Result<u8> {
         leader = find => leader?,
         timeout = GiveUp::after(args.timeout).reached() => {
             let what = if args.wait {
-                format!("nobody leads {} after waiting {timeout}", args.path)
+                format!("nobody leads {path} after waiting {timeout}")
             } else {
-                format!("no answer about the leader of {} within {timeout}", args.path)
+                format!("no answer about the leader of {path} within {timeout}")
             };
             return Err(Failure::not_acquired(what).into());
         }
@@ -109,7 +130,7 @@ pub async fn leader(common: &CommonArgs, args: &LeaderArgs) -> Result<u8> {
     };
     drop(spinner);
     let Some(leader) = leader else {
-        eprintln!("zk-elect: nobody leads {}", args.path);
+        eprintln!("zk-elect: nobody leads {path}");
         return Ok(exit::CONDITION_FALSE);
     };
     output::document(&leader)?;
@@ -119,13 +140,20 @@ pub async fn leader(common: &CommonArgs, args: &LeaderArgs) -> Result<u8> {
     }
 }
 
-pub async fn watch(common: &CommonArgs, args: &PathArg) -> Result<u8> {
+pub async fn watch(common: &CommonArgs, args: &WatchArgs) -> Result<u8> {
+    let path = root_or_path(args.path.as_ref(), args.system)?;
+    if let Some(system) = args.system {
+        return tokio::select! {
+            result = watch_system(common, system, &path) => result,
+            code = zk_common::signals::stop_requested() => Ok(code),
+        };
+    }
     let follow_leader = async {
-        let mut follow = Follow::new(&common.connect, &args.path, false, Duration::ZERO);
+        let mut follow = Follow::new(&common.connect, &path, false, Duration::ZERO);
         let mut last: Option<Option<Value>> = None;
         loop {
             let members = follow.next().await?.members.unwrap_or_default();
-            let leader = candidates_of(&args.path, &members).into_iter().next();
+            let leader = candidates_of(&path, &members).into_iter().next();
             let same = match (&last, &leader) {
                 (Some(Some(a)), Some(b)) => a["node"] == b["node"],
                 (Some(None), None) => true,
@@ -135,7 +163,7 @@ pub async fn watch(common: &CommonArgs, args: &PathArg) -> Result<u8> {
                 continue;
             }
             let mut line = output::event(if last.is_none() { "leader" } else { "changed" });
-            line.insert("path".into(), args.path.clone().into());
+            line.insert("path".into(), path.clone().into());
             line.insert("leader".into(), leader.clone().unwrap_or(Value::Null));
             output::line(&Value::Object(line))?;
             last = Some(leader);
@@ -144,6 +172,101 @@ pub async fn watch(common: &CommonArgs, args: &PathArg) -> Result<u8> {
     tokio::select! {
         result = follow_leader => result,
         code = zk_common::signals::stop_requested() => Ok(code),
+    }
+}
+
+/// `leader --system`: one read of the system's leader node (with --wait,
+/// until it exists).
+async fn system_leader(
+    common: &CommonArgs,
+    args: &LeaderArgs,
+    system: System,
+    root: &str,
+) -> Result<u8> {
+    let node = system.leader_node(root);
+    let find = async {
+        let client = connect::connect(&common.connect).await?;
+        let found = loop {
+            let leader = systems::read(&client, system, root).await;
+            match leader {
+                Ok(None) if args.wait => {
+                    // Woken when the leader node appears.
+                    let (stat, watcher) = client.check_and_watch_stat(&node).await?;
+                    if stat.is_none() {
+                        watcher.changed().await;
+                    }
+                }
+                other => break other,
+            }
+        };
+        connect::close(client).await;
+        found
+    };
+    let _spinner = args.wait.then(|| {
+        zk_common::progress::Waiting::start(format!("waiting for {node}"), common.log.quiet)
+    });
+    let leader = tokio::select! {
+        leader = find => leader?,
+        timeout = GiveUp::after(args.timeout).reached() => {
+            return Err(Failure::not_acquired(format!(
+                "no leader of {} at {node} within {timeout}", system.name()
+            )).into());
+        }
+        code = zk_common::signals::stop_requested() => return Ok(code),
+    };
+    let Some(leader) = leader else {
+        eprintln!(
+            "zk-elect: nobody leads {} ({node} does not exist)",
+            system.name()
+        );
+        return Ok(exit::CONDITION_FALSE);
+    };
+    output::document(&leader)?;
+    match &args.is {
+        Some(id) if id_text(&leader).as_ref() != Some(id) => Ok(exit::CONDITION_FALSE),
+        _ => Ok(exit::OK),
+    }
+}
+
+/// `watch --system`: the system's leader now, then a line whenever its
+/// leader node is created, deleted or rewritten, by ZooKeeper's watches; a
+/// new session after an expiry starts again with a fresh `leader` line.
+async fn watch_system(common: &CommonArgs, system: System, root: &str) -> Result<u8> {
+    let node = system.leader_node(root);
+    let mut last: Option<Option<Value>> = None;
+    loop {
+        let client = connect::connect(&common.connect).await?;
+        loop {
+            // The watch is set before the read, so no change falls between.
+            let watched = client.check_and_watch_stat(&node).await;
+            let watcher = match watched {
+                Ok((_, watcher)) => watcher,
+                Err(err) if client.state().is_terminated() => {
+                    tracing::warn!("{err}; opening a new session");
+                    break;
+                }
+                Err(err) => return Err(err).with_context(|| format!("watching {node}")),
+            };
+            let leader = match systems::read(&client, system, root).await {
+                Ok(leader) => leader,
+                Err(err) if client.state().is_terminated() => {
+                    tracing::warn!("{err:#}; opening a new session");
+                    break;
+                }
+                Err(err) => return Err(err),
+            };
+            if last.as_ref() != Some(&leader) {
+                let mut line = output::event(if last.is_none() { "leader" } else { "changed" });
+                line.insert("path".into(), root.into());
+                line.insert("system".into(), system.name().into());
+                line.insert("leader".into(), leader.clone().unwrap_or(Value::Null));
+                output::line(&Value::Object(line))?;
+                last = Some(leader);
+            }
+            watcher.changed().await;
+        }
+        connect::close(client).await;
+        last = None;
     }
 }
 
