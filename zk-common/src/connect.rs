@@ -330,8 +330,17 @@ fn tls_options(args: &ConnectArgs) -> Result<TlsOptions> {
             .map_err(|err| Failure::usage(format!("bad CA certificate {}: {err}", ca.display())))?;
     }
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let (cert_pem, key_pem) = (read(cert)?, read(key)?);
+        if let Some(problem) = tls_refusal::identity_problem(&cert_pem, &key_pem) {
+            return Err(Failure::usage(format!(
+                "--tls-cert {} with --tls-key {}: {problem}",
+                cert.display(),
+                key.display()
+            ))
+            .into());
+        }
         options = options
-            .with_pem_identity(&read(cert)?, &read(key)?)
+            .with_pem_identity(&cert_pem, &key_pem)
             .map_err(|err| Failure::usage(format!("bad TLS identity {}: {err}", cert.display())))?;
     }
     Ok(options)

@@ -14,6 +14,30 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{AlertDescription, ClientConfig, ClientConnection};
 
+/// Why a client certificate and key cannot be used together, found before
+/// connecting (the client library would only retry until the connect
+/// timeout): `None` when they match.
+pub fn identity_problem(cert_pem: &str, key_pem: &str) -> Option<String> {
+    let certs: Vec<CertificateDer<'static>> =
+        match CertificateDer::pem_slice_iter(cert_pem.as_bytes()).collect::<Result<Vec<_>, _>>() {
+            Ok(certs) if !certs.is_empty() => certs,
+            Ok(_) => return Some("the certificate file holds no PEM certificate".into()),
+            Err(err) => return Some(format!("the certificate file is not PEM: {err}")),
+        };
+    let key = match PrivateKeyDer::from_pem_slice(key_pem.as_bytes()) {
+        Ok(key) => key,
+        Err(err) => return Some(format!("the key file holds no PEM private key: {err}")),
+    };
+    let provider = rustls::crypto::aws_lc_rs::default_provider();
+    match rustls::sign::CertifiedKey::from_der(certs, key, &provider) {
+        Ok(_) => None,
+        Err(rustls::Error::InconsistentKeys(_)) => {
+            Some("the key does not belong to the certificate".into())
+        }
+        Err(err) => Some(err.to_string()),
+    }
+}
+
 /// How the server answered a handshake that failed on certificates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {

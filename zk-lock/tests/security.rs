@@ -470,6 +470,18 @@ fn mutual_tls_x509_acl_admits_only_our_certificate() {
         line.contains("refused the client certificate") && line.contains("old.pem"),
         "{line}"
     );
+
+    // a's certificate with b's key: a usage error found before connecting,
+    // not "unavailable" after the whole connect timeout.
+    let mut mismatched = tls(&cert_a, &key_b);
+    mismatched.extend(["--connect-timeout", "30s"].map(String::from));
+    let ran = run_lock(args(&mismatched, &["/mtls", "--", "true"]));
+    assert_eq!(ran.code(), 2, "{}", ran.stderr());
+    let line = one_line(&ran.stderr()).to_string();
+    assert!(
+        line.contains("does not belong to the certificate") && line.contains("b.key"),
+        "{line}"
+    );
     assert!(world.children("/mtls").unwrap().is_empty(), "stray node");
 }
 
