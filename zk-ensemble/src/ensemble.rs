@@ -97,11 +97,25 @@ pub async fn distinct(targets: Vec<Target>) -> Vec<Target> {
     out
 }
 
-/// Probes every target in parallel.
+/// How many servers are probed at once: each probe opens a handful of
+/// connections, and a `conf` listing a thousand members must not exhaust
+/// the descriptors (`ulimit -n 1024`).
+const PARALLEL_PROBES: usize = 32;
+
+/// The most members discovery adds: real ensembles have a few voters and
+/// observers; a `conf` listing more is a hostile or broken server.
+const MAX_DISCOVERED: usize = 100;
+
+/// Probes every target, [`PARALLEL_PROBES`] at a time.
 pub async fn probe_all(targets: Vec<Target>, timeout: Duration) -> Vec<Report> {
     let mut set = JoinSet::new();
+    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(PARALLEL_PROBES));
     for (i, target) in targets.into_iter().enumerate() {
-        set.spawn(async move { (i, server::probe(&target, timeout).await) });
+        let permits = permits.clone();
+        set.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            (i, server::probe(&target, timeout).await)
+        });
     }
     let mut reports: Vec<(usize, Report)> = Vec::new();
     while let Some(joined) = set.join_next().await {
@@ -131,7 +145,7 @@ pub async fn survey(
         let known_ids: BTreeSet<u64> = reports.iter().filter_map(|r| r.server_id).collect();
         let known_addresses: BTreeSet<String> = reports.iter().map(|r| r.address.clone()).collect();
         let single_port = (args.admin_port.len() == 1).then(|| args.admin_port[0]);
-        let extra: Vec<Target> = members
+        let mut extra: Vec<Target> = members
             .iter()
             .filter(|m| !known_ids.contains(&m.id) && !known_addresses.contains(&m.client_address))
             .map(|m| Target {
@@ -140,6 +154,13 @@ pub async fn survey(
                 discovered: true,
             })
             .collect();
+        if extra.len() > MAX_DISCOVERED {
+            tracing::warn!(
+                "the membership lists {} more servers; probing only the first {MAX_DISCOVERED}",
+                extra.len()
+            );
+            extra.truncate(MAX_DISCOVERED);
+        }
         if !extra.is_empty() {
             tracing::info!(
                 "discovered {} more server(s): {}",

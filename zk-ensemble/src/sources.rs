@@ -38,7 +38,7 @@ pub async fn four_letter(address: &str, word: &str) -> std::io::Result<Answer> {
     let mut bytes = Vec::new();
     let exchange = async {
         stream.write_all(word.as_bytes()).await?;
-        stream.read_to_end(&mut bytes).await
+        read_to_end_capped(&mut stream, &mut bytes, MAX_FOUR_LETTER_BYTES).await
     };
     match exchange.await {
         Ok(_) => {}
@@ -49,6 +49,29 @@ pub async fn four_letter(address: &str, word: &str) -> std::io::Result<Answer> {
         Err(err) => return Err(err),
     }
     Ok(classify(String::from_utf8_lossy(&bytes).into_owned()))
+}
+
+/// The most a four-letter word's answer may hold: `conf` of a large
+/// ensemble is a few kilobytes, `mntr` less.
+const MAX_FOUR_LETTER_BYTES: u64 = 1024 * 1024;
+
+/// The most an AdminServer answer (head and body) may hold.
+const MAX_ADMIN_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Reads to the end, but no more than `max` bytes: a server (or whatever
+/// answers on its port) sending without end is an error, not our memory.
+async fn read_to_end_capped(
+    stream: &mut TcpStream,
+    bytes: &mut Vec<u8>,
+    max: u64,
+) -> std::io::Result<usize> {
+    let read = stream.take(max + 1).read_to_end(bytes).await?;
+    if read as u64 > max {
+        return Err(std::io::Error::other(format!(
+            "the answer is larger than {max} bytes; not read further"
+        )));
+    }
+    Ok(read)
 }
 
 fn closed_at_once(err: &std::io::Error) -> bool {
@@ -91,8 +114,7 @@ pub async fn admin_command(
         .await
         .map_err(|err| fail(err.to_string()))?;
     let mut bytes = Vec::new();
-    stream
-        .read_to_end(&mut bytes)
+    read_to_end_capped(&mut stream, &mut bytes, MAX_ADMIN_BYTES)
         .await
         .map_err(|err| fail(err.to_string()))?;
     let response = String::from_utf8_lossy(&bytes);
@@ -190,6 +212,29 @@ pub fn parse_srvr(text: &str) -> Map<String, Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whatever answers on the port may send without end: the answer is
+    /// cut at the cap and reported, not read into memory.
+    #[tokio::test]
+    async fn an_endless_answer_is_an_error_not_our_memory() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            for _ in 0..2 {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                tokio::spawn(async move {
+                    let chunk = vec![b'x'; 64 * 1024];
+                    while socket.write_all(&chunk).await.is_ok() {}
+                });
+            }
+        });
+        let err = four_letter(&address.to_string(), "mntr").await.unwrap_err();
+        assert!(err.to_string().contains("larger than"), "{err}");
+        let err = admin_command("127.0.0.1", address.port(), "monitor")
+            .await
+            .unwrap_err();
+        assert!(err.contains("larger than"), "{err}");
+    }
 
     #[test]
     fn mntr_numbers_stay_exact_and_json_never_gets_infinity() {
