@@ -310,6 +310,7 @@ impl Severity {
 pub enum Code {
     NoServer,
     NoLeader,
+    LeaderNotProbed,
     NoQuorum,
     MultipleLeaders,
     EvenVoters,
@@ -332,6 +333,7 @@ impl Code {
         match self {
             Code::NoServer => "no_server",
             Code::NoLeader => "no_leader",
+            Code::LeaderNotProbed => "leader_not_probed",
             Code::NoQuorum => "no_quorum",
             Code::MultipleLeaders => "multiple_leaders",
             Code::EvenVoters => "even_voters",
@@ -440,6 +442,9 @@ struct Figures<'a> {
     voters: usize,
     quorum_size: usize,
     serving_voters: usize,
+    /// Followers that serve: a follower serves only while it follows a
+    /// leader that holds a quorum, so one proves both, probed or not.
+    serving_followers: usize,
     has_quorum: bool,
     /// Per report, in order: its zxid lag behind the newest.
     lags: Vec<Option<u64>>,
@@ -465,7 +470,12 @@ impl<'a> Figures<'a> {
             .iter()
             .filter(|r| r.serving && r.is_voter_mode())
             .count();
-        let has_quorum = !leaders.is_empty() && serving_voters >= quorum_size.min(servers.max(1));
+        let serving_followers = reports
+            .iter()
+            .filter(|r| r.serving && r.mode.as_deref() == Some("follower"))
+            .count();
+        let has_quorum = serving_followers > 0
+            || (!leaders.is_empty() && serving_voters >= quorum_size.min(servers.max(1)));
         let newest = reports
             .iter()
             .filter(|r| r.serving)
@@ -485,6 +495,7 @@ impl<'a> Figures<'a> {
             voters,
             quorum_size,
             serving_voters,
+            serving_followers,
             has_quorum,
             lags,
         }
@@ -558,6 +569,15 @@ fn quorum(survey: &Survey, f: &Figures) -> Option<Warning> {
         (
             Code::NoServer,
             format!("none of the {servers} server(s) serves requests"),
+        )
+    } else if f.leaders.is_empty() && f.serving_followers > 0 {
+        (
+            Code::LeaderNotProbed,
+            format!(
+                "no probed server is the leader, but {} follower(s) serve, which they do only \
+                 while a leader holds a quorum; name the leader's address to probe it",
+                f.serving_followers
+            ),
         )
     } else if f.leaders.is_empty() {
         (

@@ -191,3 +191,30 @@ fn fault_a_server_left_without_a_quorum_is_reported_not_serving() {
         ran.stderr()
     );
 }
+
+/// Followers that serve prove a leader holding a quorum, probed or not: two
+/// followers named without their leader are degraded (`leader_not_probed`),
+/// never "down, no leader".
+#[test]
+fn serving_followers_without_their_leader_are_not_down() {
+    require_zookeeper!();
+    let _one_at_a_time = exclusive();
+    let servers = Ensemble::start(3).unwrap();
+    servers.wait_quorum(Duration::from_secs(30)).unwrap();
+    let leader = servers.leader().unwrap();
+    let followers: Vec<String> = (0..3)
+        .filter(|&i| i != leader)
+        .map(|i| servers.address(i))
+        .collect();
+    let ran =
+        ensemble()
+            .zk(&followers.join(","))
+            .run(&["check", "--no-discover", "--format", "json"]);
+    let doc = ran.json();
+    let codes: Vec<String> = codes(&doc).into_iter().map(|(code, _)| code).collect();
+    assert_eq!(doc["status"], "degraded", "{doc:#}");
+    assert_eq!(doc["ensemble"]["has_quorum"], true, "{doc:#}");
+    assert!(codes.contains(&"leader_not_probed".to_string()), "{doc:#}");
+    assert!(!codes.contains(&"no_leader".to_string()), "{doc:#}");
+    assert_eq!(ran.code(), 1, "{}", ran.stderr());
+}
