@@ -344,19 +344,20 @@ async fn gather(target: &Target) -> Report {
         ..Report::default()
     };
     let not_serving = answers.iter().any(|r| matches!(r, Ok(Answer::NotServing)));
-    let note = |what: &str, admin: &Option<Result<Map<String, Value>, String>>| {
-        if let Some(Err(err)) = admin {
-            report_note(what, err)
-        } else {
-            None
-        }
-    };
+    let note =
+        |what: &str, answer: &Fetched, admin: &Option<Result<Map<String, Value>, String>>| {
+            if let Some(Err(err)) = admin {
+                report_note(what, answer, err)
+            } else {
+                None
+            }
+        };
     let notes: Vec<String> = [
-        note("mntr", &a_mntr),
-        note("srvr", &a_srvr),
-        note("conf", &a_conf),
-        note("isro", &a_isro),
-        note("ruok", &a_ruok),
+        note("mntr", &mntr, &a_mntr),
+        note("srvr", &srvr, &a_srvr),
+        note("conf", &conf, &a_conf),
+        note("isro", &isro, &a_isro),
+        note("ruok", &ruok, &a_ruok),
     ]
     .into_iter()
     .flatten()
@@ -451,8 +452,17 @@ async fn gather(target: &Target) -> Report {
     report
 }
 
-fn report_note(what: &str, err: &str) -> Option<String> {
-    Some(format!("{what} is not whitelisted and {err}"))
+/// Why a word's figures are missing: refused by the whitelist, or no
+/// answer at all (a server at its maxClientCnxns closes connections at
+/// once), and then why the AdminServer could not stand in.
+fn report_note(what: &str, answer: &Fetched, err: &str) -> Option<String> {
+    let why = match answer {
+        Ok(Answer::Silent) => {
+            "got no answer (the server closed the connection at once: maxClientCnxns reached?)"
+        }
+        _ => "is not whitelisted",
+    };
+    Some(format!("{what} {why} and {err}"))
 }
 
 /// Sets `field` from `value` unless already known, and records the source.

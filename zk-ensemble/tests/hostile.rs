@@ -139,6 +139,11 @@ fn a_server_at_its_connection_limit_is_not_called_without_quorum() {
             text.contains("maxClientCnxns"),
             "admin port {admin_port}: {text}"
         );
+        // A refused connection is not a word the whitelist refused.
+        assert!(
+            !text.contains("not whitelisted"),
+            "admin port {admin_port}: {text}"
+        );
         let codes: Vec<&str> = doc["warnings"]
             .as_array()
             .unwrap()
