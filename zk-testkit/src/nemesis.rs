@@ -355,6 +355,8 @@ pub struct History {
     pub stray_errors: Vec<String>,
     /// Contenders that did not own again once the faults were over.
     pub liveness_failures: Vec<String>,
+    /// Contenders run with `--once-per`, and their period in nanoseconds.
+    pub once_per: BTreeMap<String, u64>,
 }
 
 /// The checker's judgement of a [`History`].
@@ -372,6 +374,9 @@ pub struct Verdict {
     pub unexpected_signal_deaths: Vec<Value>,
     /// Set when the faults stopped before the planned minutes were up.
     pub faults_ended_early: Option<Value>,
+    /// Two runs of a `--once-per` contender that began less than its
+    /// period apart (see [`once_per_violations`]).
+    pub once_per_violations: Vec<Value>,
     /// Why the run failed: one name per check that found something, as in
     /// the summary's keys. Empty when every check held.
     pub reasons: Vec<&'static str>,
@@ -433,8 +438,10 @@ pub fn judge(history: &History) -> Verdict {
             "short_by_s": fault_loop.planned_end.saturating_sub(fault_loop.ended) as f64 / 1e9,
         })
     });
+    let once_per_violations = once_per_violations(&history.ownerships, &history.once_per);
     let mut reasons = Vec::new();
     for (failed, reason) in [
+        (!once_per_violations.is_empty(), "once_per_violations"),
         (!findings.overlaps.is_empty(), "overlaps"),
         (!findings.token_violations.is_empty(), "token_violations"),
         (!missing_tokens.is_empty(), "missing_tokens"),
@@ -459,8 +466,45 @@ pub fn judge(history: &History) -> Verdict {
         crashes,
         unexpected_signal_deaths,
         faults_ended_early,
+        once_per_violations,
         reasons,
     }
+}
+
+/// How much earlier than its period a `--once-per` run's first heartbeat may
+/// follow the previous run's: the period is measured between the runs'
+/// records on ZooKeeper's clock, and each command starts its heartbeat a
+/// little after its record (a confirmation round, a spawn), by different
+/// amounts. On one machine ZooKeeper's clock is this clock.
+pub const ONCE_PER_SLACK_NS: u64 = 300_000_000;
+
+/// Pairs of consecutive runs of a `--once-per` contender whose first
+/// heartbeats are closer than its period (less [`ONCE_PER_SLACK_NS`]):
+/// a second run in one period.
+pub fn once_per_violations(
+    ownerships: &[Ownership],
+    once_per: &BTreeMap<String, u64>,
+) -> Vec<Value> {
+    let mut found = Vec::new();
+    for (contender, period) in once_per {
+        let mut runs: Vec<&Ownership> = ownerships
+            .iter()
+            .filter(|o| &o.contender == contender)
+            .collect();
+        runs.sort_by_key(|o| o.first);
+        for pair in runs.windows(2) {
+            let gap = pair[1].first.saturating_sub(pair[0].first);
+            if gap + ONCE_PER_SLACK_NS < *period {
+                found.push(json!({
+                    "contender": contender,
+                    "period_ms": period / 1_000_000,
+                    "gap_ms": gap / 1_000_000,
+                    "runs": [pair[0].brief(), pair[1].brief()],
+                }));
+            }
+        }
+    }
+    found
 }
 
 #[cfg(test)]
@@ -478,6 +522,41 @@ mod tests {
             token: Some(token),
             file: format!("{who}.hb"),
         }
+    }
+
+    #[test]
+    fn once_per_runs_closer_than_their_period_fail() {
+        let second = 1_000_000_000;
+        let runs = [
+            own("once", "/l", Role::Exclusive, 0, second / 10, 1),
+            own("other", "/l", Role::Exclusive, second, 2 * second, 2),
+            own(
+                "once",
+                "/l",
+                Role::Exclusive,
+                2 * second + second / 10,
+                3 * second,
+                3,
+            ),
+            own("once", "/l", Role::Exclusive, 3 * second, 4 * second, 4),
+        ];
+        let period: BTreeMap<String, u64> = [("once".to_string(), 2 * second)].into();
+        let found = once_per_violations(&runs, &period);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0]["gap_ms"], 900);
+        // Within the slack of the period is no violation.
+        let close = [
+            own("once", "/l", Role::Exclusive, 0, 1, 1),
+            own(
+                "once",
+                "/l",
+                Role::Exclusive,
+                2 * second - ONCE_PER_SLACK_NS / 2,
+                1,
+                2,
+            ),
+        ];
+        assert!(once_per_violations(&close, &period).is_empty());
     }
 
     fn caps() -> BTreeMap<String, usize> {

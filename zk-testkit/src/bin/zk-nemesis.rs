@@ -44,6 +44,10 @@ use zk_testkit::{spawn_tied_to_test_process, Ensemble, JavaClient, Proxy, Zk};
 
 const SESSION: &str = "4s";
 const ROOT: &str = "/n";
+/// The `--once-per` contender's period, as its flag and as the checker's.
+const ONCE_PER_ARG: &str = "2s";
+const ONCE_PER_PERIOD: Duration = Duration::from_secs(2);
+
 const DIRS: &[&str] = &[
     "/n/lock",
     "/n/rw",
@@ -257,6 +261,15 @@ fn roster(bogus: bool) -> Vec<Spec> {
             "/n/elect",
             Exclusive,
             Tool("zk-elect", vec!["--id", "elect-zk-2"]),
+        ),
+        // At most one run per 2 s of ZooKeeper's clock, in the mutex's
+        // queue: it excludes the others and never runs twice in a period.
+        spec(
+            "lock-once-per",
+            "zk-lock-once-per",
+            "/n/lock",
+            Exclusive,
+            Tool("zk-lock", vec!["--once-per", ONCE_PER_ARG]),
         ),
         // Its stderr is a small pipe the nemesis may stop reading: a tool
         // blocked on a log write cannot act on its deadline, and only the
@@ -639,6 +652,12 @@ fn run(opts: &Opts) -> bool {
             .entry(key)
             .or_default() += 1;
     }
+    // The --once-per contenders and their period, as the checker needs it.
+    let once_per = specs
+        .iter()
+        .filter(|s| matches!(&s.launch, Launch::Tool(_, args) if args.contains(&"--once-per")))
+        .map(|s| (s.name.clone(), ONCE_PER_PERIOD.as_nanos() as u64))
+        .collect();
     let history = History {
         ownerships: owners,
         capacity,
@@ -648,6 +667,7 @@ fn run(opts: &Opts) -> bool {
         stray_nodes: stray,
         stray_errors,
         liveness_failures: waiting,
+        once_per,
     };
     let verdict = judge(&history);
     let ok = verdict.ok();
@@ -667,6 +687,7 @@ fn run(opts: &Opts) -> bool {
         "liveness_failures": history.liveness_failures,
         "crashes": verdict.crashes,
         "unexpected_signal_deaths": verdict.unexpected_signal_deaths,
+        "once_per_violations": verdict.once_per_violations,
         "exit_codes": exit_codes,
         "work_dir": if ok && !opts.keep { Value::Null } else { json!(work) },
         "reasons": verdict.reasons,
