@@ -96,6 +96,40 @@ pub fn millis_rfc3339(millis: i64) -> String {
     }
 }
 
+/// Resolves once whoever reads our stdout has gone (`zk-members watch |
+/// head -1`): a long-running writer that writes only on change would
+/// otherwise learn it at its next write, perhaps hours later. A pipe's
+/// write end reports POLLERR when its reader closed; a file, a terminal or
+/// /dev/null never does, and then this never resolves.
+pub async fn stdout_reader_gone() {
+    let gone = tokio::task::spawn_blocking(|| {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        let stdout = std::io::stdout();
+        let fd = std::os::fd::AsFd::as_fd(&stdout);
+        loop {
+            // No events asked: only POLLERR and POLLHUP (always reported) wake us.
+            let mut fds = [PollFd::new(fd, PollFlags::empty())];
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) => {
+                    let revents = fds[0].revents().unwrap_or(PollFlags::empty());
+                    if revents.intersects(PollFlags::POLLERR | PollFlags::POLLHUP) {
+                        return true;
+                    }
+                    // POLLNVAL: no stdout at all; nothing to wait for.
+                    if revents.contains(PollFlags::POLLNVAL) {
+                        return false;
+                    }
+                }
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(_) => return false,
+            }
+        }
+    });
+    if !matches!(gone.await, Ok(true)) {
+        std::future::pending::<()>().await;
+    }
+}
+
 /// Where a tool's own events go. Without a wrapped command they are the
 /// tool's output (stdout); with one, stdout belongs to the command, so
 /// events go to `--events PATH` (`-` for stderr) or nowhere.

@@ -19,9 +19,21 @@ use crate::cli::WatchArgs;
 use zk_common::follow::Follow;
 
 pub async fn run(connect_args: &ConnectArgs, args: &WatchArgs) -> Result<u8> {
+    // With no --output our lines are the product: once their reader is gone
+    // (`| head -1`) there is nothing left to do, as after EPIPE.
+    let reader_gone = async {
+        if args.output.is_some() {
+            std::future::pending::<()>().await;
+        }
+        output::stdout_reader_gone().await;
+    };
     tokio::select! {
         result = follow(connect_args, args) => result,
         code = zk_common::signals::stop_requested() => Ok(code),
+        () = reader_gone => {
+            tracing::debug!("stdout's reader is gone; stopping the watch");
+            Ok(zk_common::exit::OK)
+        }
     }
 }
 

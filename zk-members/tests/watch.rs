@@ -449,3 +449,29 @@ fn retry(mut op: impl FnMut() -> anyhow::Result<()>) {
         }
     }
 }
+
+/// `zk-members watch | head -1`: once the reader has gone, the watch ends
+/// (exit 0, as after a closed pipe) without waiting for the next change,
+/// which may be hours away.
+#[test]
+fn a_watch_whose_reader_left_ends_without_waiting_for_a_change() {
+    require_zookeeper!();
+    let connect = shared().chroot("watch-reader-gone");
+    let zk = Zk::connect(&connect).unwrap();
+    zk.create("/g", b"", CreateMode::Persistent).unwrap();
+    let script = format!(
+        "{} --zk {connect} watch /g | head -1; echo \"watch exited ${{PIPESTATUS[0]}}\"",
+        env!("CARGO_BIN_EXE_zk-members")
+    );
+    let mut pipeline = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = zk_testkit::wait_child(&mut pipeline, Duration::from_secs(20));
+    assert!(status.success());
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut pipeline.stdout.take().unwrap(), &mut out).unwrap();
+    assert!(out.contains("\"snapshot\""), "{out}");
+    assert!(out.contains("watch exited 0"), "{out}");
+}
