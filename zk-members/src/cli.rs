@@ -103,6 +103,13 @@ pub struct WatchArgs {
     #[arg(long, value_name = "DUR", default_value = "100ms", value_parser = parse_duration)]
     pub debounce: Duration,
 
+    /// Hold back a snapshot with fewer than N members: a `held_back` line
+    /// instead of `changed`, --exec not run, --output left as it was, until
+    /// the group has N again (a blanked group must not empty a load
+    /// balancer's upstream list).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub min_members: Option<u32>,
+
     /// Write each snapshot (the members array) to FILE atomically, via a
     /// temporary file and rename, instead of JSON Lines on stdout.
     #[arg(long, value_name = "FILE")]

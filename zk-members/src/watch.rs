@@ -40,6 +40,9 @@ pub async fn run(connect_args: &ConnectArgs, args: &WatchArgs) -> Result<u8> {
 async fn follow(connect_args: &ConnectArgs, args: &WatchArgs) -> Result<u8> {
     let mut group = Follow::new(connect_args, &args.path, args.recursive, args.debounce);
     let mut last: Option<Vec<Value>> = None;
+    // Whether a snapshot has gone out (not held back): the first that does
+    // is a `snapshot`, whatever was held back before it.
+    let mut reported = false;
     // Runs beside the watch: a slow or hung handler never holds back the
     // next line, and the handler is handed the latest members when it is
     // free again. Dropped with this future, it kills a handler still running.
@@ -53,7 +56,12 @@ async fn follow(connect_args: &ConnectArgs, args: &WatchArgs) -> Result<u8> {
         if !snapshot.fresh_session && last.as_ref() == Some(&members) {
             continue;
         }
-        let event = if last.is_none() || snapshot.fresh_session {
+        let held_back = args
+            .min_members
+            .is_some_and(|min| members.len() < min as usize);
+        let event = if held_back {
+            "held_back"
+        } else if !reported || snapshot.fresh_session {
             "snapshot"
         } else {
             "changed"
@@ -65,13 +73,29 @@ async fn follow(connect_args: &ConnectArgs, args: &WatchArgs) -> Result<u8> {
         diff(previous, &members, &mut line);
         let members_json = Value::Array(members);
         line.insert("members".into(), members_json.clone());
+        if held_back {
+            line.insert("min_members".into(), args.min_members.into());
+            tracing::warn!(
+                "{} has {} member(s), fewer than --min-members {}: held back{}",
+                args.path,
+                members_json.as_array().map_or(0, Vec::len),
+                args.min_members.unwrap_or_default(),
+                if args.output.is_some() {
+                    "; --output keeps the last good list"
+                } else {
+                    ""
+                }
+            );
+        }
         match &args.output {
+            Some(_) if held_back => {}
             Some(file) => write_atomically(file, &members_json)?,
             None => output::line(&Value::Object(line))?,
         }
-        if let Some(handler) = &handler {
+        if let (Some(handler), false) = (&handler, held_back) {
             handler.offer(members_json.clone());
         }
+        reported |= !held_back;
         last = match members_json {
             Value::Array(members) => Some(members),
             _ => None,

@@ -228,3 +228,77 @@ fn a_hung_handler_holds_back_nothing_and_dies_with_the_watch() {
     let third = started()[2];
     wait_until("and it dies with the watch", T, || !alive(third));
 }
+
+/// `--min-members`: a group that falls below N is held back (a `held_back`
+/// line, no handler run, the --output file left as it was) until it has N
+/// again.
+#[test]
+fn a_group_below_min_members_is_held_back_until_it_recovers() {
+    require_zookeeper!();
+    let connect = shared().chroot("members-min");
+    let zk = Zk::connect(&connect).unwrap();
+    zk.create("/g", b"", CreateMode::Persistent).unwrap();
+    for m in ["a", "b"] {
+        zk.create(&format!("/g/{m}"), b"", CreateMode::Ephemeral)
+            .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (runs, file) = (dir.path().join("runs"), dir.path().join("upstreams.json"));
+    let handler = format!("wc -c >> {}", runs.display());
+    let count = || {
+        std::fs::read_to_string(&runs)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let mut lines = members().zk(&connect).spawn(&[
+        "watch",
+        "/g",
+        "--min-members",
+        "2",
+        "--exec",
+        &handler,
+        "--debounce",
+        "0s",
+    ]);
+    assert_eq!(lines.next_json(T)["event"], "snapshot");
+    wait_until("the handler ran for the snapshot", T, || count() == 1);
+    let mut to_file = members().zk(&connect).spawn(&[
+        "watch",
+        "/g",
+        "--min-members",
+        "2",
+        "--output",
+        file.to_str().unwrap(),
+        "--debounce",
+        "0s",
+    ]);
+    wait_until("the file has two members", T, || {
+        std::fs::read_to_string(&file).is_ok_and(|t| t.contains("\"a\"") && t.contains("\"b\""))
+    });
+
+    zk.delete("/g/b").unwrap();
+    let held = lines.next_json(T);
+    assert_eq!(held["event"], "held_back", "{held}");
+    assert_eq!(held["min_members"], 2);
+    assert_eq!(held["left"], serde_json::json!(["b"]));
+    to_file.wait_stderr("held back", T);
+    let kept = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        kept.contains("\"b\""),
+        "the last good list was replaced: {kept}"
+    );
+    assert_eq!(count(), 1, "the handler ran for a held-back group");
+
+    zk.create("/g/c", b"", CreateMode::Ephemeral).unwrap();
+    let back = lines.next_json(T);
+    assert_eq!(back["event"], "changed", "{back}");
+    wait_until("the handler ran again", T, || count() == 2);
+    wait_until("the file has the recovered group", T, || {
+        std::fs::read_to_string(&file).is_ok_and(|t| t.contains("\"c\""))
+    });
+    for watch in [&mut lines, &mut to_file] {
+        watch.signal(Signal::SIGTERM);
+        watch.wait(T);
+    }
+}
