@@ -37,6 +37,9 @@ pub struct Follow<'a> {
     path: &'a str,
     recursive: bool,
     debounce: Duration,
+    /// `--settle MIN:MAX`: wait for MIN of quiet, never longer than MAX
+    /// after the first change; replaces the debounce.
+    settle: Option<(Duration, Duration)>,
     session: Option<(Client, PersistentWatcher)>,
     started: bool,
 }
@@ -59,9 +62,17 @@ impl<'a> Follow<'a> {
             path,
             recursive,
             debounce,
+            settle: None,
             session: None,
             started: false,
         }
+    }
+
+    /// Reads again only after `quiet` without a change, or `max` after the
+    /// first change if changes keep coming (consul-template's `wait`).
+    pub fn settling(mut self, quiet: Duration, max: Duration) -> Self {
+        self.settle = Some((quiet, max));
+        self
     }
 
     /// The first snapshot at once; after that, the next one after something
@@ -237,15 +248,24 @@ impl<'a> Follow<'a> {
                 None => continue,
             }
         };
-        let quiet_until = Instant::now() + self.debounce;
+        let first = Instant::now();
+        let (quiet, last_at) = match self.settle {
+            Some((quiet, max)) => (Some(quiet), first + max),
+            None => (None, first + self.debounce),
+        };
+        let mut read_at = quiet.map_or(last_at, |quiet| (first + quiet).min(last_at));
         loop {
             tokio::select! {
                 event = watcher.changed() => match classify(&event)? {
                     Some(Wake::Expired) => return Ok(Wake::Expired),
                     Some(Wake::Reconnected) => wake = Wake::Reconnected,
-                    _ => {}
+                    // Another change: settling starts its quiet again.
+                    Some(Wake::Changed) => if let Some(quiet) = quiet {
+                        read_at = (Instant::now() + quiet).min(last_at);
+                    },
+                    None => {}
                 },
-                _ = tokio::time::sleep_until(quiet_until) => return Ok(wake),
+                _ = tokio::time::sleep_until(read_at) => return Ok(wake),
             }
         }
     }

@@ -103,6 +103,13 @@ pub struct WatchArgs {
     #[arg(long, value_name = "DUR", default_value = "100ms", value_parser = parse_duration)]
     pub debounce: Duration,
 
+    /// Report a change only after MIN without another, but never later than
+    /// MAX after the first (default 4 x MIN), as consul-template's `wait`:
+    /// a rolling restart becomes one line, and a group that never settles is
+    /// still reported. Replaces --debounce.
+    #[arg(long, value_name = "MIN[:MAX]", value_parser = parse_settle, conflicts_with = "debounce")]
+    pub settle: Option<(Duration, Duration)>,
+
     /// Hold back a snapshot with fewer than N members: a `held_back` line
     /// instead of `changed`, --exec not run, --output left as it was, until
     /// the group has N again (a blanked group must not empty a load
@@ -114,6 +121,22 @@ pub struct WatchArgs {
     /// temporary file and rename, instead of JSON Lines on stdout.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+/// `MIN[:MAX]` for --settle.
+fn parse_settle(s: &str) -> Result<(Duration, Duration), String> {
+    let (min, max) = match s.split_once(':') {
+        Some((min, max)) => (parse_duration(min)?, Some(parse_duration(max)?)),
+        None => (parse_duration(s)?, None),
+    };
+    let max = max.unwrap_or(min * 4);
+    if max < min {
+        return Err(format!(
+            "MAX ({}) is shorter than MIN",
+            humantime::format_duration(max)
+        ));
+    }
+    Ok((min, max))
 }
 
 #[derive(Args, Debug)]

@@ -39,6 +39,9 @@ pub async fn run(connect_args: &ConnectArgs, args: &WatchArgs) -> Result<u8> {
 
 async fn follow(connect_args: &ConnectArgs, args: &WatchArgs) -> Result<u8> {
     let mut group = Follow::new(connect_args, &args.path, args.recursive, args.debounce);
+    if let Some((quiet, max)) = args.settle {
+        group = group.settling(quiet, max);
+    }
     let mut last: Option<Vec<Value>> = None;
     // Whether a snapshot has gone out (not held back): the first that does
     // is a `snapshot`, whatever was held back before it.

@@ -475,3 +475,50 @@ fn a_watch_whose_reader_left_ends_without_waiting_for_a_change() {
     assert!(out.contains("\"snapshot\""), "{out}");
     assert!(out.contains("watch exited 0"), "{out}");
 }
+
+/// `--settle MIN:MAX`: a burst becomes one line once it is quiet for MIN;
+/// changes that never stop are still reported, by MAX after the first.
+#[test]
+fn settle_waits_for_quiet_but_never_past_its_max() {
+    const T: Duration = Duration::from_secs(20);
+    require_zookeeper!();
+    let connect = shared().chroot("watch-settle");
+    let zk = Zk::connect(&connect).unwrap();
+    zk.create("/g", b"", CreateMode::Persistent).unwrap();
+    let watch = members()
+        .zk(&connect)
+        .spawn(&["watch", "/g", "--settle", "1s:2s"]);
+    assert_eq!(watch.next_json(T)["event"], "snapshot");
+    for i in 0..5 {
+        zk.create(&format!("/g/burst-{i}"), b"", CreateMode::Ephemeral)
+            .unwrap();
+    }
+    let burst = watch.next_json(T);
+    assert_eq!(
+        strings(&burst["joined"]).len(),
+        5,
+        "one line for the burst: {burst}"
+    );
+
+    // A change every 200 ms for 8 s: never 1 s of quiet.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churn = {
+        let (connect, done) = (connect.clone(), done.clone());
+        std::thread::spawn(move || {
+            let zk = Zk::connect(&connect).unwrap();
+            for i in 0..40 {
+                zk.create(&format!("/g/churn-{i}"), b"", CreateMode::Ephemeral)
+                    .unwrap();
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+        })
+    };
+    let during = watch.next_json(T);
+    assert!(
+        !done.load(std::sync::atomic::Ordering::SeqCst),
+        "no line until the churn stopped: MAX was not honoured"
+    );
+    assert_eq!(during["event"], "changed");
+    churn.join().unwrap();
+}
