@@ -150,6 +150,27 @@ pub struct Thresholds {
     /// Warn when a server uses more than PERCENT of its file descriptors.
     #[arg(help_heading = THRESHOLDS, long, value_name = "PERCENT", default_value_t = 80, value_parser = clap::value_parser!(u8).range(1..=100))]
     pub max_fd_percent: u8,
+
+    /// Critical (Nagios CRITICAL, exit 2) when a server's average latency
+    /// exceeds DUR: Nagios' -c beside the --max-* warnings [default: never].
+    #[arg(help_heading = THRESHOLDS, long, value_name = "DUR", value_parser = parse_duration)]
+    pub critical_latency: Option<Duration>,
+
+    /// Critical when a server has more than N outstanding requests.
+    #[arg(help_heading = THRESHOLDS, long, value_name = "N")]
+    pub critical_outstanding: Option<u64>,
+
+    /// Critical when a server's zxid is more than N transactions behind.
+    #[arg(help_heading = THRESHOLDS, long, value_name = "N")]
+    pub critical_lag: Option<u64>,
+
+    /// Critical when a server holds more than N watches.
+    #[arg(help_heading = THRESHOLDS, long, value_name = "N")]
+    pub critical_watches: Option<u64>,
+
+    /// Critical when a server uses more than PERCENT of its file descriptors.
+    #[arg(help_heading = THRESHOLDS, long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub critical_fd_percent: Option<u8>,
 }
 
 impl Default for Thresholds {
@@ -160,6 +181,11 @@ impl Default for Thresholds {
             max_lag: 1000,
             max_watches: 1_000_000,
             max_fd_percent: 80,
+            critical_latency: None,
+            critical_outstanding: None,
+            critical_lag: None,
+            critical_watches: None,
+            critical_fd_percent: None,
         }
     }
 }

@@ -369,6 +369,8 @@ pub struct Warning {
     pub code: Code,
     pub server: Option<String>,
     pub message: String,
+    /// Over a `--critical-*` threshold: critical whatever its code.
+    pub critical: bool,
 }
 
 impl Warning {
@@ -377,6 +379,7 @@ impl Warning {
             code,
             server: None,
             message,
+            critical: false,
         }
     }
 
@@ -385,10 +388,14 @@ impl Warning {
             code,
             server: Some(report.address.clone()),
             message,
+            critical: false,
         }
     }
 
     pub fn severity(&self) -> Severity {
+        if self.critical {
+            return Severity::Critical;
+        }
         self.code.severity()
     }
 
@@ -730,50 +737,80 @@ fn mode(report: &Report, in_ensemble: bool, servers: usize) -> Option<Warning> {
     Some(Warning::server(code, report, message))
 }
 
-/// A serving server's figures over the `--max-*` limits.
+/// A serving server's figures over the `--max-*` limits (warnings), or over
+/// the `--critical-*` ones (critical).
 fn over_limits(report: &Report, lag: Option<u64>, limits: &Thresholds) -> Vec<Warning> {
     let name = &report.address;
     let mut warnings = Vec::new();
-    let mut warn = |code, message| warnings.push(Warning::server(code, report, message));
-    if let Some(lag) = lag.filter(|&lag| lag > limits.max_lag) {
-        warn(
+    // `value` over `warn`, or over `critical` (then critical): the message
+    // names the limit it crossed.
+    let mut judge =
+        |code, value: f64, warn: f64, critical: Option<f64>, what: String, unit: &str| {
+            let over_critical = critical.is_some_and(|c| value > c);
+            if value > warn || over_critical {
+                let (kind, limit) = match critical {
+                    Some(c) if over_critical => ("critical limit", c),
+                    _ => ("limit", warn),
+                };
+                warnings.push(Warning {
+                    critical: over_critical,
+                    ..Warning::server(code, report, format!("{what} ({kind} {limit}{unit})"))
+                });
+            }
+        };
+    if let Some(lag) = lag {
+        judge(
             Code::ZxidLag,
-            format!(
-                "{name} is {lag} transactions behind the newest zxid (limit {})",
-                limits.max_lag
-            ),
+            lag as f64,
+            limits.max_lag as f64,
+            limits.critical_lag.map(|c| c as f64),
+            format!("{name} is {lag} transactions behind the newest zxid"),
+            "",
         );
     }
-    let limit_ms = limits.max_latency.as_secs_f64() * 1000.0;
-    if let Some(avg) = report.latency_avg.filter(|&avg| avg > limit_ms) {
-        warn(
+    if let Some(avg) = report.latency_avg {
+        judge(
             Code::HighLatency,
-            format!("{name} answers in {avg} ms on average (limit {limit_ms} ms)"),
+            avg,
+            limits.max_latency.as_secs_f64() * 1000.0,
+            limits.critical_latency.map(|c| c.as_secs_f64() * 1000.0),
+            format!("{name} answers in {avg} ms on average"),
+            " ms",
         );
     }
-    let max = limits.max_outstanding;
-    if let Some(outstanding) = report.outstanding_requests.filter(|&n| n > max) {
-        warn(
+    if let Some(outstanding) = report.outstanding_requests {
+        judge(
             Code::OutstandingRequests,
-            format!("{name} has {outstanding} outstanding requests (limit {max})"),
+            outstanding as f64,
+            limits.max_outstanding as f64,
+            limits.critical_outstanding.map(|c| c as f64),
+            format!("{name} has {outstanding} outstanding requests"),
+            "",
         );
     }
-    let max = limits.max_watches;
-    if let Some(watches) = report.watch_count.filter(|&n| n > max) {
-        warn(
+    if let Some(watches) = report.watch_count {
+        judge(
             Code::WatchCount,
-            format!("{name} holds {watches} watches (limit {max})"),
+            watches as f64,
+            limits.max_watches as f64,
+            limits.critical_watches.map(|c| c as f64),
+            format!("{name} holds {watches} watches"),
+            "",
         );
     }
     if let (Some(open), Some(max)) = (report.open_file_descriptors, report.max_file_descriptors) {
-        let percent = u64::from(limits.max_fd_percent);
-        if max > 0 && open * 100 > max * percent {
-            warn(
+        if max > 0 {
+            let used = open as f64 * 100.0 / max as f64;
+            judge(
                 Code::FileDescriptors,
+                used,
+                f64::from(limits.max_fd_percent),
+                limits.critical_fd_percent.map(f64::from),
                 format!(
-                    "{name} uses {open} of {max} file descriptors ({}%, limit {percent}%)",
+                    "{name} uses {open} of {max} file descriptors ({}%)",
                     open * 100 / max
                 ),
+                "%",
             );
         }
     }
@@ -966,6 +1003,34 @@ mod tests {
             "a notice alone does not degrade"
         );
         assert_eq!(a.warnings[0].code, Code::EvenVoters);
+    }
+
+    #[test]
+    fn critical_thresholds_make_a_figure_critical() {
+        let mut slow = serving("a:3", "follower", 5);
+        slow.latency_avg = Some(250.0);
+        let s = survey_of(vec![
+            serving("a:1", "follower", 5),
+            serving("a:2", "leader", 5),
+            slow,
+        ]);
+        let mut limits = Thresholds::default();
+        let a = assess(&s, &limits);
+        assert_eq!(a.warnings[0].severity(), Severity::Warning);
+        limits.critical_latency = Some(std::time::Duration::from_millis(200));
+        let a = assess(&s, &limits);
+        assert_eq!(a.warnings.len(), 1, "{:?}", a.warnings);
+        assert_eq!(a.warnings[0].severity(), Severity::Critical);
+        assert!(
+            a.warnings[0].message.contains("critical limit 200 ms"),
+            "{:?}",
+            a.warnings
+        );
+        let (line, code) = crate::nagios::render(&a, &limits);
+        assert_eq!(code, crate::nagios::CRITICAL, "{line}");
+        assert!(line.contains("max_avg_latency=250ms;100;200;0;"), "{line}");
+        // Still a quorum: the JSON verdict stays degraded.
+        assert_eq!(a.verdict, Verdict::Degraded);
     }
 
     #[test]

@@ -11,10 +11,15 @@ pub const UNKNOWN: u8 = 3;
 
 /// The plugin line and its exit code.
 pub fn render(assessment: &Assessment, limits: &Thresholds) -> (String, u8) {
+    let critical = assessment
+        .warnings
+        .iter()
+        .any(|w| w.severity() == Severity::Critical);
     let (state, code) = match assessment.verdict {
-        Verdict::Healthy => ("OK", OK),
-        Verdict::Degraded => ("WARNING", WARNING),
         Verdict::Down => ("CRITICAL", CRITICAL),
+        _ if critical => ("CRITICAL", CRITICAL),
+        Verdict::Degraded => ("WARNING", WARNING),
+        Verdict::Healthy => ("OK", OK),
     };
     let a = assessment;
     let text = summary(a).replace('|', "/");
@@ -24,12 +29,19 @@ pub fn render(assessment: &Assessment, limits: &Thresholds) -> (String, u8) {
         format!("has_quorum={};;;0;1", u8::from(a.has_quorum)),
         format!("leaders={};;;0;", a.leaders),
     ];
+    let or_empty = |v: Option<String>| v.unwrap_or_default();
     if let Some(lag) = a.max_zxid_lag {
-        perf.push(format!("max_zxid_lag={lag};{};;0;", limits.max_lag));
+        let crit = or_empty(limits.critical_lag.map(|c| c.to_string()));
+        perf.push(format!("max_zxid_lag={lag};{};{crit};0;", limits.max_lag));
     }
     if let Some(latency) = a.worst_latency_ms {
         let limit = limits.max_latency.as_secs_f64() * 1000.0;
-        perf.push(format!("max_avg_latency={latency}ms;{limit};;0;"));
+        let crit = or_empty(
+            limits
+                .critical_latency
+                .map(|c| (c.as_secs_f64() * 1000.0).to_string()),
+        );
+        perf.push(format!("max_avg_latency={latency}ms;{limit};{crit};0;"));
     }
     perf.push(format!(
         "warnings={};;;0;",
