@@ -239,6 +239,13 @@ pub struct CheckArgs {
     #[arg(long, value_enum, default_value = "text")]
     pub format: CheckFormat,
 
+    /// Instead of the verdict: may SERVER (host:port, or its server id) be
+    /// stopped now? Exit 0 only if the other synced voters still make a
+    /// quorum (a rolling restart's check before each server); says why not,
+    /// and when SERVER is the leader (stopping it costs an election).
+    #[arg(long, value_name = "SERVER")]
+    pub can_stop: Option<String>,
+
     #[command(flatten)]
     pub survey: SurveyArgs,
 

@@ -817,6 +817,102 @@ fn over_limits(report: &Report, lag: Option<u64>, limits: &Thresholds) -> Vec<Wa
     warnings
 }
 
+/// Whether one server may be stopped (a rolling restart's question) and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CanStop {
+    pub server: String,
+    pub can_stop: bool,
+    pub leader: bool,
+    /// Voters other than it that serve and are synced (lag within --max-lag).
+    pub remaining: usize,
+    pub quorum_size: usize,
+    pub voters: usize,
+    pub reason: String,
+}
+
+/// Would the ensemble keep a quorum of synced voters without `server`
+/// (`host:port` as probed, or its server id)? A voter that does not serve,
+/// or lags more than `--max-lag`, cannot stand in for it; an observer or a
+/// server that is already down can always stop. `Err` when no probed
+/// server is `server`.
+pub fn can_stop(
+    survey: &Survey,
+    assessment: &Assessment,
+    limits: &Thresholds,
+    server: &str,
+) -> Result<CanStop, String> {
+    let wanted_id = server.parse::<u64>().ok();
+    let index = survey
+        .reports
+        .iter()
+        .position(|r| r.address == server || (wanted_id.is_some() && r.server_id == wanted_id))
+        .ok_or_else(|| {
+            let known: Vec<&str> = survey.reports.iter().map(|r| r.address.as_str()).collect();
+            format!(
+                "{server} is none of the servers probed ({})",
+                known.join(", ")
+            )
+        })?;
+    let target = &survey.reports[index];
+    let synced = |(i, r): &(usize, &Report)| {
+        *i != index
+            && r.serving
+            && r.is_voter_mode()
+            && assessment.lags[*i].is_some_and(|lag| lag <= limits.max_lag)
+    };
+    let remaining = survey.reports.iter().enumerate().filter(synced).count();
+    let (voters, quorum_size) = (assessment.voters, assessment.quorum_size);
+    let leader = target.mode.as_deref() == Some("leader");
+    let name = &target.address;
+    let counts_for_quorum = target.serving && target.is_voter_mode();
+    let can_stop = !counts_for_quorum || remaining >= quorum_size;
+    let mut reason = if !counts_for_quorum {
+        format!("{name} is not a serving voter; stopping it cannot cost the quorum")
+    } else if can_stop {
+        format!(
+            "{remaining} other synced voter(s) would serve; a quorum needs {quorum_size} of {voters}"
+        )
+    } else {
+        let lagging: Vec<&str> = survey
+            .reports
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| *i != index && r.is_voter_mode() && !synced(&(*i, *r)))
+            .map(|(_, r)| r.address.as_str())
+            .collect();
+        let down: Vec<&str> = survey
+            .reports
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| *i != index && !r.serving)
+            .map(|(_, r)| r.address.as_str())
+            .chain(lagging)
+            .collect();
+        format!(
+            "only {remaining} other synced voter(s) would serve; a quorum needs {quorum_size} of {voters}{}",
+            if down.is_empty() {
+                String::new()
+            } else {
+                format!(" (not serving or not synced: {})", down.join(", "))
+            }
+        )
+    };
+    if leader {
+        reason.push_str(&format!(
+            "; {name} is the leader: stopping it costs an election (writes wait for a new leader)"
+        ));
+    }
+    Ok(CanStop {
+        server: name.clone(),
+        can_stop,
+        leader,
+        remaining,
+        quorum_size,
+        voters,
+        reason,
+    })
+}
+
 /// The status document.
 pub fn document(survey: &Survey, assessment: &Assessment, with_mntr: bool) -> Map<String, Value> {
     let servers: Vec<Value> = survey

@@ -96,6 +96,43 @@ async fn check(connect: &ConnectArgs, args: &CheckArgs) -> Result<u8> {
         }
         (Err(err), _) => return Err(err),
     };
+    if let Some(server) = &args.can_stop {
+        let answer = ensemble::can_stop(&survey, &assessment, &args.thresholds, server)
+            .map_err(zk_common::Failure::usage)?;
+        let verb = if answer.can_stop {
+            "can stop"
+        } else {
+            "cannot stop"
+        };
+        let line = format!("{verb} {}: {}", answer.server, answer.reason);
+        match args.format {
+            CheckFormat::Json => output::document(&serde_json::json!({
+                "server": answer.server,
+                "can_stop": answer.can_stop,
+                "leader": answer.leader,
+                "remaining_synced_voters": answer.remaining,
+                "quorum_size": answer.quorum_size,
+                "voters": answer.voters,
+                "reason": answer.reason,
+            }))?,
+            CheckFormat::Nagios => {
+                let (state, code) = if answer.can_stop {
+                    ("OK", nagios::OK)
+                } else {
+                    ("CRITICAL", nagios::CRITICAL)
+                };
+                output::text(&format!("ZOOKEEPER {state} - {}\n", line.replace('|', "/")))?;
+                return Ok(code);
+            }
+            CheckFormat::Text => {}
+        }
+        eprintln!("zk-ensemble: {line}");
+        return Ok(if answer.can_stop {
+            exit::OK
+        } else {
+            exit::CONDITION_FALSE
+        });
+    }
     let line = ensemble::summary(&assessment);
     match args.format {
         CheckFormat::Nagios => {

@@ -218,3 +218,57 @@ fn serving_followers_without_their_leader_are_not_down() {
     assert!(!codes.contains(&"no_leader".to_string()), "{doc:#}");
     assert_eq!(ran.code(), 1, "{}", ran.stderr());
 }
+
+/// `check --can-stop SERVER` before each step of a rolling restart: yes for
+/// a follower of a healthy ensemble (and for the leader, saying it costs an
+/// election), no once another voter is down.
+#[test]
+fn can_stop_says_whether_the_others_keep_a_quorum() {
+    require_zookeeper!();
+    let _one_at_a_time = exclusive();
+    let mut servers = Ensemble::start(3).unwrap();
+    servers.wait_quorum(Duration::from_secs(30)).unwrap();
+    let connect = servers.connect_string();
+    let leader = servers.leader().unwrap();
+    let followers: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
+    let can_stop = |server: &str| {
+        ensemble()
+            .zk(&connect)
+            .run(&["check", "--can-stop", server, "--format", "json"])
+    };
+
+    let ran = can_stop(&servers.address(followers[0]));
+    assert_eq!(ran.code(), 0, "{}", ran.stderr());
+    let answer = ran.json();
+    assert_eq!(
+        (answer["can_stop"].clone(), answer["leader"].clone()),
+        (true.into(), false.into())
+    );
+    assert_eq!(answer["remaining_synced_voters"], 2);
+    let ran = can_stop(&servers.address(leader));
+    assert_eq!(ran.code(), 0, "{}", ran.stderr());
+    assert!(
+        ran.json()["reason"]
+            .as_str()
+            .unwrap()
+            .contains("costs an election"),
+        "{}",
+        ran.json()
+    );
+
+    servers.kill(followers[1]);
+    let ran = can_stop(&servers.address(followers[0]));
+    assert_eq!(ran.code(), 1, "{}", ran.stderr());
+    let answer = ran.json();
+    assert_eq!(answer["can_stop"], false);
+    assert!(
+        answer["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&servers.address(followers[1])),
+        "names the server that is down: {answer}"
+    );
+    // The one already down may stop, of course; a stranger is a usage error.
+    assert_eq!(can_stop(&servers.address(followers[1])).code(), 0);
+    assert_eq!(can_stop("127.0.0.1:1").code(), 2);
+}
