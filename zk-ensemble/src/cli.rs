@@ -98,6 +98,19 @@ pub enum Command {
         after_help = "Example:\n  zk-ensemble --zk zk1:2181 probe --count 50 | jq '.servers[] | {address, ok, latency_ms}'"
     )]
     Probe(ProbeArgs),
+
+    /// Which clients are connected to each server (address, session, since
+    /// when), from `cons`; with --owner-of PATH, the connection of the
+    /// session that owns PATH (an ephemeral node) or holds the lock (or
+    /// leads the election) whose directory PATH is.
+    ///
+    /// Exits 1 with --owner-of when the owner's session is connected to no
+    /// server probed.
+    #[command(
+        after_help = "Examples:\n  zk-ensemble sessions | jq -r '.[] | \"\\(.address) \\(.session_id)\"'\n  \
+                      zk-ensemble sessions --owner-of /locks/backup | jq -r '.connections[].address'"
+    )]
+    Sessions(SessionsArgs),
 }
 
 /// The help heading of [`SurveyArgs`].
@@ -297,6 +310,20 @@ pub struct WatchArgs {
 
     #[command(flatten)]
     pub thresholds: Thresholds,
+}
+
+#[derive(Args, Debug)]
+pub struct SessionsArgs {
+    /// The node (ephemeral), lock or election directory whose owner to find.
+    #[arg(long, value_name = "PATH", value_parser = zk_common::cli::parse_path)]
+    pub owner_of: Option<String>,
+
+    /// Give up on a server that has not answered within DUR.
+    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
+    pub probe_timeout: Duration,
+
+    #[command(flatten)]
+    pub survey: SurveyArgs,
 }
 
 #[derive(Args, Debug)]

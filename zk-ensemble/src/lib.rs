@@ -13,6 +13,7 @@ mod nagios;
 mod probe;
 mod prometheus;
 pub mod server;
+mod sessions;
 pub mod sources;
 
 pub use cli::{Cli, SurveyArgs, Thresholds, SERVERS, THRESHOLDS};
@@ -44,6 +45,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
             }
         }
         Command::Probe(args) => probe::run(connect, &args).await,
+        Command::Sessions(args) => sessions::run(connect, &args).await,
     }
 }
 

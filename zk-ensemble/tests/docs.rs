@@ -4,7 +4,7 @@
 use zk_testkit::docs::{assert_generate, assert_headings, assert_man_pages, flags_of};
 
 const BIN: &str = env!("CARGO_BIN_EXE_zk-ensemble");
-const SUBCOMMANDS: [&str; 5] = ["status", "check", "wait", "watch", "probe"];
+const SUBCOMMANDS: [&str; 6] = ["status", "check", "wait", "watch", "probe", "sessions"];
 
 /// The sections every command shares: connection flags and logging.
 fn shared() -> Vec<(&'static str, Vec<String>)> {
@@ -25,7 +25,7 @@ fn shared() -> Vec<(&'static str, Vec<String>)> {
 fn groups_of(sub: &str) -> Vec<(&'static str, Vec<String>)> {
     let mut groups = shared();
     groups.push((zk_ensemble::SERVERS, flags_of::<zk_ensemble::SurveyArgs>()));
-    if sub != "probe" {
+    if !matches!(sub, "probe" | "sessions") {
         groups.push((
             zk_ensemble::THRESHOLDS,
             flags_of::<zk_ensemble::Thresholds>(),

@@ -605,3 +605,54 @@ fn usage_errors_exit_2_with_one_line() {
         assert!(ran.stdout().is_empty(), "{args:?} printed to stdout");
     }
 }
+
+/// `sessions --owner-of`: the connection (as the server saw it) of the
+/// session that owns an ephemeral node, or holds the lock a directory is
+/// for; plain `sessions` lists it among all connections.
+#[test]
+fn sessions_name_the_connection_that_owns_a_node_or_holds_a_lock() {
+    require_zookeeper!();
+    let connect = shared().chroot("ensemble-sessions");
+    let holder = zk_testkit::Zk::connect(&connect).unwrap();
+    let session = format!("{:#x}", holder.session_id());
+    holder
+        .create("/eph", b"", zookeeper_client::CreateMode::Ephemeral)
+        .unwrap();
+    holder.create_all("/locks/backup").unwrap();
+    holder
+        .create(
+            "/locks/backup/_c_x-lock-",
+            b"10.0.0.1",
+            zookeeper_client::CreateMode::EphemeralSequential,
+        )
+        .unwrap();
+    for path in ["/eph", "/locks/backup"] {
+        let ran = ensemble()
+            .zk(&connect)
+            .run(&["sessions", "--owner-of", path]);
+        assert_eq!(ran.code(), 0, "{path}: {}", ran.stderr());
+        let owner = ran.json();
+        assert_eq!(owner["session_id"], session.as_str(), "{owner}");
+        let connections = owner["connections"].as_array().unwrap();
+        assert_eq!(connections.len(), 1, "{owner}");
+        assert!(
+            connections[0]["address"]
+                .as_str()
+                .unwrap()
+                .starts_with("127.0.0.1:"),
+            "{owner}"
+        );
+    }
+    let all = ensemble().zk(&connect).run(&["sessions"]).json();
+    assert!(
+        all.as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["session_id"] == session.as_str()),
+        "{all}"
+    );
+    let missing = ensemble()
+        .zk(&connect)
+        .run(&["sessions", "--owner-of", "/nowhere"]);
+    assert_eq!(missing.code(), 1, "{}", missing.stderr());
+}
