@@ -16,7 +16,7 @@ Examples:
   # cron guard: each host stands with --id \"$(hostname)\"; only the leader's cron runs the job
   zk-elect --id \"$(hostname)\" /election/scheduler -- ./scheduler
   zk-elect leader --is \"$(hostname)\" /election/scheduler && run-cron-job
-  zk-elect watch /election/scheduler | jq -c '{event, id}'
+  zk-elect watch /election/scheduler | jq -c '{event, id: .leader.id}'
   zk-elect resign --leader web-1 /election/scheduler     # ask web-1 to step down
 
 The leader's command gets ZK_CONNECT, ZK_NODE, ZK_FENCING_TOKEN (higher for

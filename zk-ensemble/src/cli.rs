@@ -48,7 +48,7 @@ pub enum Command {
     /// that made it so. Exits 0 whenever the report was printed, even for a
     /// down ensemble: verdicts come from `check` and `wait`.
     #[command(
-        after_help = "Examples:\n  zk-ensemble --zk zk1:2181 status | jq '.ensemble.status, .warnings'\n  \
+        after_help = "Examples:\n  zk-ensemble --zk zk1:2181 status | jq '.status, .warnings'\n  \
                             zk-ensemble status --format prometheus --output /var/lib/node_exporter/textfile/zookeeper.prom"
     )]
     Status(StatusArgs),

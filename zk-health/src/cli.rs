@@ -80,6 +80,12 @@ pub struct Cli {
     #[command(flatten)]
     pub probe: ProbeArgs,
 
+    /// Emit a `check` event for every probe round; by default only the first
+    /// round and each round whose result differs from the one before (43,000
+    /// identical lines a day at --interval 2s say nothing).
+    #[arg(long)]
+    pub every_check: bool,
+
     /// While this file exists, stay deregistered.
     #[arg(long, value_name = "FILE")]
     pub maintenance_file: Option<PathBuf>,

@@ -218,10 +218,13 @@ impl Registrar<'_> {
             return true;
         };
         let round = prober.round().await;
-        let mut e = event("check");
-        e.insert("passed".into(), round.passed.into());
-        e.insert("reason".into(), round.reason.clone().into());
-        self.emit(e);
+        let changed = last_round.as_ref().map(|last| last.passed) != Some(round.passed);
+        if changed || self.cli.every_check {
+            let mut e = event("check");
+            e.insert("passed".into(), round.passed.into());
+            e.insert("reason".into(), round.reason.clone().into());
+            self.emit(e);
+        }
         if let Some(now_healthy) = prober.record(&round) {
             tracing::info!(
                 "{} ({})",

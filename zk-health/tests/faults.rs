@@ -27,6 +27,7 @@ fn fault_keeps_probing_while_zookeeper_is_down_and_registers_when_it_is_back() {
             "100ms",
             "--rise",
             "1",
+            "--every-check",
         ]);
     // It probes, and fails to register, without giving up.
     let check = process.next_json(T);

@@ -20,7 +20,7 @@ fn health() -> Tool {
 const T: Duration = Duration::from_secs(30);
 
 /// The next event named `name`, skipping others; panics if none came
-/// within `T` (other events, `check` every round, do not extend it).
+/// within `T` (other events, `check` lines, do not extend it).
 fn next_event(process: &Running, name: &str) -> Value {
     let deadline = Instant::now() + T;
     loop {
@@ -67,6 +67,7 @@ fn registration_follows_rise_and_fall_exactly() {
         "2",
         "--fall",
         "3",
+        "--every-check",
     ]);
     let mut seen = Vec::new();
     while seen
@@ -485,4 +486,75 @@ fn the_wrapped_commands_status_is_passed_through() {
         .run(&["/s", "--id", "a", "-c", "kill -USR1 $$"]);
     assert_eq!(ran.code(), 128 + 10, "died of SIGUSR1: {}", ran.stderr());
     assert!(!Zk::connect(&connect).unwrap().exists("/s/a").unwrap());
+}
+
+/// By default a `check` line comes for the first round and for each round
+/// whose result differs from the one before, not for every round.
+#[test]
+fn check_lines_come_on_change_unless_every_check_is_asked() {
+    require_zookeeper!();
+    let connect = shared().chroot("health-quiet");
+    let dir = tempfile::tempdir().unwrap();
+    let healthy = dir.path().join("healthy");
+    std::fs::write(&healthy, "").unwrap();
+    let check = format!("test -e {}", healthy.display());
+    let args = |every: bool| {
+        let mut args = vec![
+            "/services/q".to_string(),
+            "--id".into(),
+            if every { "every" } else { "quiet" }.into(),
+            "--check".into(),
+            check.clone(),
+            "--interval".into(),
+            "50ms".into(),
+        ];
+        if every {
+            args.push("--every-check".into());
+        }
+        args
+    };
+    let quiet_args = args(false);
+    let every_args = args(true);
+    let quiet = health()
+        .zk(&connect)
+        .spawn(&quiet_args.iter().map(String::as_str).collect::<Vec<_>>());
+    let every = health()
+        .zk(&connect)
+        .spawn(&every_args.iter().map(String::as_str).collect::<Vec<_>>());
+    let checks = |process: &zk_testkit::Running, until: &str| -> usize {
+        let mut n = 0;
+        loop {
+            let e = process.next_json(T);
+            n += usize::from(e["event"] == "check");
+            if e["event"] == until {
+                return n;
+            }
+        }
+    };
+    assert_eq!(checks(&quiet, "registered"), 1);
+    // Many rounds pass; the every-round one reports each, then a failure.
+    let rounds = checks(&every, "registered");
+    assert!(rounds >= 1);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    std::fs::remove_file(&healthy).unwrap();
+    assert!(
+        checks(&every, "deregistered") > 3,
+        "every round is reported"
+    );
+    // The quiet one: only the change, then its deregistration.
+    let mut lines = Vec::new();
+    loop {
+        let e = quiet.next_json(T);
+        let name = e["event"].as_str().unwrap().to_string();
+        lines.push(format!("{name} {}", e["passed"]));
+        if name == "deregistered" {
+            break;
+        }
+    }
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("check")).count(),
+        1,
+        "{lines:?}"
+    );
+    assert_eq!(lines[0], "check false", "{lines:?}");
 }
