@@ -449,8 +449,9 @@ struct Figures<'a> {
     voters: usize,
     quorum_size: usize,
     serving_voters: usize,
-    /// Followers that serve: a follower serves only while it follows a
-    /// leader that holds a quorum, so one proves both, probed or not.
+    /// Followers that serve while a voter went unprobed: a follower serves
+    /// only while it follows a leader that holds a quorum, so one proves
+    /// both, though the leader is among those not probed.
     serving_followers: usize,
     has_quorum: bool,
     /// Per report, in order: its zxid lag behind the newest.
@@ -477,9 +478,14 @@ impl<'a> Figures<'a> {
             .iter()
             .filter(|r| r.serving && r.is_voter_mode())
             .count();
+        // Only where some voter was not probed at all (--no-discover, or a
+        // member discovery could not place): a leader that was probed and
+        // found silent (paused) still has followers that serve until
+        // syncLimit runs out, and their writes hang.
+        let unprobed_voters = voters > reports.len();
         let serving_followers = reports
             .iter()
-            .filter(|r| r.serving && r.mode.as_deref() == Some("follower"))
+            .filter(|r| unprobed_voters && r.serving && r.mode.as_deref() == Some("follower"))
             .count();
         let has_quorum = serving_followers > 0
             || (!leaders.is_empty() && serving_voters >= quorum_size.min(servers.max(1)));
