@@ -16,7 +16,7 @@ use crate::server::{self, host_of, Member, Report, Target};
 
 /// The default AdminServer port, for discovered servers when
 /// `--admin-port` gave one port per connect-string server.
-const DEFAULT_ADMIN_PORT: u16 = 8080;
+pub const DEFAULT_ADMIN_PORT: u16 = 8080;
 
 /// Every server's report, in connect-string order then discovered ones.
 #[derive(Debug, Clone)]

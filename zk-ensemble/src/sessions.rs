@@ -25,12 +25,22 @@ pub async fn run(connect_args: &ConnectArgs, args: &SessionsArgs) -> Result<u8> 
         None => None,
     };
     let survey = ensemble::survey(connect_args, &args.survey, args.probe_timeout).await?;
+    // The AdminServer port of each server named in the connect string (the
+    // one --admin-port, or one each); a discovered one's is the default.
+    let listed = ensemble::targets(&connect_args.connect, &args.survey)?;
+    let single = (args.survey.admin_port.len() == 1).then(|| args.survey.admin_port[0]);
     let mut set = JoinSet::new();
     for report in survey.reports.iter().filter(|r| r.reachable) {
         let address = report.address.clone();
+        let admin_port = listed
+            .iter()
+            .find(|t| t.address == address)
+            .map(|t| t.admin_port)
+            .or(single)
+            .unwrap_or(ensemble::DEFAULT_ADMIN_PORT);
         set.spawn(async move {
-            let answer = sources::four_letter(&address, "cons").await;
-            (address, answer)
+            let sessions = connections(&address, admin_port).await;
+            (address, sessions)
         });
     }
     let mut sessions = Vec::new();
@@ -40,12 +50,8 @@ pub async fn run(connect_args: &ConnectArgs, args: &SessionsArgs) -> Result<u8> 
             continue;
         };
         match answer {
-            Ok(Answer::Text(text)) => sessions.extend(parse_cons(&server, &text)),
-            Ok(Answer::NotWhitelisted) => {
-                refused.push(format!("{server}: cons is not whitelisted"))
-            }
-            Ok(_) => refused.push(format!("{server}: no answer to cons")),
-            Err(err) => refused.push(format!("{server}: {err}")),
+            Ok(found) => sessions.extend(found),
+            Err(why) => refused.push(format!("{server}: {why}")),
         }
     }
     sessions.sort_by(|a, b| {
@@ -53,7 +59,7 @@ pub async fn run(connect_args: &ConnectArgs, args: &SessionsArgs) -> Result<u8> 
             .cmp(&(b["server"].as_str(), b["address"].as_str()))
     });
     for why in &refused {
-        tracing::warn!("{why} (4lw.commands.whitelist must include cons)");
+        tracing::warn!("{why}");
     }
     let Some((path, node, owner)) = owner else {
         if sessions.is_empty() && !refused.is_empty() {
@@ -85,6 +91,49 @@ pub async fn run(connect_args: &ConnectArgs, args: &SessionsArgs) -> Result<u8> 
         return Ok(exit::CONDITION_FALSE);
     }
     Ok(exit::OK)
+}
+
+/// One server's connections with a session: from `cons`, else (the word
+/// not whitelisted, as by default since 3.5) from the AdminServer's
+/// `connections`.
+async fn connections(server: &str, admin_port: u16) -> Result<Vec<Value>, String> {
+    let refusal = match sources::four_letter(server, "cons").await {
+        Ok(Answer::Text(text)) => return Ok(parse_cons(server, &text)),
+        Ok(Answer::NotWhitelisted) => "cons is not whitelisted".to_string(),
+        Ok(_) => "no answer to cons".to_string(),
+        Err(err) => err.to_string(),
+    };
+    let host = server.rsplit_once(':').map_or(server, |(host, _)| host);
+    match sources::admin_command(host, admin_port, "connections").await {
+        Ok(answer) => Ok(parse_admin_connections(server, &answer)),
+        Err(err) => Err(format!(
+            "{refusal}, and {err} (whitelist cons, or give --admin-port)"
+        )),
+    }
+}
+
+/// The AdminServer's `connections`: objects with `remote_socket_address`,
+/// `session_id` (a number), `established` (ms), `session_timeout`, ...
+pub fn parse_admin_connections(server: &str, answer: &Map<String, Value>) -> Vec<Value> {
+    ["connections", "secure_connections"]
+        .iter()
+        .filter_map(|key| answer.get(*key)?.as_array())
+        .flatten()
+        .filter_map(|c| {
+            let session = c.get("session_id")?.as_i64().filter(|&s| s != 0)?;
+            Some(json!({
+                "server": server,
+                "address": c.get("remote_socket_address")?.as_str()?.trim_start_matches('/'),
+                "session_id": session_hex(session),
+                "established": c.get("established").and_then(Value::as_i64).map(millis_rfc3339),
+                "timeout_ms": c.get("session_timeout").and_then(Value::as_i64),
+                "last_operation": c.get("last_operation").cloned().unwrap_or(Value::Null),
+                "queued": c.get("outstanding_requests").and_then(Value::as_i64),
+                "received": c.get("packets_received").and_then(Value::as_i64),
+                "sent": c.get("packets_sent").and_then(Value::as_i64),
+            }))
+        })
+        .collect()
 }
 
 /// The session owning PATH: its own, if PATH is an ephemeral node, else the
@@ -200,5 +249,23 @@ mod tests {
         assert_eq!(r["last_operation"], "PING");
         assert_eq!(r["established"], millis_rfc3339(1_733_580_000_000));
         assert!(parse_cons("x", "garbage\n[(\n").is_empty());
+    }
+
+    #[test]
+    fn admin_server_connections_become_the_same_records() {
+        let answer = json!({
+            "connections": [
+                {"remote_socket_address": "127.0.0.1:33210", "session_id": 72057954684239900_i64,
+                 "last_operation": "PING", "established": 1796664675021_i64, "session_timeout": 4000,
+                 "outstanding_requests": 0, "packets_received": 12, "packets_sent": 12},
+                {"remote_socket_address": "127.0.0.1:33272", "session_id": 0}
+            ],
+            "secure_connections": []
+        });
+        let records = parse_admin_connections("zk1:2181", answer.as_object().unwrap());
+        assert_eq!(records.len(), 1, "{records:?}");
+        assert_eq!(records[0]["session_id"], session_hex(72057954684239900));
+        assert_eq!(records[0]["address"], "127.0.0.1:33210");
+        assert_eq!(records[0]["timeout_ms"], 4000);
     }
 }

@@ -154,3 +154,37 @@ fn a_server_at_its_connection_limit_is_not_called_without_quorum() {
         assert_ne!(ran.code(), 0, "not healthy: {}", ran.stderr());
     }
 }
+
+/// `cons` is not whitelisted by default (3.5+): `sessions` asks the
+/// AdminServer's `connections` instead.
+#[test]
+fn sessions_fall_back_to_the_admin_server_when_cons_is_not_whitelisted() {
+    require_zookeeper!();
+    let server = Ensemble::start_with(1, &["4lw.commands.whitelist=srvr"]).unwrap();
+    let connect = server.connect_string();
+    let client = Zk::connect(&connect).unwrap();
+    let session = format!("{:#x}", client.session_id());
+    let admin = server.admin_port(0).to_string();
+    let ran = ensemble()
+        .zk(&connect)
+        .run(&["sessions", "--admin-port", &admin]);
+    assert_eq!(ran.code(), 0, "{}", ran.stderr());
+    let all = ran.json();
+    assert!(
+        all.as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["session_id"] == session.as_str()),
+        "{all}"
+    );
+    // Without the AdminServer: the warning says what to do, and nothing is listed.
+    let ran = ensemble()
+        .zk(&connect)
+        .run(&["sessions", "--admin-port", "1"]);
+    assert_eq!(ran.code(), 69, "{}", ran.stderr());
+    assert!(
+        ran.stderr().contains("cons is not whitelisted"),
+        "{}",
+        ran.stderr()
+    );
+}
