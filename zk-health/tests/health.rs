@@ -186,7 +186,9 @@ fn a_frozen_instance_registers_again_after_its_session_expired() {
     zk_testkit::resume(process.pid());
     let again = next_event(&process, "registered");
     assert_ne!(again["session_id"], first["session_id"]);
-    assert!(zk.exists("/s/a").unwrap());
+    // A 1 s session may expire again on a loaded machine (CI once saw the
+    // node gone right after `registered`); it registers again each time.
+    wait_until("registered again", T, || zk.exists("/s/a").unwrap());
 }
 
 #[test]
