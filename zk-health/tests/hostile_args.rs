@@ -30,22 +30,8 @@ fn no_hostile_argument_makes_it_panic() {
 #[test]
 fn a_chroot_into_zookeepers_own_tree_is_refused() {
     require_zookeeper!();
-    let before = zk_testkit::Zk::connect(shared().connect_string())
-        .unwrap()
-        .children("/zookeeper")
-        .unwrap();
-    let ran = std::process::Command::new(env!("CARGO_BIN_EXE_zk-health"))
-        .args(["--zk", &format!("{}/zookeeper", shared().connect_string())])
-        .args(["--id", "x", "/svc", "--", "sleep", "1"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&ran.stderr);
-    assert_eq!(ran.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("in ZooKeeper's own tree"), "{stderr}");
-    let after = zk_testkit::Zk::connect(shared().connect_string())
-        .unwrap()
-        .children("/zookeeper")
-        .unwrap();
-    assert_eq!(before, after);
+    zk_testkit::hostile::assert_chroot_into_zookeeper_refused(
+        env!("CARGO_BIN_EXE_zk-health"),
+        &["--id", "x", "/svc", "--", "sleep", "1"],
+    );
 }

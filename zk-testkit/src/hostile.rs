@@ -211,3 +211,29 @@ fn run_one(
     let code = status.and_then(|s| s.code());
     (code == Some(101) || stderr.contains("panicked")).then_some(Panic { args, code, stderr })
 }
+
+/// A chroot that puts PATH inside ZooKeeper's own tree (`--zk H/zookeeper`)
+/// is a usage error, as `/zookeeper/...` itself is, and writes nothing
+/// there: `program` run with `args` (its PATH and command) through the
+/// shared server's `/zookeeper` chroot must exit 2 and leave `/zookeeper`
+/// as it was.
+pub fn assert_chroot_into_zookeeper_refused(program: &str, args: &[&str]) {
+    let server = crate::shared().connect_string();
+    let own_tree = || {
+        crate::Zk::connect(server)
+            .unwrap()
+            .children("/zookeeper")
+            .unwrap()
+    };
+    let before = own_tree();
+    let ran = Command::new(program)
+        .args(["--zk", &format!("{server}/zookeeper")])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&ran.stderr);
+    assert_eq!(ran.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("in ZooKeeper's own tree"), "{stderr}");
+    assert_eq!(before, own_tree());
+}
