@@ -8,6 +8,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use serde_json::Value;
 use zookeeper_client::{Client, Error as ZkError, Stat};
 
 use crate::exit::Failure;
@@ -90,7 +91,16 @@ pub async fn revoke(
         };
         tokio::select! {
             _ = watcher.changed() => continue,
-            () = force => return force_delete(client, node, &asked).await.map(|o| (o, asked_at.elapsed())),
+            () = force => {
+                let outcome = force_delete(client, node, &asked).await?;
+                if outcome == Outcome::Forced {
+                    tracing::warn!(
+                        "{node} did not let go within {}: deleted it; its command is stopped within its lease's window",
+                        humantime::format_duration(force_after.unwrap_or_default())
+                    );
+                }
+                return Ok((outcome, asked_at.elapsed()));
+            }
             waited = &mut give_up => {
                 return Err(Failure::not_acquired(format!(
                     "{node} was asked to let go {waited} ago and still exists"
@@ -102,6 +112,19 @@ pub async fn revoke(
             }
         }
     }
+}
+
+/// What `zk-lock break` and `zk-elect resign` print: the owner's `id` and
+/// `token` from its record, how it let go and how long it took.
+pub fn report(path: &str, node: &str, owner: &Value, outcome: Outcome, waited: Duration) -> Value {
+    serde_json::json!({
+        "path": path,
+        "node": node,
+        "id": owner["id"],
+        "token": owner["token"],
+        "outcome": outcome.name(),
+        "waited_ms": waited.as_millis() as u64,
+    })
 }
 
 /// Deletes `node` only in the version our request left it in: a node

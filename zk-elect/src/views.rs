@@ -325,14 +325,9 @@ async fn ask_leader_to_resign(
     let (outcome, waited) =
         zk_common::revoke::revoke(client, &node, args.force_after, GiveUp::after(args.timeout))
             .await?;
-    Ok(Some(serde_json::json!({
-        "path": path,
-        "node": node,
-        "id": leader["id"],
-        "token": leader["token"],
-        "outcome": outcome.name(),
-        "waited_ms": waited.as_millis() as u64,
-    })))
+    Ok(Some(zk_common::revoke::report(
+        path, &node, &leader, outcome, waited,
+    )))
 }
 
 #[cfg(test)]

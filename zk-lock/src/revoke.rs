@@ -2,10 +2,10 @@
 //! does; `--force-after` deletes its node when it does not.
 
 use anyhow::Result;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use zk_common::cli::CommonArgs;
-use zk_common::revoke::{revoke, Outcome};
+use zk_common::revoke::{report, revoke};
 use zk_common::timeout::GiveUp;
 use zk_common::{connect, exit, output, Failure};
 
@@ -64,20 +64,7 @@ async fn break_lock(
     let _spinner = zk_common::progress::Waiting::start(format!("asking {node} to let go"), quiet);
     let (outcome, waited) =
         revoke(client, &node, args.force_after, GiveUp::after(args.timeout)).await?;
-    if outcome == Outcome::Forced {
-        tracing::warn!(
-            "{node} did not let go within {}: deleted it; its command is stopped within its lease's window",
-            humantime::format_duration(args.force_after.unwrap_or_default())
-        );
-    }
-    Ok(Some(json!({
-        "path": path,
-        "node": node,
-        "id": target["id"],
-        "token": target["token"],
-        "outcome": outcome.name(),
-        "waited_ms": waited.as_millis() as u64,
-    })))
+    Ok(Some(report(path, &node, target, outcome, waited)))
 }
 
 /// `--holder` names a holder by its id, its node's path or its node's name.
