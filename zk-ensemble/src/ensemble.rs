@@ -879,20 +879,13 @@ pub fn can_stop(
             "{remaining} other synced voter(s) would serve; a quorum needs {quorum_size} of {voters}"
         )
     } else {
-        let lagging: Vec<&str> = survey
-            .reports
-            .iter()
-            .enumerate()
-            .filter(|(i, r)| *i != index && r.is_voter_mode() && !synced(&(*i, *r)))
-            .map(|(_, r)| r.address.as_str())
-            .collect();
+        // The others that cannot stand in: down, or a voter behind.
         let down: Vec<&str> = survey
             .reports
             .iter()
             .enumerate()
-            .filter(|(i, r)| *i != index && !r.serving)
+            .filter(|&(i, r)| i != index && (!r.serving || (r.is_voter_mode() && !synced(&(i, r)))))
             .map(|(_, r)| r.address.as_str())
-            .chain(lagging)
             .collect();
         format!(
             "only {remaining} other synced voter(s) would serve; a quorum needs {quorum_size} of {voters}{}",
