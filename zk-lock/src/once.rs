@@ -69,14 +69,23 @@ impl OncePer {
         let started = stat.ctime;
 
         let mut previous = None;
+        // Runs, newest first: strays left `deciding` are forgotten here, and
+        // the newest KEEP of the rest are kept.
+        let mut runs = Vec::new();
         for (node, data, stat) in self.records_before(client, sequence).await? {
             match parse_state(&data) {
                 Some(state) if state == "deciding" => self.forget(client, &node).await,
-                _ if previous.is_none() => previous = Some((node, data, stat)),
-                _ => {}
+                _ => {
+                    runs.push(node.clone());
+                    if previous.is_none() {
+                        previous = Some((node, data, stat));
+                    }
+                }
             }
         }
-        self.prune(client, sequence).await;
+        for node in runs.iter().skip(KEEP) {
+            self.forget(client, node).await;
+        }
 
         if let Some((node, data, stat)) = &previous {
             let since = started - stat.ctime;
@@ -185,18 +194,6 @@ impl OncePer {
             }
         }
         Ok(records)
-    }
-
-    /// Keeps the newest [`KEEP`] records before ours.
-    async fn prune(&self, client: &Client, sequence: i64) {
-        let dir = self.dir();
-        let Ok(children) = client.list_children(&dir).await else {
-            return;
-        };
-        let earlier = records_newest_first(children, sequence);
-        for name in earlier.into_iter().skip(KEEP) {
-            self.forget(client, &format!("{dir}/{name}")).await;
-        }
     }
 
     async fn forget(&self, client: &Client, node: &str) {
