@@ -12,7 +12,7 @@
 //! | application and CLI | [`app`] (the entry point), [`cli`] (shared flags), [`exit`] (codes, and errors to codes), [`log`] |
 //! | output | [`output`] (stdout JSON, events), [`atomic_file`] (`--output`, `--ready-file`), [`node`] (a znode as JSON), [`progress`] (the spinner), [`sdnotify`] (systemd's notify protocol) |
 //! | ZooKeeper session and diagnosis | [`connect`], [`path`] (path syntax), [`tls_refusal`] (why TLS failed) |
-//! | recipes and the lease | [`queue`] (locks and elections), [`lease`] (ownership and the safe window), [`owner`] (run or hold while owning), [`group`] and [`follow`] (membership) |
+//! | recipes and the lease | [`queue`] (locks and elections), [`lease`] (ownership and the safe window), [`owner`] (run or hold while owning), [`group`] and [`follow`] (membership), [`handler`] (a watch's `--exec`) |
 //! | running a command | [`supervisor`] (the command, its signals, Ctrl-Z and stop), [`signals`] (stop signals while waiting), [`timeout`] (`--timeout`), [`watchdog`] (the dead-man's switch) |
 //! | probes | [`probe`] (command, HTTP and TCP health checks) |
 
@@ -23,6 +23,7 @@ pub mod connect;
 pub mod exit;
 pub mod follow;
 pub mod group;
+pub mod handler;
 pub mod lease;
 pub mod log;
 pub mod node;

@@ -3,17 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Stdio;
-use std::time::Duration;
 
 use anyhow::Result;
 use serde_json::{Map, Value};
-use tokio::io::AsyncWriteExt;
 
 use zk_common::cli::ConnectArgs;
 use zk_common::exit::WriteError;
+use zk_common::handler::{Handler, Input};
 use zk_common::output;
-use zk_common::supervisor::KillGroupOnDrop;
 
 use crate::cli::WatchArgs;
 use zk_common::follow::Follow;
@@ -52,7 +49,7 @@ async fn follow(connect_args: &ConnectArgs, args: &WatchArgs) -> Result<u8> {
     let handler = args
         .exec
         .as_ref()
-        .map(|command| Handler::start(command, &args.path, args.exec_timeout));
+        .map(|command| Handler::start(command, args.exec_timeout));
     loop {
         let snapshot = group.next().await?;
         let members = snapshot.members.unwrap_or_default();
@@ -96,7 +93,12 @@ async fn follow(connect_args: &ConnectArgs, args: &WatchArgs) -> Result<u8> {
             None => output::line(&Value::Object(line))?,
         }
         if let (Some(handler), false) = (&handler, held_back) {
-            handler.offer(members_json.clone());
+            let mut stdin = serde_json::to_vec(&members_json).unwrap_or_default();
+            stdin.push(b'\n');
+            handler.offer(Input {
+                stdin,
+                env: vec![("ZK_MEMBERS_PATH".into(), args.path.clone())],
+            });
         }
         reported |= !held_back;
         last = match members_json {
@@ -149,106 +151,6 @@ fn write_atomically(file: &Path, members: &Value) -> Result<()> {
     bytes.push(b'\n');
     zk_common::atomic_file::replace(file, &bytes).map_err(|err| failed(err.source))?;
     Ok(())
-}
-
-/// The `--exec` handler: one run at a time, in a task of its own, always
-/// with the latest members (changes during a run are coalesced into the
-/// next). Dropping it aborts the task, whose run's process group is killed.
-struct Handler {
-    latest: tokio::sync::watch::Sender<Option<Value>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Handler {
-    fn start(command: &str, path: &str, timeout: Duration) -> Handler {
-        let (latest, mut offered) = tokio::sync::watch::channel(None::<Value>);
-        let (command, path) = (command.to_owned(), path.to_owned());
-        let task = tokio::spawn(async move {
-            while offered.changed().await.is_ok() {
-                let members = offered.borrow_and_update().clone();
-                if let Some(members) = members {
-                    run_handler(&command, &members, &path, timeout).await;
-                }
-            }
-        });
-        Handler { latest, task }
-    }
-
-    fn offer(&self, members: Value) {
-        self.latest.send_replace(Some(members));
-    }
-}
-
-impl Drop for Handler {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// Runs the `--exec` handler with the members on stdin, in a process group
-/// of its own. Its stdout goes to our stderr: our stdout carries only JSON.
-/// A failing handler is logged, and the watch goes on, as consul watch
-/// does; one still running after `timeout` is killed (SIGTERM, then SIGKILL
-/// 2 s later), so a hung one cannot hold back every later change.
-async fn run_handler(command: &str, members: &Value, path: &str, timeout: Duration) {
-    let mut cmd = tokio::process::Command::new("sh");
-    cmd.arg("-c")
-        .arg(command)
-        .env("ZK_MEMBERS_PATH", path)
-        .stdin(Stdio::piped())
-        .stdout(std::io::stderr())
-        .process_group(0);
-    // Under systemd a handler that inherited NOTIFY_SOCKET or WATCHDOG_*
-    // could speak for us; our credentials are ours alone too.
-    zk_common::supervisor::scrub_inherited(cmd.as_std_mut());
-    let spawned = cmd.spawn();
-    let mut child = match spawned {
-        Ok(child) => child,
-        Err(err) => {
-            tracing::error!("cannot run --exec handler: {err}");
-            return;
-        }
-    };
-    // Killed with its whole group if the watch ends (or the task is
-    // aborted) while it runs.
-    let mut group = KillGroupOnDrop(child.id());
-    if let Some(mut stdin) = child.stdin.take() {
-        let mut bytes = serde_json::to_vec(members).unwrap_or_default();
-        bytes.push(b'\n');
-        // A handler that ignores its input closes the pipe early; fine; one
-        // that never reads it is bounded by the timeout too.
-        let _ = tokio::time::timeout(timeout, stdin.write_all(&bytes)).await;
-    }
-    let status = match tokio::time::timeout(timeout, child.wait()).await {
-        Ok(status) => status,
-        Err(_) => {
-            tracing::warn!(
-                "--exec handler still running after {} (--exec-timeout); killing it",
-                humantime::format_duration(timeout)
-            );
-            let leader = child.id();
-            let signal_group = |signal| {
-                if let Some(pid) = leader {
-                    let group = nix::unistd::Pid::from_raw(pid as i32);
-                    let _ = nix::sys::signal::killpg(group, signal);
-                }
-            };
-            signal_group(nix::sys::signal::Signal::SIGTERM);
-            match tokio::time::timeout(Duration::from_secs(2), child.wait()).await {
-                Ok(status) => status,
-                Err(_) => {
-                    signal_group(nix::sys::signal::Signal::SIGKILL);
-                    child.wait().await
-                }
-            }
-        }
-    };
-    group.disarm();
-    match status {
-        Ok(status) if status.success() => {}
-        Ok(status) => tracing::warn!("--exec handler failed ({status})"),
-        Err(err) => tracing::error!("waiting for --exec handler: {err}"),
-    }
 }
 
 #[cfg(test)]
