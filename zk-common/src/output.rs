@@ -49,6 +49,15 @@ pub fn line(value: &Value) -> Result<(), WriteError> {
     write_line(&mut io::stdout().lock(), value).map_err(|err| WriteError::new("stdout", err))
 }
 
+/// Writes raw bytes (a node's data, byte for byte) to stdout and flushes.
+pub fn bytes(bytes: &[u8]) -> Result<(), WriteError> {
+    stdout_open()?;
+    let mut out = io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(|err| WriteError::new("stdout", err))
+}
+
 /// Writes text (a Nagios line, Prometheus metrics) to stdout and flushes
 /// it; `println!` would panic on a full disk.
 pub fn text(text: &str) -> Result<(), WriteError> {

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    zk_common::app::main(zk_tree::run)
+}
