@@ -1,4 +1,4 @@
-# The zk-tools container image: the five static binaries, CA certificates and
+# The zk-tools container image: the six static binaries, CA certificates and
 # an unprivileged user in an otherwise empty (scratch) image.
 #
 #   docker build -t zk-tools .

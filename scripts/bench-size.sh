@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-tools=(zk-members zk-lock zk-elect zk-health zk-ensemble)
+tools=(zk-members zk-lock zk-elect zk-health zk-ensemble zk-tree)
 variants=(${VARIANTS:-static dynamic})
 SAMPLES=${SAMPLES:-5}
 dir_of() { case $1 in static) echo target/x86_64-unknown-linux-gnu/release ;; dynamic) echo target/release ;; esac; }

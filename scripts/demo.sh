@@ -32,6 +32,7 @@ zkcli() {
   return 1
 }
 zkcli deleteall /demo 2>/dev/null || true
+zkcli deleteall /demo-copy 2>/dev/null || true
 zkcli create /demo ""
 zkcli create /demo/web ""
 
@@ -105,6 +106,16 @@ scripts/zookeeper.sh kill "$follower" >/dev/null
 set +e; zk-ensemble check; echo "one follower of three down: exit $?"; set -e
 scripts/zookeeper.sh restart "$follower" >/dev/null
 
+say "zk-tree: data byte for byte, writes fenced by the lock, a backup and its restore"
+printf '{"port":80}' | zk-tree set --create /demo/app/config | jq -c .
+echo '$ zk-lock /demo/locks/cfg -- sh -c '"'"'printf ... | zk-tree set /demo/app/config --while-exists "$ZK_NODE"'"'"
+zk-lock /demo/locks/cfg -- sh -c 'printf "{\"port\":81}" | zk-tree set /demo/app/config --while-exists "$ZK_NODE"' | jq -c '{version}'
+echo "$ zk-tree get /demo/app/config: $(zk-tree get /demo/app/config)"
+zk-tree dump /demo/app > /tmp/zk-demo-dump.jsonl
+echo "dumped $(wc -l < /tmp/zk-demo-dump.jsonl) nodes; restoring under the chroot /demo-copy:"
+zk-tree --zk "$ZK_CONNECT/demo-copy" restore /tmp/zk-demo-dump.jsonl | jq -c '{created, unchanged}'
+zk-tree du /demo --depth 1 | jq -c '.[] | {path, bytes, nodes}'
+
 say "Exit codes a script can act on"
 set +e
 zk-members wait /demo/web --min 5 --timeout 1s >/dev/null; echo "wait that times out: exit $?"
@@ -113,5 +124,6 @@ zk-members list demo/web; echo "relative path: exit $?"
 set -e
 
 zkcli deleteall /demo
-rm -f "$events" /tmp/zk-demo-wait.json /tmp/zk-demo-health.log
+zkcli deleteall /demo-copy
+rm -f "$events" /tmp/zk-demo-wait.json /tmp/zk-demo-health.log /tmp/zk-demo-dump.jsonl
 say "Done. The ensemble keeps running at $ZK_CONNECT (scripts/zookeeper.sh stop to stop it)."

@@ -15,7 +15,7 @@ out=${OUT:-target/docs}
 rm -rf "$out/man"  # no page of a renamed subcommand lingers
 mkdir -p "$out/man" "$out/completions/bash" "$out/completions/zsh" "$out/completions/fish"
 
-for tool in zk-members zk-lock zk-elect zk-health zk-ensemble; do
+for tool in zk-members zk-lock zk-elect zk-health zk-ensemble zk-tree; do
   bin=$bindir/$tool
   # The tool's page and one per subcommand, which the tool's page names.
   "$bin" --generate man "$out/man"

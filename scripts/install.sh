@@ -9,7 +9,7 @@
 #
 # Binaries come from the first of: $BIN_DIR, the static release build
 # (target/x86_64-unknown-linux-gnu/release), target/release. Only if none of
-# them has all five are the tools taken from PATH, and then only their man
+# them has all six are the tools taken from PATH, and then only their man
 # pages and completions are installed (the binaries are installed already).
 #
 # Layout under PREFIX:
@@ -24,7 +24,7 @@ cd "$(dirname "$0")/.."
 
 [ $# -eq 1 ] && [ -n "$1" ] || { echo "usage: scripts/install.sh PREFIX   (e.g. /usr/local or ~/.local)" >&2; exit 2; }
 prefix=$1
-tools=(zk-members zk-lock zk-elect zk-health zk-ensemble)
+tools=(zk-members zk-lock zk-elect zk-health zk-ensemble zk-tree)
 
 has_all() {
   local tool

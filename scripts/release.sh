@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the release: static x86_64 Linux binaries of the five tools, their
+# Builds the release: static x86_64 Linux binaries of the six tools, their
 # man pages and completions, and packs them three ways under dist/:
 #
 #   dist/zk-tools-VERSION-x86_64-linux.tar.gz   bin/, share/{man,bash-completion,zsh,fish},
@@ -35,7 +35,7 @@ for arg in "$@"; do
   esac
 done
 
-tools=(zk-members zk-lock zk-elect zk-health zk-ensemble)
+tools=(zk-members zk-lock zk-elect zk-health zk-ensemble zk-tree)
 target=x86_64-unknown-linux-gnu
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
 [ -n "$version" ] || { echo "release.sh: no version in Cargo.toml's [workspace.package]" >&2; exit 1; }

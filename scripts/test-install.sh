@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks every install path the README documents, on this machine (root,
 # Debian): builds the release with scripts/release.sh, then
-#   - the tarball: checksums, five static binaries, man pages, completions;
+#   - the tarball: checksums, six static binaries, man pages, completions;
 #   - the static binary against a real ZooKeeper reached by host name
 #     (localhost), so getaddrinfo in the static glibc is exercised;
 #   - the container root file system (dist/rootfs): the binaries run chrooted
@@ -21,7 +21,7 @@ fail() { echo "test-install.sh: FAIL: $*" >&2; exit 1; }
 step() { printf 'test-install.sh: %s (%ss)\n' "$*" "$(($(date +%s) - began))"; }
 [ "$(id -u)" -eq 0 ] || fail "must run as root (dpkg -i, chroot)"
 
-tools=(zk-members zk-lock zk-elect zk-health zk-ensemble)
+tools=(zk-members zk-lock zk-elect zk-health zk-ensemble zk-tree)
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
 name=zk-tools-$version-x86_64-linux
 deb=dist/zk-tools_${version}-1_amd64.deb
@@ -79,6 +79,8 @@ zk=localhost:$ZK_BASE_PORT
 "$tree/bin/zk-ensemble" --zk "$zk" check >/dev/null || fail "static zk-ensemble check against $zk"
 out=$("$tree/bin/zk-members" --zk "$zk" list /test-install/lock)
 [ "$out" = "[]" ] || fail "static zk-members list: expected no lock node once zk-lock exited, got $out"
+printf 'v1' | "$tree/bin/zk-tree" --zk "$zk" set --create /test-install/data >/dev/null || fail "static zk-tree set against $zk"
+[ "$("$tree/bin/zk-tree" --zk "$zk" get /test-install/data)" = v1 ] || fail "static zk-tree get: expected v1"
 
 step "container root file system (chroot dist/rootfs)"
 rootfs=dist/rootfs
@@ -94,6 +96,8 @@ for tool in "${tools[@]}"; do
 done
 chroot --userspec=65534:65534 "$rootfs" /usr/local/bin/zk-lock --zk "$zk" -n /test-install/chroot -- /usr/local/bin/zk-ensemble --zk "$zk" check >/dev/null \
   || fail "chroot: zk-lock around zk-ensemble check against $zk"
+chroot --userspec=65534:65534 "$rootfs" /usr/local/bin/zk-tree --zk "$zk" dump /test-install | grep -q '"path":"/test-install/data","data":"v1"' \
+  || fail "chroot: zk-tree dump against $zk"
 # A name /etc/hosts does not know goes to DNS; with no resolver configured
 # that is a clear connection failure, never a crash.
 set +e

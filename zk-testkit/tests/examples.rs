@@ -34,12 +34,13 @@ use zk_testkit::{
 };
 
 const T: Duration = Duration::from_secs(30);
-const TOOLS: [&str; 5] = [
+const TOOLS: [&str; 6] = [
     "zk-lock",
     "zk-elect",
     "zk-health",
     "zk-members",
     "zk-ensemble",
+    "zk-tree",
 ];
 
 /// Every file under examples/, each exercised below. A new file must be
