@@ -55,9 +55,14 @@ pub async fn run(connect_args: &ConnectArgs, args: &RestoreArgs) -> Result<u8> {
     if !args.include_ephemeral {
         entries.retain(|e| !e.ephemeral);
     }
+    let chrooted = matches!(
+        connect::split_connect_string(&connect_args.connect),
+        Ok((_, Some(_)))
+    );
     for entry in &entries {
         zk_common::cli::refuse_zookeeper_tree(&connect_args.connect, &entry.path)?;
-        if entry.path == "/zookeeper" || entry.path.starts_with("/zookeeper/") {
+        let in_zookeeper_tree = entry.path == "/zookeeper" || entry.path.starts_with("/zookeeper/");
+        if in_zookeeper_tree && !chrooted {
             return Err(Failure::usage(format!(
                 "{} is in ZooKeeper's own tree; restore it under a chroot (--zk HOST/CHROOT)",
                 entry.path
@@ -349,6 +354,17 @@ async fn write_batches(client: &Client, ops: &[Op<'_>], default_acl: &Acls<'_>) 
             Ok(_) => {}
             Err(MultiWriteError::OperationFailed { index, source }) => {
                 let path = batch.get(index).map_or("?", |op| op.path());
+                if source == ZkError::InvalidAcl {
+                    // The dump's input, not our bug: an `auth` entry without
+                    // --auth, a digest id that is not user:hash, a bad address.
+                    return Err(Failure::usage(format!(
+                        "the server refuses the ACL the dump gives {path} (scheme auth \
+                         needs --auth; digest ids are user:base64-hash; ip needs an \
+                         address or CIDR); nothing of its batch of {} written",
+                        batch.len()
+                    ))
+                    .into());
+                }
                 let hint = match source {
                     ZkError::NodeExists => {
                         "; another client created it during the restore (run it again: \

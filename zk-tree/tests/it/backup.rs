@@ -317,3 +317,68 @@ fn a_dump_stops_at_a_node_it_may_not_read_with_exit_77_naming_it() {
     assert_eq!(dump.code(), 77, "{}", dump.stderr());
     assert!(dump.stderr().contains("/d/private"), "{}", dump.stderr());
 }
+
+#[test]
+fn a_planted_dump_is_refused_with_exit_2_and_leaves_no_node() {
+    require_zookeeper!();
+    let connect = shared().chroot("tree-hostile-dump");
+    let zk = Zk::connect(&connect).unwrap();
+    let no_server = tree("127.0.0.1:1");
+    for (dump, reason) in [
+        (
+            &br#"{"path":"/a/../b","data":"x"}"#[..],
+            "relative component",
+        ),
+        (br#"{"path":"/a\u0001","data":"x"}"#, "forbidden character"),
+        (br#"{"path":"/a","data":7}"#, "data as a string"),
+        (
+            br#"{"path":"/a","acl":[{"scheme":"world","id":"anyone","perms":"rwz"}]}"#,
+            "cdrwa",
+        ),
+        (br#"[1,2]"#, "\"path\""),
+    ] {
+        // Refused before any connection is tried.
+        let refused = run_with_stdin(&no_server, &["restore"], dump);
+        assert_eq!(code(&refused), 2, "{}", stderr(&refused));
+        assert!(
+            stderr(&refused).contains(reason),
+            "{reason}: {}",
+            stderr(&refused)
+        );
+    }
+    let huge = format!(r#"{{"path":"/a","data":"{}"}}"#, "x".repeat(2 << 20));
+    let refused = run_with_stdin(&no_server, &["restore"], huge.as_bytes());
+    assert_eq!(code(&refused), 2, "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("jute.maxbuffer"),
+        "{}",
+        stderr(&refused)
+    );
+
+    // ZooKeeper's own tree is refused without a chroot, allowed inside one.
+    let own = br#"{"path":"/zookeeper/quota/x","data":"x"}"#;
+    let refused = run_with_stdin(
+        &tree(shared().connect_string()),
+        &["restore", "--dry-run"],
+        own,
+    );
+    assert_eq!(code(&refused), 2, "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("ZooKeeper's own tree"),
+        "{}",
+        stderr(&refused)
+    );
+    let inside = run_with_stdin(&tree(&connect), &["restore"], own);
+    assert_eq!(code(&inside), 0, "{}", stderr(&inside));
+    assert_eq!(zk.get("/zookeeper/quota/x").unwrap().0, b"x");
+
+    // The server's refusal of an ACL is the dump's fault (2), not ours (70).
+    let bad_acl = b"{\"path\":\"/ok\",\"data\":\"1\"}\n{\"path\":\"/ok/acl\",\"acl\":[{\"scheme\":\"auth\",\"id\":\"\",\"perms\":\"cdrwa\"}]}\n";
+    let refused = run_with_stdin(&tree(&connect), &["restore"], bad_acl);
+    assert_eq!(code(&refused), 2, "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("/ok/acl"), "{}", stderr(&refused));
+    assert!(
+        !zk.exists("/ok").unwrap(),
+        "the batch was one multi: nothing written"
+    );
+}
