@@ -147,9 +147,11 @@ pub async fn survey(
         let single_port = (args.admin_port.len() == 1).then(|| args.admin_port[0]);
         let mut extra: Vec<Target> = members
             .iter()
-            .filter(|m| !known_ids.contains(&m.id) && !known_addresses.contains(&m.client_address))
-            .map(|m| Target {
-                address: m.client_address.clone(),
+            .filter(|m| !known_ids.contains(&m.id))
+            .filter_map(|m| m.client_address.clone())
+            .filter(|address| !known_addresses.contains(address))
+            .map(|address| Target {
+                address,
                 admin_port: single_port.unwrap_or(DEFAULT_ADMIN_PORT),
                 discovered: true,
             })
@@ -247,7 +249,7 @@ fn voting_view_members(view: &Map<String, Value>) -> Vec<Member> {
                 server.get("learner_type").and_then(Value::as_str) != Some("observer");
             Some(Member {
                 id,
-                client_address,
+                client_address: Some(client_address),
                 participant,
             })
         })
@@ -272,6 +274,7 @@ async fn zookeeper_config(
         let (data, _) = data.ok()?;
         Some(server::parse_membership(
             &String::from_utf8_lossy(&data),
+            None,
             None,
         ))
     };
@@ -326,6 +329,7 @@ pub enum Code {
     WatchCount,
     FileDescriptors,
     FiguresUnavailable,
+    MemberNotLocated,
 }
 
 impl Code {
@@ -349,6 +353,7 @@ impl Code {
             Code::WatchCount => "watch_count",
             Code::FileDescriptors => "file_descriptors",
             Code::FiguresUnavailable => "figures_unavailable",
+            Code::MemberNotLocated => "member_not_located",
         }
     }
 
@@ -357,7 +362,9 @@ impl Code {
             Code::NoServer | Code::NoLeader | Code::NoQuorum | Code::MultipleLeaders => {
                 Severity::Critical
             }
-            Code::EvenVoters | Code::FiguresUnavailable => Severity::Notice,
+            Code::EvenVoters | Code::FiguresUnavailable | Code::MemberNotLocated => {
+                Severity::Notice
+            }
             _ => Severity::Warning,
         }
     }
@@ -515,6 +522,30 @@ impl<'a> Figures<'a> {
     }
 }
 
+/// Members that no configuration locates (old-style lines of servers on
+/// one host) and that the connect string did not name either: counted as
+/// voters, never probed, never made up at another server's port.
+fn members_not_located(survey: &Survey) -> Option<Warning> {
+    let probed: BTreeSet<u64> = survey.reports.iter().filter_map(|r| r.server_id).collect();
+    let unlocated: Vec<String> = survey
+        .membership
+        .iter()
+        .flatten()
+        .filter(|m| m.client_address.is_none() && !probed.contains(&m.id))
+        .map(|m| format!("server.{}", m.id))
+        .collect();
+    (!unlocated.is_empty()).then(|| {
+        Warning::ensemble(
+            Code::MemberNotLocated,
+            format!(
+                "{} share a host with other servers and name no client port (old-style \
+                 server.N lines); name them in --zk to probe them",
+                unlocated.join(", ")
+            ),
+        )
+    })
+}
+
 /// Judges the survey: the ensemble-wide rules, then each server's.
 pub fn assess(survey: &Survey, limits: &Thresholds) -> Assessment {
     let figures = Figures::of(survey);
@@ -523,6 +554,7 @@ pub fn assess(survey: &Survey, limits: &Thresholds) -> Assessment {
         quorum(survey, &figures),
         multiple_leaders(&figures),
         even_voters(&figures),
+        members_not_located(survey),
     ]
     .into_iter()
     .flatten()

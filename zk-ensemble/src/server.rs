@@ -72,16 +72,32 @@ impl Zxid {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
     pub id: u64,
-    /// The client address, `host:port`.
-    pub client_address: String,
+    /// The client address, `host:port`; `None` when no line says it and
+    /// it cannot be inferred (old-style lines of several servers on one
+    /// host: each one's client port is only in its own `clientPort`).
+    pub client_address: Option<String>,
     pub participant: bool,
 }
 
 /// Parses `server.N=host:peer:election[:role][;[clientHost:]clientPort]`
-/// lines (conf, zoo.cfg, /zookeeper/config). `client_port` stands in for
-/// lines that name no client address (old-style configurations).
-pub fn parse_membership(text: &str, client_port: Option<u16>) -> Vec<Member> {
+/// lines (conf, zoo.cfg, /zookeeper/config). `client_port` (that of the
+/// server `own_id` whose configuration this is) stands in for lines that
+/// name no client address (old-style configurations), as long as the
+/// line's host is no other line's: servers sharing a host must differ in
+/// client port, which only their own configurations say.
+pub fn parse_membership(text: &str, client_port: Option<u16>, own_id: Option<u64>) -> Vec<Member> {
     let mut members = Vec::new();
+    // How many lines name each peer host.
+    let mut hosts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for line in text.lines() {
+        let Some((key, value)) = line.trim().split_once('=') else {
+            continue;
+        };
+        if key.starts_with("server.") {
+            let host = value.split(':').next().unwrap_or("").trim().to_string();
+            *hosts.entry(host).or_default() += 1;
+        }
+    }
     for line in text.lines() {
         let Some((key, value)) = line.trim().split_once('=') else {
             continue;
@@ -114,7 +130,13 @@ pub fn parse_membership(text: &str, client_port: Option<u16>) -> Vec<Member> {
         let (false, Some(port)) = (host.is_empty(), port) else {
             continue;
         };
-        let client_address = format!("{host}:{port}");
+        let inferred = client.is_none();
+        let shared_host = hosts.get(peer_host).copied().unwrap_or(0) > 1;
+        let client_address = if inferred && shared_host && own_id != Some(id) {
+            None
+        } else {
+            Some(format!("{host}:{port}"))
+        };
         members.push(Member {
             id,
             client_address,
@@ -729,7 +751,7 @@ fn from_conf(report: &mut Report, text: &str) {
         "conf",
     );
     let client_port = value("clientPort").and_then(|v| v.parse::<u16>().ok());
-    let members = parse_membership(text, client_port);
+    let members = parse_membership(text, client_port, id);
     if !members.is_empty() {
         report.membership = Some(members);
         report.sources.insert("membership".into(), "conf".into());
@@ -761,30 +783,48 @@ mod tests {
                     server.2=zk2:2889:3889:participant;0.0.0.0:2182\n\
                     server.3=zk3:2890:3890:observer;2183\n\
                     server.4=zk4:2891:3891\nversion=0";
-        let members = parse_membership(conf, Some(2181));
+        let members = parse_membership(conf, Some(2181), Some(1));
         assert_eq!(
             members,
             vec![
                 Member {
                     id: 1,
-                    client_address: "127.0.0.1:2181".into(),
+                    client_address: Some("127.0.0.1:2181".into()),
                     participant: true
                 },
                 Member {
                     id: 2,
-                    client_address: "zk2:2182".into(),
+                    client_address: Some("zk2:2182".into()),
                     participant: true
                 },
                 Member {
                     id: 3,
-                    client_address: "zk3:2183".into(),
+                    client_address: Some("zk3:2183".into()),
                     participant: false
                 },
                 Member {
                     id: 4,
-                    client_address: "zk4:2181".into(),
+                    client_address: Some("zk4:2181".into()),
                     participant: true
                 },
+            ]
+        );
+    }
+
+    #[test]
+    fn old_style_lines_on_one_host_are_not_given_one_client_port() {
+        let conf = "server.1=10.0.0.1:2888:3888\nserver.2=10.0.0.1:2889:3889\n\
+                    server.3=10.0.0.2:2888:3888\n";
+        let located: Vec<(u64, Option<String>)> = parse_membership(conf, Some(2181), Some(2))
+            .into_iter()
+            .map(|m| (m.id, m.client_address))
+            .collect();
+        assert_eq!(
+            located,
+            [
+                (1, None),
+                (2, Some("10.0.0.1:2181".to_string())),
+                (3, Some("10.0.0.2:2181".to_string()))
             ]
         );
     }
@@ -797,13 +837,13 @@ mod tests {
                        server.3=h:1:2:participant;h:notaport\nserver.4=h:1:2;[::]:\n\
                        server.5=h:1:2;70000\nserver.6=:1:2;9\n\
                        server.99999999999999999999999=h:1:2;h:5\n\u{fffd};;==\nversion=zz";
-        assert_eq!(parse_membership(garbage, None), []);
-        assert_eq!(parse_membership(garbage, Some(2181)), []);
+        assert_eq!(parse_membership(garbage, None, None), []);
+        assert_eq!(parse_membership(garbage, Some(2181), None), []);
         assert_eq!(
-            parse_membership("server.7=h:1:2;h:5\nserver.8=:1:2", Some(2181)),
+            parse_membership("server.7=h:1:2;h:5\nserver.8=:1:2", Some(2181), None),
             [Member {
                 id: 7,
-                client_address: "h:5".into(),
+                client_address: Some("h:5".into()),
                 participant: true
             }]
         );

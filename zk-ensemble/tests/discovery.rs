@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::ensemble;
+use common::{codes, ensemble};
 use serde_json::Value;
 use zk_testkit::{exclusive, require_zookeeper, Ensemble, Zk};
 
@@ -98,4 +98,58 @@ fn fault_one_server_named_the_others_come_from_zookeeper_config() {
     assert_eq!(doc["ensemble"]["servers"], 1, "{doc:#}");
     assert_eq!(doc["ensemble"]["membership_source"], Value::Null, "{doc:#}");
     assert_eq!(doc["servers"][0]["address"], first.as_str());
+}
+
+#[test]
+fn fault_old_style_lines_on_one_host_are_kept_apart() {
+    require_zookeeper!();
+    let _lock = exclusive();
+    // server.N=127.0.0.1:peer:election, each client port only in its own
+    // clientPort: three voters on one host that no line tells apart.
+    let zk = Ensemble::start_old_style(3).unwrap();
+    let conf = zk_testkit::four_letter(&zk.address(0), "conf").unwrap();
+    assert!(
+        conf.contains("server.2=127.0.0.1:") && !conf.contains(';'),
+        "{conf}"
+    );
+
+    // Every server named: three servers, three voters, healthy.
+    let all = zk.connect_string();
+    let ran = ensemble().zk(&all).run(&["status"]);
+    assert_eq!(ran.code(), 0, "{}", ran.stderr());
+    let doc = ran.json();
+    assert_eq!(doc["ensemble"]["servers"], 3, "{doc:#}");
+    assert_eq!(doc["ensemble"]["voters"], 3, "{doc:#}");
+    assert_eq!(doc["ensemble"]["up"], 3, "{doc:#}");
+    assert_eq!(doc["status"], "healthy", "{doc:#}");
+    assert_eq!(codes(&doc), [], "{doc:#}");
+    let check = ensemble().zk(&all).run(&["check", "--format", "nagios"]);
+    assert_eq!(check.code(), 0, "{}{}", check.stdout(), check.stderr());
+    assert!(
+        check.stdout().starts_with("ZOOKEEPER OK"),
+        "{}",
+        check.stdout()
+    );
+
+    // The leader named alone: its peers cannot be located from any line,
+    // so they are neither made up at its port nor probed; a notice says
+    // which, and the verdict stands on the leader's word.
+    let leader = zk.leader().expect("a leader");
+    let ran = ensemble().zk(&zk.address(leader)).run(&["status"]);
+    assert_eq!(ran.code(), 0, "{}", ran.stderr());
+    let doc = ran.json();
+    assert_eq!(doc["ensemble"]["servers"], 1, "{doc:#}");
+    assert_eq!(doc["ensemble"]["voters"], 3, "{doc:#}");
+    assert_eq!(doc["status"], "healthy", "{doc:#}");
+    assert_eq!(
+        codes(&doc),
+        [("member_not_located".to_string(), None)],
+        "{doc:#}"
+    );
+    let message = doc["warnings"][0]["message"].as_str().unwrap();
+    let others: Vec<String> = (1..=3)
+        .filter(|id| *id != leader + 1)
+        .map(|id| format!("server.{id}"))
+        .collect();
+    assert!(message.starts_with(&others.join(", ")), "{message}");
 }

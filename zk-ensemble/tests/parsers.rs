@@ -25,7 +25,7 @@ proptest! {
     #[test]
     fn srvr_and_conf_of_any_text_never_panic(text in "(\\PC|\t|\n){0,300}", port in any::<Option<u16>>()) {
         let _ = parse_srvr(&text);
-        let _ = parse_membership(&text, port);
+        let _ = parse_membership(&text, port, None);
         let _ = host_of(&text);
     }
 

@@ -121,14 +121,22 @@ impl Ensemble {
     /// `-Dname=value` is a JVM system property instead (`jute.maxbuffer`
     /// is read only from one).
     pub fn start_with(n: usize, extra_config: &[&str]) -> Result<Ensemble> {
-        Self::start_inner(n, extra_config, &[], false)
+        Self::start_inner(n, extra_config, &[], false, false)
+    }
+
+    /// Like [`Ensemble::start`], with pre-3.5 configuration lines
+    /// (`server.N=host:peer:election`, the client port only in each
+    /// server's own `clientPort`): no server's configuration says where
+    /// its peers take clients.
+    pub fn start_old_style(n: usize) -> Result<Ensemble> {
+        Self::start_inner(n, &[], &[], false, true)
     }
 
     /// Like [`Ensemble::start_with`], with extra JVM flags for every server:
     /// what only a system property sets, such as the JAAS file of SASL
     /// (`-Djava.security.auth.login.config=FILE`).
     pub fn start_with_jvm(n: usize, extra_config: &[&str], jvm_args: &[&str]) -> Result<Ensemble> {
-        Self::start_inner(n, extra_config, jvm_args, false)
+        Self::start_inner(n, extra_config, jvm_args, false, false)
     }
 
     /// Like [`Ensemble::start`], with read-only mode enabled (a JVM system
@@ -136,7 +144,7 @@ impl Ensemble {
     /// goes on serving reads to clients that allow it, and says `read-only`
     /// as its mode.
     pub fn start_read_only_capable(n: usize) -> Result<Ensemble> {
-        Self::start_inner(n, &[], &["-Dreadonlymode.enabled=true"], false)
+        Self::start_inner(n, &[], &["-Dreadonlymode.enabled=true"], false, false)
     }
 
     /// Like [`Ensemble::start`], but every server reaches its peers' quorum
@@ -148,7 +156,7 @@ impl Ensemble {
     /// answering its clients for 10 s, well after the leader has expired a
     /// session of a few seconds, which is the window partition tests need.
     pub fn start_partitionable(n: usize) -> Result<Ensemble> {
-        Self::start_inner(n, &["syncLimit=20"], &[], true)
+        Self::start_inner(n, &["syncLimit=20"], &[], true, false)
     }
 
     fn start_inner(
@@ -156,6 +164,7 @@ impl Ensemble {
         extra_config: &[&str],
         jvm_args: &[&str],
         partitionable: bool,
+        old_style: bool,
     ) -> Result<Ensemble> {
         assert!(n >= 1);
         static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -200,11 +209,15 @@ impl Ensemble {
                         Some(link) => (link.quorum.port(), link.election.port()),
                         None => (p.peer, p.election),
                     };
-                    format!(
-                        "server.{}=127.0.0.1:{peer}:{election}:participant;127.0.0.1:{}\n",
-                        i + 1,
-                        p.client
-                    )
+                    if old_style {
+                        format!("server.{}=127.0.0.1:{peer}:{election}\n", i + 1)
+                    } else {
+                        format!(
+                            "server.{}=127.0.0.1:{peer}:{election}:participant;127.0.0.1:{}\n",
+                            i + 1,
+                            p.client
+                        )
+                    }
                 })
                 .collect()
         };
