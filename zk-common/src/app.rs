@@ -57,11 +57,22 @@ where
     F: FnOnce(T) -> Fut,
     Fut: Future<Output = anyhow::Result<u8>>,
 {
-    let mut cmd = command::<T>();
-    let name = cmd.get_name().to_string();
     // Arguments need not be UTF-8 (a wrapped command's are passed through
     // as bytes); clap refuses a non-UTF-8 value where it needs text.
-    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    main_from(std::env::args_os().collect(), run)
+}
+
+/// [`main`] with the command line given: what the one `zk-tools` binary
+/// calls once it knows which tool it runs as (`args[0]` is then the tool's
+/// name, so usage lines read as they do from the tool's own binary).
+pub fn main_from<T, F, Fut>(args: Vec<std::ffi::OsString>, run: F) -> ExitCode
+where
+    T: Tool,
+    F: FnOnce(T) -> Fut,
+    Fut: Future<Output = anyhow::Result<u8>>,
+{
+    let mut cmd = command::<T>();
+    let name = cmd.get_name().to_string();
     let arg = |i: usize| args.get(i).and_then(|a| a.to_str());
     if arg(1) == Some(crate::watchdog::ARG) {
         return crate::watchdog::run(arg(2));
