@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Size and idle memory of the tools (issue: ship it), against a local
 # 3-server ensemble:
-#   - each binary's size as shipped (static release build, stripped) and as
+#   - each binary's size as shipped (the one static zk-tools executable the
+#     release installs, with a link per tool: "multicall"), as each tool's
+#     own static binary ("static", what releases shipped before) and as
 #     `cargo build --release` makes it (dynamically linked glibc);
 #   - resident memory (VmRSS, and its anonymous part) of each long-running
 #     tool once idle: zk-lock holding a lock around `sleep`, zk-elect leading,
@@ -9,7 +11,7 @@
 #     zk-ensemble watch. Each is sampled once a second for SAMPLES seconds
 #     (default 5) after it is ready; the table shows the largest sample.
 #
-#   scripts/bench-size.sh                 builds both variants, measures both
+#   scripts/bench-size.sh                 builds all three variants, measures them
 #   BUILD=0 scripts/bench-size.sh         measures the binaries already built
 #   VARIANTS=static scripts/bench-size.sh only the static build
 #
@@ -18,9 +20,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 tools=(zk-members zk-lock zk-elect zk-health zk-ensemble zk-tree)
-variants=(${VARIANTS:-static dynamic})
+variants=(${VARIANTS:-multicall static dynamic})
 SAMPLES=${SAMPLES:-5}
-dir_of() { case $1 in static) echo target/x86_64-unknown-linux-gnu/release ;; dynamic) echo target/release ;; esac; }
+dir_of() {
+  case $1 in
+    static) echo target/x86_64-unknown-linux-gnu/release ;;
+    dynamic) echo target/release ;;
+    multicall) echo "$work/multicall" ;;  # links to the static zk-tools
+  esac
+}
 
 if [ "${BUILD:-1}" = 1 ]; then
   packages=()
@@ -29,8 +37,10 @@ if [ "${BUILD:-1}" = 1 ]; then
     case $v in
       static) RUSTFLAGS="-C target-feature=+crt-static" \
                 cargo build --release --locked --quiet --target x86_64-unknown-linux-gnu --bins "${packages[@]}" ;;
+      multicall) RUSTFLAGS="-C target-feature=+crt-static" \
+                cargo build --release --locked --quiet --target x86_64-unknown-linux-gnu --bins -p zk-tools ;;
       dynamic) cargo build --release --locked --quiet --bins "${packages[@]}" ;;
-      *) echo "bench-size.sh: VARIANTS takes static and dynamic, not '$v'" >&2; exit 2 ;;
+      *) echo "bench-size.sh: VARIANTS takes multicall, static and dynamic, not '$v'" >&2; exit 2 ;;
     esac
   done
 fi
@@ -49,6 +59,8 @@ cleanup() {
 }
 trap cleanup EXIT
 ZK=$(scripts/zookeeper.sh start 3)
+mkdir "$work/multicall"
+for tool in "${tools[@]}"; do ln -s "$PWD/target/x86_64-unknown-linux-gnu/release/zk-tools" "$work/multicall/$tool"; done
 
 # Polls CMD until it succeeds, for up to 20 s.
 until_ok() {
@@ -85,7 +97,7 @@ measure() {
 for v in "${variants[@]}"; do
   bin=$(dir_of "$v")
   for tool in "${tools[@]}"; do
-    echo "size $v $tool $(stat -c %s "$bin/$tool")" >> "$work/results"
+    echo "size $v $tool $(stat -L -c %s "$bin/$tool")" >> "$work/results"
   done
   m=$bin/zk-members
   g=/bench-size-$v
@@ -114,11 +126,16 @@ for line in open(sys.argv[1]):
     else:
         *name, r, a = rest.split()
         rss[(variant, " ".join(name))] = (int(r), int(a))
-variants = sorted({v for v, _ in size}, key=lambda v: v != "static")
+order = ["multicall", "static", "dynamic"]
+variants = sorted({v for v, _ in size}, key=order.index)
 print("\nbinary size, stripped (MiB)")
 print(f"{'tool':14}" + "".join(f"{v:>10}" for v in variants))
-for tool in ["zk-members", "zk-lock", "zk-elect", "zk-health", "zk-ensemble"]:
+tools = ["zk-members", "zk-lock", "zk-elect", "zk-health", "zk-ensemble", "zk-tree"]
+for tool in tools:
     print(f"{tool:14}" + "".join(f"{size[(v, tool)] / 2**20:10.2f}" for v in variants))
+# Installed: one executable for multicall, every tool's own otherwise.
+total = lambda v: size[(v, tools[0])] if v == "multicall" else sum(size[(v, t)] for t in tools)
+print(f"{'installed':14}" + "".join(f"{total(v) / 2**20:10.2f}" for v in variants))
 print("\nidle resident memory, MiB (VmRSS, of which anonymous)")
 print(f"{'tool':20}" + "".join(f"{v:>18}" for v in variants))
 for name in ["zk-lock", "zk-elect", "zk-health", "zk-members watch", "zk-ensemble watch"]:

@@ -8,9 +8,11 @@
 #                                      for the binaries found on PATH
 #
 # Binaries come from the first of: $BIN_DIR, the static release build
-# (target/x86_64-unknown-linux-gnu/release), target/release. Only if none of
-# them has all six are the tools taken from PATH, and then only their man
-# pages and completions are installed (the binaries are installed already).
+# (target/x86_64-unknown-linux-gnu/release), target/release. One holding the
+# one zk-tools executable installs it with a link per tool name; else one
+# holding all six tools' own binaries installs those. Only if none has either
+# are the tools taken from PATH, and then only their man pages and
+# completions are installed (the binaries are installed already).
 #
 # Layout under PREFIX:
 #   bin/zk-*                                  share/man/man1/zk-*.1
@@ -33,7 +35,9 @@ has_all() {
 
 bindir=
 copy_bins=1
+multicall=0
 for dir in ${BIN_DIR:+"$BIN_DIR"} target/x86_64-unknown-linux-gnu/release target/release; do
+  if [ -x "$dir/zk-tools" ]; then bindir=$dir; multicall=1; break; fi
   if has_all "$dir"; then bindir=$dir; break; fi
 done
 if [ -z "$bindir" ]; then
@@ -55,7 +59,12 @@ install -d "$prefix/share/man/man1" "$prefix/share/bash-completion/completions" 
   "$prefix/share/zsh/site-functions" "$prefix/share/fish/vendor_completions.d"
 if [ "$copy_bins" = 1 ]; then
   install -d "$prefix/bin"
-  for tool in "${tools[@]}"; do install -m 755 "$bindir/$tool" "$prefix/bin/"; done
+  if [ "$multicall" = 1 ]; then
+    install -m 755 "$bindir/zk-tools" "$prefix/bin/"
+    for tool in "${tools[@]}"; do ln -sfn zk-tools "$prefix/bin/$tool"; done
+  else
+    for tool in "${tools[@]}"; do install -m 755 "$bindir/$tool" "$prefix/bin/"; done
+  fi
 fi
 install -m 644 "$docs"/man/*.1 "$prefix/share/man/man1/"
 install -m 644 "$docs"/completions/bash/* "$prefix/share/bash-completion/completions/"
@@ -64,7 +73,8 @@ install -m 644 "$docs"/completions/fish/* "$prefix/share/fish/vendor_completions
 
 pages=$(find "$docs/man" -name '*.1' | wc -l)
 if [ "$copy_bins" = 1 ]; then
-  echo "install.sh: ${#tools[@]} binaries from $bindir, $pages man pages and completions under $prefix"
+  if [ "$multicall" = 1 ]; then what="zk-tools and ${#tools[@]} links to it"; else what="${#tools[@]} binaries"; fi
+  echo "install.sh: $what from $bindir, $pages man pages and completions under $prefix"
 else
   echo "install.sh: $pages man pages and completions for the tools in $bindir under $prefix"
 fi

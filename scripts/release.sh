@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the release: static x86_64 Linux binaries of the six tools, their
-# man pages and completions, and packs them three ways under dist/:
+# Builds the release: one static x86_64 Linux executable, zk-tools, that runs
+# as whichever of the six tools its name says (zk-lock, ... are symbolic
+# links to it), their man pages and completions, packed three ways in dist/:
 #
 #   dist/zk-tools-VERSION-x86_64-linux.tar.gz   bin/, share/{man,bash-completion,zsh,fish},
 #                                               share/doc/zk-tools/{LICENSE,README.md,CHANGELOG.md,SHA256SUMS}
@@ -56,22 +57,25 @@ fi
 
 # With an explicit --target, RUSTFLAGS reach only the target's crates, not
 # build scripts and proc macros (which cannot be linked statically).
-packages=()
-for tool in "${tools[@]}"; do packages+=(-p "$tool"); done
 # getrandom's default Linux backend finds libc's getrandom() through dlsym,
 # which a static binary lacks, and falls back to /dev/urandom: a scratch
 # image without /dev would have no randomness. Call getrandom() directly.
 RUSTFLAGS="-C target-feature=+crt-static --cfg getrandom_backend=\"linux_getrandom\"" \
-  cargo build --release --locked --target "$target" --bins "${packages[@]}"
+  cargo build --release --locked --target "$target" --bins -p zk-tools
 bindir=target/$target/release
 
-for tool in "${tools[@]}"; do
-  if ! ldd "$bindir/$tool" 2>&1 | grep -qE 'not a dynamic executable|statically linked'; then
-    echo "release.sh: $bindir/$tool is not static:" >&2
-    ldd "$bindir/$tool" >&2
-    exit 1
-  fi
-done
+if ! ldd "$bindir/zk-tools" 2>&1 | grep -qE 'not a dynamic executable|statically linked'; then
+  echo "release.sh: $bindir/zk-tools is not static:" >&2
+  ldd "$bindir/zk-tools" >&2
+  exit 1
+fi
+
+# zk-tools and a relative link per tool name in DIR.
+install_tools() {
+  install -m 755 "$bindir/zk-tools" "$1/"
+  local tool
+  for tool in "${tools[@]}"; do ln -sfn zk-tools "$1/$tool"; done
+}
 
 rm -rf dist
 mkdir -p dist
@@ -83,7 +87,7 @@ BIN_DIR=$bindir OUT=$docs scripts/gen-docs.sh >/dev/null
 stage=dist/$name
 install -d "$stage/bin" "$stage/share/man/man1" "$stage/share/bash-completion/completions" \
   "$stage/share/zsh/site-functions" "$stage/share/fish/vendor_completions.d" "$stage/share/doc/zk-tools"
-for tool in "${tools[@]}"; do install -m 755 "$bindir/$tool" "$stage/bin/"; done
+install_tools "$stage/bin"
 install -m 644 "$docs"/man/*.1 "$stage/share/man/man1/"
 install -m 644 "$docs"/completions/bash/* "$stage/share/bash-completion/completions/"
 install -m 644 "$docs"/completions/zsh/* "$stage/share/zsh/site-functions/"
@@ -99,7 +103,7 @@ tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$epoch" \
 rootfs=dist/rootfs
 install -d "$rootfs/usr/local/bin" "$rootfs/etc/ssl/certs" "$rootfs/usr/share/doc/zk-tools"
 install -d -m 1777 "$rootfs/tmp"
-for tool in "${tools[@]}"; do install -m 755 "$bindir/$tool" "$rootfs/usr/local/bin/"; done
+install_tools "$rootfs/usr/local/bin"
 install -m 644 /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/"
 install -m 644 LICENSE "$rootfs/usr/share/doc/zk-tools/"
 printf 'root:x:0:0:root:/:/nonexistent\nnobody:x:65534:65534:nobody:/:/nonexistent\n' > "$rootfs/etc/passwd"
@@ -110,13 +114,16 @@ chmod 644 "$rootfs"/etc/passwd "$rootfs"/etc/group "$rootfs"/etc/nsswitch.conf "
 
 if [ "$deb" = 1 ]; then
   command -v cargo-deb >/dev/null || cargo install cargo-deb --locked --quiet
-  # Debian wants compressed man pages; cargo-deb takes them from here (see
-  # [package.metadata.deb] in zk-lock/Cargo.toml).
+  # Debian wants compressed man pages; cargo-deb takes them from here, and
+  # the tools' links (dangling here, so kept as links) from target/deb-links
+  # (see [package.metadata.deb] in zk-tools/Cargo.toml).
   debdocs=target/deb-docs
-  rm -rf "$debdocs"
+  rm -rf "$debdocs" target/deb-links
   cp -r "$docs" "$debdocs"
   gzip -9n "$debdocs"/man/*.1
-  cargo deb --locked --no-build --no-strip -p zk-lock --target "$target" --output dist/ >/dev/null
+  mkdir -p target/deb-links
+  for tool in "${tools[@]}"; do ln -s zk-tools "target/deb-links/$tool"; done
+  cargo deb --locked --no-build --no-strip -p zk-tools --target "$target" --output dist/ >/dev/null
 fi
 
 downloads=("$name.tar.gz")

@@ -58,8 +58,10 @@ step "tarball"
 tar -xzf "dist/$name.tar.gz" -C "$work"
 tree=$work/$name
 (cd "$tree" && sha256sum --quiet -c share/doc/zk-tools/SHA256SUMS) || fail "the tarball's SHA256SUMS does not match"
+ldd "$tree/bin/zk-tools" 2>&1 | grep -qE 'not a dynamic executable|statically linked' || fail "zk-tools is not static"
+echo "  zk-tools (all six tools): $(stat -c %s "$tree/bin/zk-tools") bytes"
 for tool in "${tools[@]}"; do
-  ldd "$tree/bin/$tool" 2>&1 | grep -qE 'not a dynamic executable|statically linked' || fail "$tool is not static"
+  [ "$(readlink "$tree/bin/$tool")" = zk-tools ] || fail "bin/$tool is not a link to zk-tools in the tarball"
   "$tree/bin/$tool" --help >/dev/null || fail "$tool --help"
   [ -s "$tree/share/man/man1/$tool.1" ] || fail "no man page $tool.1 in the tarball"
   grep -q '^\.TH' "$tree/share/man/man1/$tool.1" || fail "$tool.1 is no man page"
@@ -84,7 +86,7 @@ printf 'v1' | "$tree/bin/zk-tree" --zk "$zk" set --create /test-install/data >/d
 
 step "container root file system (chroot dist/rootfs)"
 rootfs=dist/rootfs
-extra=$(cd "$rootfs" && find . -type f | grep -vE '^\./(usr/local/bin/zk-[a-z]+|etc/(passwd|group|nsswitch\.conf|hosts|ssl/certs/ca-certificates\.crt)|usr/share/doc/zk-tools/LICENSE)$' || true)
+extra=$(cd "$rootfs" && find . -type f | grep -vE '^\./(usr/local/bin/zk-tools|etc/(passwd|group|nsswitch\.conf|hosts|ssl/certs/ca-certificates\.crt)|usr/share/doc/zk-tools/LICENSE)$' || true)
 [ -z "$extra" ] || fail "unexpected files in the rootfs: $extra"
 # A container runtime gives the image a /dev; this chroot gets only
 # /dev/null, no /dev/urandom: the static binaries take their randomness
@@ -92,6 +94,7 @@ extra=$(cd "$rootfs" && find . -type f | grep -vE '^\./(usr/local/bin/zk-[a-z]+|
 install -d "$rootfs/dev"
 mknod -m 666 "$rootfs/dev/null" c 1 3
 for tool in "${tools[@]}"; do
+  [ "$(readlink "$rootfs/usr/local/bin/$tool")" = zk-tools ] || fail "the rootfs's $tool is not a link to zk-tools"
   chroot --userspec=65534:65534 "$rootfs" "/usr/local/bin/$tool" --help >/dev/null || fail "chroot: $tool --help"
 done
 chroot --userspec=65534:65534 "$rootfs" /usr/local/bin/zk-lock --zk "$zk" -n /test-install/chroot -- /usr/local/bin/zk-ensemble --zk "$zk" check >/dev/null \
@@ -110,8 +113,10 @@ echo "  rootfs (image content): $(du -sk "$rootfs" | cut -f1) KiB"
 
 step ".deb (dpkg -i)"
 dpkg -i "$deb" >/dev/null || fail "dpkg -i $deb"
+[ -x /usr/bin/zk-tools ] || fail "no /usr/bin/zk-tools after dpkg -i"
 for tool in "${tools[@]}"; do
   [ "$(command -v "$tool")" = "/usr/bin/$tool" ] || fail "$tool is not /usr/bin/$tool"
+  [ "$(readlink "/usr/bin/$tool")" = zk-tools ] || fail "/usr/bin/$tool is not a link to zk-tools"
   "$tool" --help >/dev/null || fail "$tool --help after dpkg -i"
   man -w "$tool" >/dev/null || fail "man -w $tool"
   [ -s "/usr/share/bash-completion/completions/$tool" ] || fail "no bash completion for $tool"
@@ -126,7 +131,7 @@ check_references /usr/share/man/man1
 zk-lock --zk "$zk" -n /test-install/deb -- true || fail "packaged zk-lock against $zk"
 dpkg -r zk-tools >/dev/null || fail "dpkg -r zk-tools"
 for tool in "${tools[@]}"; do
-  [ ! -e "/usr/bin/$tool" ] || fail "/usr/bin/$tool left after dpkg -r"
+  [ ! -e "/usr/bin/$tool" ] && [ ! -L "/usr/bin/$tool" ] || fail "/usr/bin/$tool left after dpkg -r"
   [ ! -e "/usr/share/man/man1/$tool.1.gz" ] || fail "$tool.1.gz left after dpkg -r"
 done
 echo "  $deb: $(stat -c %s "$deb") bytes, $pages man pages"
