@@ -103,6 +103,10 @@ tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$epoch" \
 rootfs=dist/rootfs
 install -d "$rootfs/usr/local/bin" "$rootfs/etc/ssl/certs" "$rootfs/usr/share/doc/zk-tools"
 install -d -m 1777 "$rootfs/tmp"
+# Where the tools may write (--output), as /tmp: COPY makes every file
+# root's, so the user the image runs as, nobody, writes only where anyone
+# may; a fresh named volume mounted here takes this mode.
+install -d -m 1777 "$rootfs/var/lib/zk-tools"
 install_tools "$rootfs/usr/local/bin"
 install -m 644 /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/"
 install -m 644 LICENSE "$rootfs/usr/share/doc/zk-tools/"

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Checks every install path the README documents, on this machine (root,
 # Debian): builds the release with scripts/release.sh, then
-#   - the tarball: checksums, six static binaries, man pages, completions;
+#   - the tarball: checksums, the static zk-tools and its six links, man
+#     pages, completions;
 #   - the static binary against a real ZooKeeper reached by host name
 #     (localhost), so getaddrinfo in the static glibc is exercised;
 #   - the container root file system (dist/rootfs): the binaries run chrooted
 #     in it, with nothing else there, and reach ZooKeeper;
+#   - the image: the Dockerfile's final stage built from dist/ with buildah
+#     (its build stage's rust image cannot be fetched here), and zk-ensemble,
+#     zk-lock and zk-health run from it as the image's user, nobody;
 #   - the .deb: dpkg -i, the tools on PATH, `man -w` for every page, the
 #     completions at Debian's paths, then dpkg -r leaves none of them;
 #   - scripts/install.sh PREFIX: binaries, man pages and completions;
@@ -28,6 +32,9 @@ deb=dist/zk-tools_${version}-1_amd64.deb
 
 step "building the release"
 scripts/release.sh
+if ! command -v buildah >/dev/null; then
+  apt-get install -y -qq buildah >/dev/null || fail "cannot install buildah (apt-get install buildah)"
+fi
 
 work=$(mktemp -d)
 export ZK_LOCAL_DIR=$work/zk ZK_BASE_PORT=${ZK_TEST_BASE_PORT:-22181}
@@ -110,6 +117,35 @@ set -e
 [ "$code" = 69 ] || fail "chroot: an unknown host should exit 69, got $code: $(cat "$work/err")"
 rm -r "$rootfs/dev"
 echo "  rootfs (image content): $(du -sk "$rootfs" | cut -f1) KiB"
+
+step "container image (buildah)"
+# The Dockerfile's final stage, taking dist/rootfs from the build context
+# instead of the build stage. `podman run` cannot start containers in this
+# VM (crun cannot set rlimits); `buildah run --isolation chroot` can.
+awk '/^FROM scratch/ { final = 1 } final' Dockerfile \
+  | sed 's|--from=build ||; s|/src/dist/||' > "$work/Containerfile"
+grep -q '^COPY rootfs/ /$' "$work/Containerfile" || fail "the Dockerfile's final stage no longer copies the rootfs: $(cat "$work/Containerfile")"
+image=localhost/zk-tools:test-install
+buildah bud --isolation chroot -q -f "$work/Containerfile" -t "$image" dist >/dev/null || fail "buildah bud of the final stage"
+ctr=$(buildah from "$image")
+in_image() { buildah run --isolation chroot --network host "$ctr" -- "$@"; }
+[ "$(buildah inspect --format '{{.OCIv1.Config.User}}' "$ctr")" = 65534:65534 ] || fail "the image does not run as nobody"
+in_image zk-ensemble --zk "$zk" check >/dev/null || fail "image: zk-ensemble check against $zk"
+in_image zk-lock --zk "$zk" -n /test-install/image-lock -- zk-ensemble --zk "$zk" check >/dev/null \
+  || fail "image: zk-lock around zk-ensemble check"
+# zk-health registers while ZooKeeper's own port answers, and its command
+# (run from the image too) returns once the registration is seen.
+in_image zk-health --zk "$zk" /test-install/image-health --id image --tcp "127.0.0.1:$ZK_BASE_PORT" \
+  -- zk-members --zk "$zk" wait /test-install/image-health --min 1 --timeout 30s >/dev/null \
+  || fail "image: zk-health registering while its probe passes"
+# What the tools write lands as nobody in the one directory given to it.
+in_image zk-ensemble --zk "$zk" status --output /var/lib/zk-tools/status.json || fail "image: --output into /var/lib/zk-tools"
+mnt=$(buildah mount "$ctr")
+[ "$(stat -c %u "$mnt/var/lib/zk-tools/status.json")" = 65534 ] || fail "image: status.json is not nobody's"
+buildah umount "$ctr" >/dev/null
+buildah rm "$ctr" >/dev/null
+echo "  image $image: $(buildah images --format '{{.Size}}' "$image")"
+buildah rmi "$image" >/dev/null
 
 step ".deb (dpkg -i)"
 dpkg -i "$deb" >/dev/null || fail "dpkg -i $deb"

@@ -1246,6 +1246,30 @@ fn docker_compose_ensemble_config_is_coherent_and_its_wait_runs() {
         }
     }
     assert!(tools >= 3, "{tools} tool services");
+    // The image runs as nobody and holds nothing but the tools: a volume a
+    // tool writes must be mounted where the image lets nobody write (a fresh
+    // named volume takes its mode from there), and no command may need a
+    // shell or cat from it.
+    let release = read_example("../scripts/release.sh");
+    for (name, service) in services {
+        if service["image"].as_str() != Some("zk-tools:0.1.0") {
+            continue;
+        }
+        for volume in service["volumes"].as_array().into_iter().flatten() {
+            let target = volume.as_str().unwrap().split(':').nth(1).unwrap();
+            assert!(
+                release.contains(&format!("install -d -m 1777 \"$rootfs{target}\"")),
+                "{name} writes {target}, which the image does not let nobody write"
+            );
+        }
+    }
+    let compose = read_example("docker-compose.yml");
+    for needs_a_shell in ["exec upstreams cat", "sh -c"] {
+        assert!(
+            !compose.contains(needs_a_shell),
+            "the image has no shell: {needs_a_shell}"
+        );
+    }
     // The one command that needs no other container: run it.
     let connect = shared().chroot("example-compose");
     let sandbox = Sandbox::new("compose");
