@@ -14,7 +14,7 @@
 //! | ZooKeeper session and diagnosis | [`connect`], [`path`] (path syntax), [`tls_refusal`] (why TLS failed) |
 //! | recipes and the lease | [`queue`] (locks and elections), [`lease`] (ownership and the safe window), [`owner`] (run or hold while owning), [`group`] and [`follow`] (membership), [`handler`] (a watch's `--exec`) |
 //! | running a command | [`supervisor`] (the command, its signals, Ctrl-Z and stop), [`signals`] (stop signals while waiting), [`timeout`] (`--timeout`), [`watchdog`] (the dead-man's switch) |
-//! | probes | [`probe`] (command, HTTP and TCP health checks) |
+//! | probes | [`probe`] (command, HTTP and TCP health checks), [`http`] (the HTTP client of probes and the AdminServer) |
 
 pub mod app;
 pub mod atomic_file;
@@ -24,6 +24,7 @@ pub mod exit;
 pub mod follow;
 pub mod group;
 pub mod handler;
+pub mod http;
 pub mod lease;
 pub mod log;
 pub mod node;

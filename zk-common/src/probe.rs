@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use clap::Args;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::cli::{parse_duration, parse_interval};
@@ -21,7 +20,8 @@ pub struct ProbeArgs {
     #[arg(help_heading = HEALTH_PROBES, long, value_name = "CMD")]
     pub check: Vec<String>,
 
-    /// Passes on a 2xx answer to GET URL (http:// only). Repeatable.
+    /// Passes on a 2xx answer to GET URL (http:// or https://, checked
+    /// against the system's CA certificates). Repeatable.
     #[arg(help_heading = HEALTH_PROBES, long, value_name = "URL", value_parser = parse_http_url)]
     pub http: Vec<HttpUrl>,
 
@@ -57,69 +57,12 @@ impl ProbeArgs {
 }
 
 /// An `http://host[:port][/path]` URL, split for a plain HTTP/1.0 GET.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpUrl {
-    pub url: String,
-    /// What to connect to: a name or an address, an IPv6 one without brackets.
-    pub host: String,
-    pub port: u16,
-    /// The request target: path and query, at least `/`.
-    pub path: String,
-    /// The `Host` header: host (bracketed when IPv6) and port.
-    pub host_header: String,
-}
+/// A `--http` URL: [`crate::http::Url`].
+pub type HttpUrl = crate::http::Url;
 
-/// Parses `--http` with `http::Uri`, so IPv6 literals (`http://[::1]:8080/`)
-/// and every corner of RFC 3986 authority syntax are handled as a browser
-/// would, and refuses what a plain GET cannot serve.
+/// Parses `--http`: http:// or https://, see [`crate::http::parse_url`].
 pub fn parse_http_url(s: &str) -> Result<HttpUrl, String> {
-    let uri: http::Uri = s.parse().map_err(|err| format!("not a URL: {err}"))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            return Err(
-                "only http:// URLs are probed; for https use --check 'curl -fsS URL'".into(),
-            )
-        }
-        _ => return Err("expected http://HOST[:PORT][/PATH]".into()),
-    }
-    let authority = uri.authority().ok_or("no host in the URL")?;
-    if authority.as_str().contains('@') {
-        // Credentials would end up in events and logs; the probe sends none.
-        return Err("user:password@ is not supported in --http; use --check 'curl ...'".into());
-    }
-    let bracketed = authority.host();
-    let host = bracketed.trim_start_matches('[').trim_end_matches(']');
-    if host.is_empty() {
-        return Err("no host in the URL".into());
-    }
-    // Read the port text ourselves: `Authority::port` is `None` for one
-    // that does not fit in a u16, which would silently probe port 80.
-    let after_host = authority
-        .as_str()
-        .strip_prefix(bracketed)
-        .unwrap_or_default();
-    let port = match after_host.strip_prefix(':') {
-        None | Some("") => 80,
-        Some(port) => port
-            .parse::<u16>()
-            .ok()
-            .filter(|p| *p != 0)
-            .ok_or_else(|| format!("bad port {port}"))?,
-    };
-    let path = match uri.path_and_query().map(|pq| pq.as_str()) {
-        Some(target) if target.starts_with('/') => target.to_string(),
-        // `http://host?x` has a query but an empty path.
-        Some(target) => format!("/{target}"),
-        None => "/".to_string(),
-    };
-    Ok(HttpUrl {
-        url: s.into(),
-        host: host.into(),
-        port,
-        path,
-        host_header: format!("{bracketed}:{port}"),
-    })
+    crate::http::parse_url(s)
 }
 
 /// `HOST:PORT` for `--tcp`; an IPv6 address goes in brackets (`[::1]:9000`),
@@ -292,94 +235,35 @@ async fn tcp_connect(target: &str, timeout: Duration) -> Result<(), String> {
     }
 }
 
-/// The most of an answer read to find its status line.
-const MAX_HEAD: usize = 8 * 1024;
-
-/// A plain HTTP/1.0 GET; passes on a 2xx status (or one of --http-status).
-/// Written by hand: a health probe needs the status code of a loopback or
-/// LAN service, not a client library with TLS and pools in every idle
-/// candidate's memory. The answer is parsed by `httparse`.
+/// A GET through [`crate::http`]; passes on a 2xx status (or one of
+/// --http-status). Only the status is read.
 async fn http_get(url: &HttpUrl, passing: &[u16], timeout: Duration) -> Result<(), String> {
-    let exchange = async {
-        let mut stream = TcpStream::connect((url.host.as_str(), url.port))
-            .await
-            .map_err(|e| e.to_string())?;
-        let request = format!(
-            "GET {} HTTP/1.0\r\nHost: {}\r\nUser-Agent: zk-tools\r\nConnection: close\r\n\r\n",
-            url.path, url.host_header
-        );
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut head = Vec::with_capacity(512);
-        let mut chunk = [0u8; 512];
-        let status = loop {
-            let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
-            if n == 0 {
-                return Err(if head.is_empty() {
-                    "the connection closed without an answer".to_string()
-                } else {
-                    format!("not an HTTP answer: {:?}", first_line(&head))
-                });
-            }
-            head.extend_from_slice(&chunk[..n]);
-            if let Some(status) = status_of(&head)? {
-                break status;
-            }
-            if head.len() >= MAX_HEAD {
-                return Err(format!("no status line in the first {MAX_HEAD} bytes"));
-            }
-        };
-        let passes = if passing.is_empty() {
-            (200..300).contains(&status)
-        } else {
-            passing.contains(&status)
-        };
-        if passes {
-            Ok(())
-        } else {
-            Err(format!("HTTP {status}"))
+    let status = match tokio::time::timeout(timeout, crate::http::get(url, 0)).await {
+        Err(_) => {
+            return Err(format!(
+                "no answer within {}",
+                humantime::format_duration(timeout)
+            ))
         }
+        Ok(answer) => answer?.status,
     };
-    match tokio::time::timeout(timeout, exchange).await {
-        Err(_) => Err(format!(
-            "no answer within {}",
-            humantime::format_duration(timeout)
-        )),
-        Ok(result) => result,
+    let passes = if passing.is_empty() {
+        (200..300).contains(&status)
+    } else {
+        passing.contains(&status)
+    };
+    if passes {
+        Ok(())
+    } else {
+        Err(format!("HTTP {status}"))
     }
-}
-
-/// The status code of an answer whose first bytes are `head`: `Ok(None)`
-/// while the status line is incomplete, an error when it is not HTTP.
-pub fn status_of(head: &[u8]) -> Result<Option<u16>, String> {
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut response = httparse::Response::new(&mut headers);
-    match response.parse(head) {
-        // httparse fills the code as soon as the status line is read; the
-        // headers after it do not matter to a probe.
-        Ok(_) | Err(httparse::Error::TooManyHeaders) if response.code.is_some() => {
-            Ok(response.code)
-        }
-        Ok(_) => Ok(None),
-        Err(err) => Err(format!(
-            "not an HTTP answer ({err}): {:?}",
-            first_line(head)
-        )),
-    }
-}
-
-fn first_line(head: &[u8]) -> String {
-    let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
-    let line = String::from_utf8_lossy(&line[..line.len().min(80)]);
-    line.trim_end().to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::strategy::Strategy;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     fn args(rise: u32, fall: u32) -> ProbeArgs {
         ProbeArgs {
@@ -427,7 +311,7 @@ mod tests {
     }
 
     #[test]
-    fn http_urls_parse_and_https_is_refused_with_advice() {
+    fn http_and_https_urls_parse() {
         let url = parse_http_url("http://127.0.0.1:8080/health?x=1").unwrap();
         assert_eq!(
             (url.host.as_str(), url.port, url.path.as_str()),
@@ -437,7 +321,12 @@ mod tests {
         let bare = parse_http_url("http://svc").unwrap();
         assert_eq!((bare.port, bare.path.as_str()), (80, "/"));
         assert_eq!(bare.host_header, "svc:80");
-        assert!(parse_http_url("https://svc/").unwrap_err().contains("curl"));
+        let https = parse_http_url("https://svc/x").unwrap();
+        assert_eq!(
+            (https.https, https.port, https.host_header.as_str()),
+            (true, 443, "svc:443")
+        );
+        assert!(parse_http_url("ftp://svc/").is_err());
         assert!(parse_http_url("svc:80/x").is_err());
         assert!(parse_http_url("http://:80/").is_err());
         assert!(parse_http_url("http://svc:99999/").is_err());
@@ -464,53 +353,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn status_lines_parse_whole_or_in_pieces() {
-        assert_eq!(status_of(b"HTTP/1.1 204 No Content\r\n\r\n"), Ok(Some(204)));
-        assert_eq!(
-            status_of(b"HTTP/1.0 503 Busy\r\nX-Partial: y"),
-            Ok(Some(503)),
-            "the status is known before the headers end"
-        );
-        assert_eq!(status_of(b"HTTP/1.1 20"), Ok(None));
-        assert_eq!(status_of(b""), Ok(None));
-        assert!(status_of(b"SSH-2.0-OpenSSH_9.2\r\n").is_err());
-        assert!(status_of(b"HTTP/1.1 abc OK\r\n").is_err());
-    }
-
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
-
-        /// Whatever a server sends, the parser answers without panicking.
-        #[test]
-        fn the_response_parser_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..600)) {
-            let _ = status_of(&bytes);
-        }
-
-        /// A valid answer gives its status however it is cut into reads:
-        /// every prefix is "more please" or that status, never another.
-        #[test]
-        fn a_status_line_survives_any_split(
-            code in 100u16..600,
-            reason in "[A-Za-z ]{0,20}",
-            minor in 0u8..2,
-            headers in proptest::collection::vec(("[A-Za-z-]{1,12}", "[ -~]{0,30}"), 0..8),
-        ) {
-            let mut answer = format!("HTTP/1.{minor} {code} {reason}\r\n");
-            for (name, value) in &headers {
-                answer.push_str(&format!("{name}: {value}\r\n"));
-            }
-            answer.push_str("\r\n");
-            let bytes = answer.as_bytes();
-            for cut in 0..=bytes.len() {
-                match status_of(&bytes[..cut]) {
-                    Ok(None) => {}
-                    Ok(Some(seen)) => proptest::prop_assert_eq!(seen, code),
-                    Err(err) => proptest::prop_assert!(false, "{answer:?} cut at {cut}: {err}"),
-                }
-            }
-            proptest::prop_assert_eq!(status_of(bytes), Ok(Some(code)));
-        }
 
         /// Any http URL we build parses back to its host, port and target,
         /// with the port always in Host.
@@ -611,9 +455,11 @@ mod tests {
         let url = parse_http_url(&format!("http://[::1]:{port}/h?x=1")).unwrap();
         assert_eq!(http_get(&url, &[], Duration::from_secs(5)).await, Ok(()));
         let request = seen_rx.recv().await.unwrap();
-        assert!(request.starts_with("GET /h?x=1 HTTP/1.0\r\n"), "{request}");
+        assert!(request.starts_with("GET /h?x=1 HTTP/1.1\r\n"), "{request}");
         assert!(
-            request.contains(&format!("\r\nHost: [::1]:{port}\r\n")),
+            request
+                .to_ascii_lowercase()
+                .contains(&format!("\r\nhost: [::1]:{port}\r\n")),
             "{request}"
         );
         assert!(

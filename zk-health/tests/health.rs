@@ -560,3 +560,91 @@ fn check_lines_come_on_change_unless_every_check_is_asked() {
     );
     assert_eq!(lines[0], "check false", "{lines:?}");
 }
+
+/// `--http https://...` checks the server's certificate against the system's
+/// CAs (here `SSL_CERT_FILE`): a server the CA signed passes and registers;
+/// the same server judged by another CA fails, and the reason says why.
+#[test]
+fn an_https_probe_registers_only_a_server_whose_certificate_is_trusted() {
+    require_zookeeper!();
+    let connect = shared().chroot("health-https");
+    let certs = tempfile::tempdir().unwrap();
+    zk_testkit::certs::make_certificates(certs.path(), &[]);
+    let other = tempfile::tempdir().unwrap();
+    zk_testkit::certs::make_certificates(other.path(), &[]);
+    let port = zk_testkit::free_ports(1).unwrap()[0];
+    // openssl's test server answers any GET with `HTTP/1.0 200 ok`.
+    let mut server = std::process::Command::new("openssl");
+    server
+        .args([
+            "s_server",
+            "-quiet",
+            "-www",
+            "-accept",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .arg("-cert")
+        .arg(certs.path().join("server.pem"))
+        .arg("-key")
+        .arg(certs.path().join("server.key"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut server = zk_testkit::spawn_tied_to_test_process(server).unwrap();
+    wait_until("the https server listens", T, || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let url = format!("https://127.0.0.1:{port}/health");
+    let zk = Zk::connect(&connect).unwrap();
+
+    let untrusted = health()
+        .zk(&connect)
+        .env(
+            "SSL_CERT_FILE",
+            other.path().join("ca.pem").to_str().unwrap(),
+        )
+        .spawn(&[
+            "/services/s",
+            "--id",
+            "untrusted",
+            "--http",
+            &url,
+            "--interval",
+            "200ms",
+        ]);
+    let check = next_event(&untrusted, "check");
+    assert_eq!(check["passed"], false, "{check}");
+    assert!(
+        check["reason"].as_str().unwrap().contains("certificate"),
+        "{check}"
+    );
+    assert!(!zk.exists("/services/s/untrusted").unwrap());
+
+    let trusted = health()
+        .zk(&connect)
+        .env(
+            "SSL_CERT_FILE",
+            certs.path().join("ca.pem").to_str().unwrap(),
+        )
+        .spawn(&[
+            "/services/s",
+            "--id",
+            "trusted",
+            "--http",
+            &url,
+            "--interval",
+            "200ms",
+            "--rise",
+            "1",
+        ]);
+    let registered = next_event(&trusted, "registered");
+    assert_eq!(registered["id"], "trusted");
+    assert!(zk.exists("/services/s/trusted").unwrap());
+    assert!(!zk.exists("/services/s/untrusted").unwrap());
+
+    for mut process in [untrusted, trusted] {
+        process.signal(Signal::SIGTERM);
+        process.wait(T);
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+}

@@ -8,7 +8,6 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use common::{lock, sasl_server, secret_file};
@@ -294,71 +293,18 @@ fn sasl_digest_md5_logs_in_and_its_acl_refuses_another_identity() {
     );
 }
 
-fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A CA; a server certificate for 127.0.0.1 as PKCS12 stores for Java;
 /// client certificates `a` and `b` signed by the CA, and `old`, expired.
 fn make_certificates(dir: &Path) {
-    let d = |name: &str| dir.join(name).to_str().unwrap().to_string();
-    run(Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        ])
-        .args(["-keyout", &d("ca.key"), "-out", &d("ca.pem")])
-        .args(["-subj", "/CN=zk-tools test CA"]));
-    let sign = |name: &str, subject: &str, ext: &str, days: &str| {
-        run(Command::new("openssl")
-            .args(["req", "-newkey", "rsa:2048", "-nodes", "-subj", subject])
-            .args(["-keyout", &d(&format!("{name}.key"))])
-            .args(["-out", &d(&format!("{name}.csr"))]));
-        std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
-        run(Command::new("openssl")
-            .args(["x509", "-req", "-days", days, "-CAcreateserial"])
-            .args(["-in", &d(&format!("{name}.csr"))])
-            .args(["-CA", &d("ca.pem"), "-CAkey", &d("ca.key")])
-            .args(["-out", &d(&format!("{name}.pem"))])
-            .args(["-extfile", &d(&format!("{name}.ext"))]));
-    };
-    sign(
-        "server",
-        "/CN=127.0.0.1",
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-        "2",
+    zk_testkit::certs::make_certificates(
+        dir,
+        &[
+            ("a", "/O=zk-tools/CN=client-a", "2"),
+            ("b", "/O=zk-tools/CN=client-b", "2"),
+            // -days -1 ends the validity before it starts.
+            ("old", "/O=zk-tools/CN=client-old", "-1"),
+        ],
     );
-    let client = "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n";
-    sign("a", "/O=zk-tools/CN=client-a", client, "2");
-    sign("b", "/O=zk-tools/CN=client-b", client, "2");
-    // -days -1 ends the validity before it starts: expired on any clock.
-    sign("old", "/O=zk-tools/CN=client-old", client, "-1");
-    run(Command::new("openssl")
-        .args([
-            "pkcs12",
-            "-export",
-            "-passout",
-            "pass:secret",
-            "-name",
-            "server",
-        ])
-        .args(["-in", &d("server.pem"), "-inkey", &d("server.key")])
-        .args(["-out", &d("server.p12")]));
-    run(Command::new("keytool")
-        .args([
-            "-importcert",
-            "-noprompt",
-            "-alias",
-            "ca",
-            "-storetype",
-            "PKCS12",
-        ])
-        .args(["-storepass", "secret", "-file", &d("ca.pem")])
-        .args(["-keystore", &d("trust.p12")]));
 }
 
 #[test]

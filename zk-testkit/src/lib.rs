@@ -22,6 +22,7 @@
 //! - [`Kdc`] is a Kerberos KDC on loopback for SASL GSSAPI tests.
 //! - [`JavaClient`] compiles and runs small Curator programs for interop;
 //!   [`kazoo_worker`] runs the real kazoo (Python) the same way.
+//! - [`certs`] makes a test CA and server and client certificates.
 //! - [`docs`] reads `--help` headings and checks generated man pages.
 //! - [`nemesis`] checks the histories `zk-nemesis` records under faults.
 
@@ -29,6 +30,7 @@
 // message is the right way to report it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod certs;
 pub mod docs;
 mod ensemble;
 pub mod hostile;
