@@ -81,3 +81,83 @@ fn a_burst_of_writes_ends_on_the_last_value() {
     watch.signal(nix::sys::signal::Signal::SIGINT);
     assert_eq!(watch.wait(LINE).code(), Some(130));
 }
+
+/// Frozen past its session timeout, the watch's session expires while the
+/// node changes: a new session reads it again and the change is reported.
+#[test]
+fn a_change_made_while_the_session_expired_is_reported_by_the_next_session() {
+    require_zookeeper!();
+    let connect = shared().chroot("tree-watch-expiry");
+    let zk = Zk::connect(&connect).unwrap();
+    zk.create("/n", b"before", CreateMode::Persistent).unwrap();
+    let mut watch = tree(&connect).spawn(&["--session-timeout", "1s", "watch", "/n"]);
+    let first = watch.next_json(LINE);
+    assert_eq!(first["data"], "before");
+    let session = first["session_id"].as_str().unwrap().to_string();
+
+    zk_testkit::pause(watch.pid());
+    wait_until("the frozen watch's session to expire", LINE, || {
+        !session_is_live(shared().connect_string(), &session)
+    });
+    zk.block_on(zk.client().set_data("/n", b"while frozen", None))
+        .unwrap();
+    zk_testkit::resume(watch.pid());
+
+    let next = watch.next_json(LINE);
+    assert_eq!(next["event"], "changed", "{next}");
+    assert_eq!(next["data"], "while frozen");
+    assert_ne!(next["session_id"], first["session_id"]);
+    watch.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(watch.wait(LINE).code(), Some(143));
+}
+
+/// The server the watch is connected to is killed; the node changes while
+/// the watch reconnects to another: the re-registered watch reports it.
+#[test]
+fn fault_a_change_during_a_server_restart_is_reported() {
+    require_zookeeper!();
+    let _one_at_a_time = zk_testkit::exclusive();
+    let mut ensemble = zk_testkit::Ensemble::start(3).unwrap();
+    let zk = Zk::connect(&ensemble.connect_string()).unwrap();
+    zk.create("/n", b"0", CreateMode::Persistent).unwrap();
+    let mut watch = tree(&ensemble.connect_string()).spawn(&["watch", "/n"]);
+    let first = watch.next_json(LINE);
+    let session = first["session_id"].as_str().unwrap().to_string();
+    let victim = (0..ensemble.len())
+        .find(|&i| {
+            zk_testkit::four_letter(&ensemble.address(i), "cons")
+                .unwrap_or_default()
+                .contains(&format!("sid={session}"))
+        })
+        .expect("the server the watch is connected to");
+    ensemble.kill(victim);
+    zk.block_on(zk.client().set_data("/n", b"1", None)).unwrap();
+    let next = watch.next_json(LINE);
+    assert_eq!(
+        (next["event"].clone(), next["data"].clone()),
+        ("changed".into(), 1.into())
+    );
+    assert_eq!(
+        next["session_id"], first["session_id"],
+        "the same session, reconnected"
+    );
+    ensemble.restart(victim).unwrap();
+    zk.block_on(zk.client().set_data("/n", b"2", None)).unwrap();
+    assert_eq!(watch.next_json(LINE)["data"], 2);
+    watch.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(watch.wait(LINE).code(), Some(143));
+}
+
+/// Whether any server still lists the session (`cons` shows its sid).
+fn session_is_live(connect: &str, session: &str) -> bool {
+    let sid = format!("sid={session}");
+    connect.split(',').any(|server| {
+        zk_testkit::four_letter(server, "cons")
+            .map(|c| c.contains(&sid))
+            .unwrap_or(false)
+    }) || connect.split(',').any(|server| {
+        zk_testkit::four_letter(server, "dump")
+            .map(|d| d.contains(session))
+            .unwrap_or(false)
+    })
+}
