@@ -370,7 +370,7 @@ fn command_status_signals_and_bad_input() {
         (&["/e/", "--", "true"][..], "ends with '/'"),
         (&["--warm", "/e"][..], "-c <STRING>|CMD"),
         (&["--interval", "x", "/e"][..], "--interval"),
-        (&["--http", "https://x/", "/e"][..], "curl"),
+        (&["--http", "ftp://x/", "/e"][..], "http[s]://"),
         (&["--tcp", "nohost", "/e"][..], "HOST:PORT"),
         (&["--rise", "0", "/e"][..], "--rise"),
         (&["leader", "/e", "--is", ""][..], "empty ID"),
