@@ -1260,8 +1260,22 @@ fn inject(
         "revoke_owner" => {
             // What `zk-lock break` and `zk-elect resign` do, unforced: the
             // owner must stop its command before the next owner starts.
+            // Not in an election shared with Curator's LeaderLatch: its
+            // follower watches the leader's node for deletion only, and the
+            // __REVOKE__ write consumes that one-shot watch, so the latch
+            // never learns the node went and the election stalls (a known
+            // limitation of `zk-elect resign`, see the README).
+            let beside_a_latch = |i: usize| {
+                specs
+                    .iter()
+                    .any(|s| s.path == specs[i].path && matches!(s.launch, Launch::Java("latch")))
+            };
             let owners: Vec<usize> = (0..specs.len())
-                .filter(|&i| matches!(specs[i].launch, Launch::Tool(..)) && slots[i].holding())
+                .filter(|&i| {
+                    matches!(specs[i].launch, Launch::Tool(..))
+                        && slots[i].holding()
+                        && !beside_a_latch(i)
+                })
                 .collect();
             if owners.is_empty() {
                 return heal("no tool owns anything".into(), |_, _| {});
