@@ -267,7 +267,7 @@ fn starts_a_new_session_and_a_fresh_snapshot_after_expiry() {
     zk_testkit::pause(watch.pid());
     let session = first["session_id"].as_str().unwrap().to_string();
     let gone = std::time::Instant::now() + Duration::from_secs(30);
-    while session_is_live(shared().connect_string(), &session) {
+    while zk_testkit::session_is_live(shared().connect_string(), &session) {
         assert!(
             std::time::Instant::now() < gone,
             "session {session} never expired"
@@ -282,20 +282,6 @@ fn starts_a_new_session_and_a_fresh_snapshot_after_expiry() {
     assert_eq!(fresh["event"], "snapshot", "{fresh}");
     assert_ne!(fresh["session_id"], first["session_id"]);
     assert_eq!(ids(&fresh), BTreeSet::from(["while-frozen".to_string()]));
-}
-
-/// Whether any server still lists the session (`cons` shows its sid).
-fn session_is_live(connect: &str, session: &str) -> bool {
-    let sid = format!("sid={session}");
-    connect.split(',').any(|server| {
-        four_letter(server, "cons")
-            .map(|c| c.contains(&sid))
-            .unwrap_or(false)
-    }) || connect.split(',').any(|server| {
-        four_letter(server, "dump")
-            .map(|d| d.contains(session))
-            .unwrap_or(false)
-    })
 }
 
 /// 50 members join and leave while the server the watcher is connected to

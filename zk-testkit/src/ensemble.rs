@@ -652,6 +652,21 @@ fn remove_data_of_dead_test_processes() {
     }
 }
 
+/// Whether any server of `connect` still holds the session (hex id, as the
+/// tools print it): `cons` lists its sid, else `dump` names it.
+pub fn session_is_live(connect: &str, session: &str) -> bool {
+    let sid = format!("sid={session}");
+    connect.split(',').any(|server| {
+        four_letter(server, "cons")
+            .map(|c| c.contains(&sid))
+            .unwrap_or(false)
+    }) || connect.split(',').any(|server| {
+        four_letter(server, "dump")
+            .map(|d| d.contains(session))
+            .unwrap_or(false)
+    })
+}
+
 /// Sends a four-letter word and returns the answer.
 pub fn four_letter(address: &str, word: &str) -> Result<String> {
     let mut stream = TcpStream::connect_timeout(&address.parse()?, Duration::from_secs(1))?;

@@ -45,7 +45,8 @@ mod tcp_target;
 mod zk;
 
 pub use ensemble::{
-    exclusive, four_letter, free_ports, shared, zookeeper_available, Ensemble, Shared,
+    exclusive, four_letter, free_ports, session_is_live, shared, zookeeper_available, Ensemble,
+    Shared,
 };
 pub use java::JavaClient;
 pub use kdc::{kdc_available, Kdc, REALM};

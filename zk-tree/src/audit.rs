@@ -93,7 +93,7 @@ pub async fn acl(connect_args: &ConnectArgs, args: &AclArgs) -> Result<u8> {
             tolerate_no_auth: true,
         };
         let mut visits = walk_subtree(connect_args, &args.path, want).await?;
-        visits.sort_by(|a, b| a.path.split('/').cmp(b.path.split('/')));
+        visits.sort_by(|a, b| walk::path_order(&a.path, &b.path));
         visits
     } else {
         let client = connect::connect(connect_args).await?;

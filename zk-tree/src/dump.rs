@@ -31,7 +31,7 @@ pub async fn run(connect_args: &ConnectArgs, args: &DumpArgs) -> Result<u8> {
     };
     // Sorted by path components, a diff of two dumps lines up and every
     // parent still precedes its children.
-    visits.sort_by(|a, b| a.path.split('/').cmp(b.path.split('/')));
+    visits.sort_by(|a, b| walk::path_order(&a.path, &b.path));
     for visit in &visits {
         output::line(&record(visit))?;
     }

@@ -19,6 +19,7 @@ use zk_common::{connect, output};
 
 use crate::cli::RestoreArgs;
 use crate::render;
+use crate::walk::path_order;
 
 /// A `multi` carries at most this many bytes of data and paths, well under
 /// the server's default 1 MiB `jute.maxbuffer` (a bigger request makes the
@@ -121,7 +122,7 @@ fn parse(text: &[u8]) -> Result<Vec<Entry>, Failure> {
         }
         entries.push(entry);
     }
-    entries.sort_by(|a, b| a.path.split('/').cmp(b.path.split('/')));
+    entries.sort_by(|a, b| path_order(&a.path, &b.path));
     Ok(entries)
 }
 
@@ -285,7 +286,7 @@ async fn restore(
         }
     }
     // Creates in path order first, so every parent exists before a child.
-    ops.sort_by(|a, b| a.path().split('/').cmp(b.path().split('/')));
+    ops.sort_by(|a, b| path_order(a.path(), b.path()));
     write_batches(client, &ops, &default_acl).await?;
     for (entry, _, acl) in &differing {
         if let (true, Some(new_acl)) = (*acl, &entry.acl) {
@@ -447,7 +448,7 @@ fn outside_parents(entries: &[Entry], in_dump: &HashSet<&str>) -> Vec<String> {
             path = parent;
         }
     }
-    parents.sort_by(|a, b| a.split('/').cmp(b.split('/')));
+    parents.sort_by(|a, b| path_order(a, b));
     parents
 }
 

@@ -144,6 +144,12 @@ async fn read_window(
     Ok(visits)
 }
 
+/// The order of a dump: by path components, so every parent precedes its
+/// children (`/a` < `/a/b` < `/a-b`) and two dumps of one tree line up.
+pub fn path_order(a: &str, b: &str) -> std::cmp::Ordering {
+    a.split('/').cmp(b.split('/'))
+}
+
 /// Whether a walk from `root` over `connect` would enter ZooKeeper's own
 /// tree: only from `/` without a chroot (under a chroot, `/zookeeper` is an
 /// ordinary node of the user's).

@@ -97,7 +97,7 @@ fn a_change_made_while_the_session_expired_is_reported_by_the_next_session() {
 
     zk_testkit::pause(watch.pid());
     wait_until("the frozen watch's session to expire", LINE, || {
-        !session_is_live(shared().connect_string(), &session)
+        !zk_testkit::session_is_live(shared().connect_string(), &session)
     });
     zk.block_on(zk.client().set_data("/n", b"while frozen", None))
         .unwrap();
@@ -146,18 +146,4 @@ fn fault_a_change_during_a_server_restart_is_reported() {
     assert_eq!(watch.next_json(LINE)["data"], 2);
     watch.signal(nix::sys::signal::Signal::SIGTERM);
     assert_eq!(watch.wait(LINE).code(), Some(143));
-}
-
-/// Whether any server still lists the session (`cons` shows its sid).
-fn session_is_live(connect: &str, session: &str) -> bool {
-    let sid = format!("sid={session}");
-    connect.split(',').any(|server| {
-        zk_testkit::four_letter(server, "cons")
-            .map(|c| c.contains(&sid))
-            .unwrap_or(false)
-    }) || connect.split(',').any(|server| {
-        zk_testkit::four_letter(server, "dump")
-            .map(|d| d.contains(session))
-            .unwrap_or(false)
-    })
 }
